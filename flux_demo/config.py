@@ -1,0 +1,71 @@
+"""Settings read from environment variables, in one place.
+
+Every knob a Space owner can turn lives here, with its default and the range it accepts; the README's
+environment-variable table mirrors this module.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+MEMORY_MODES = ("auto", "gpu", "model-offload", "sequential-offload")
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _env_int(name: str, default: int, minimum: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    number = int(value)
+    if number < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return number
+
+
+def on_zerogpu() -> bool:
+    """True inside a ZeroGPU Space, where `spaces` sets this variable."""
+    return _env_bool("SPACES_ZERO_GPU", False)
+
+
+def default_tiny_dir() -> Path:
+    cache_home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache_home) / "flux-demo" / "tiny-models"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The app's configuration; build it with `Settings.from_env()`."""
+
+    models: tuple[str, ...] | None  # None: pick real models on a GPU, tiny ones elsewhere
+    memory_mode: str
+    preload: bool
+    tiny_dir: Path
+    queue_size: int
+    gpu_concurrency: int
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        models_env = os.environ.get("FLUX_DEMO_MODELS", "").strip()
+        models = tuple(k.strip() for k in models_env.split(",") if k.strip()) or None
+        memory_mode = os.environ.get("FLUX_DEMO_MEMORY_MODE", "auto").strip().lower() or "auto"
+        if memory_mode not in MEMORY_MODES:
+            raise ValueError(
+                f"FLUX_DEMO_MEMORY_MODE must be one of {', '.join(MEMORY_MODES)}, got {memory_mode!r}"
+            )
+        return cls(
+            models=models,
+            memory_mode=memory_mode,
+            # ZeroGPU wants weights loaded at start-up, outside the GPU-bound call.
+            preload=_env_bool("FLUX_DEMO_PRELOAD", on_zerogpu()),
+            tiny_dir=Path(os.environ.get("FLUX_DEMO_TINY_DIR") or default_tiny_dir()),
+            queue_size=_env_int("FLUX_DEMO_QUEUE_SIZE", 32, minimum=1),
+            gpu_concurrency=_env_int("FLUX_DEMO_GPU_CONCURRENCY", 1, minimum=1),
+        )

@@ -1,0 +1,46 @@
+"""PNG text metadata that records how an image was made, and reading it back.
+
+The keys are documented in the README. Values are plain strings, so any PNG tool can read them, and
+seeds are written as decimal integers, never floats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from PIL import Image
+
+from flux_demo import __version__
+
+# Written into every generated PNG, in this order.
+PNG_KEYS = ("prompt", "model", "seed", "steps", "guidance", "width", "height", "app_version")
+SOFTWARE = f"flux-demo {__version__}"
+
+
+def png_text(
+    *, prompt: str, model: str, seed: int, steps: int, guidance: float, width: int, height: int
+) -> dict[str, str]:
+    """The text chunks for one generated image."""
+    return {
+        "prompt": prompt,
+        "model": model,
+        "seed": str(int(seed)),
+        "steps": str(int(steps)),
+        "guidance": f"{float(guidance):g}",
+        "width": str(int(width)),
+        "height": str(int(height)),
+        "app_version": __version__,
+        "Software": SOFTWARE,
+    }
+
+
+def attach(image: Image.Image, text: Mapping[str, str]) -> Image.Image:
+    """Put `text` into `image.info`; Gradio and `save_png` write str items of info as PNG text chunks."""
+    image.info.update(text)
+    return image
+
+
+def read_png_text(image: Image.Image) -> dict[str, str]:
+    """The known keys present in an opened PNG's text chunks (missing keys are left out)."""
+    source = getattr(image, "text", None) or image.info
+    return {key: str(source[key]) for key in PNG_KEYS if key in source}

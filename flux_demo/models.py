@@ -1,0 +1,160 @@
+"""The model registry: the one place that knows how the FLUX models differ.
+
+Everything else (pipelines, generation, the tabs) reads a `ModelSpec` and never branches on a model's
+name. Real entries point at Hub repo ids; `tiny-*` entries are offline twins with the same pipeline
+classes and tiny random weights, built by `flux_demo.tiny`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from flux_demo.config import Settings, on_zerogpu
+
+FLUX1_SHARED = ("text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "vae")
+
+MIN_SIDE = 256
+MAX_SIDE = 2048
+SIZE_MULTIPLE = 16  # FluxPipeline floors sizes to this; we snap and report instead
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How one model is loaded and called, and what the UI offers for it."""
+
+    key: str
+    name: str
+    repo_id: str
+    pipeline_class: str
+    license: str
+    license_url: str
+    default_steps: int
+    max_steps: int
+    default_guidance: float
+    # None: the model ignores guidance and always runs at `default_guidance`.
+    guidance_range: tuple[float, float] | None
+    max_sequence_length: int
+    default_size: int = 1024
+    # Models in the same group load these components once and share the objects.
+    share_group: str | None = None
+    shared_components: tuple[str, ...] = ()
+    # Offline twin: name of the builder in flux_demo.tiny; empty for Hub checkpoints.
+    tiny_variant: str = ""
+    # Estimated GPU seconds per step at 1024x1024, for the ZeroGPU duration request.
+    seconds_per_step_1mp: float = 0.5
+    # Extra keyword arguments for the pipeline call (for example a distilled model's fixed settings).
+    call_kwargs: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    min_steps: int = 1
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} — {self.default_steps} steps, {self.license}"
+
+    @property
+    def ignores_guidance(self) -> bool:
+        return self.guidance_range is None
+
+    @property
+    def is_offline(self) -> bool:
+        return bool(self.tiny_variant)
+
+    def guidance_note(self) -> str:
+        """One line for the UI that explains what the guidance slider does for this model."""
+        if self.guidance_range is None:
+            return f"{self.name} ignores guidance: it always runs at {self.default_guidance:g}."
+        low, high = self.guidance_range
+        return f"{self.name}: distilled guidance {low:g}–{high:g}, default {self.default_guidance:g}."
+
+
+SCHNELL = ModelSpec(
+    key="schnell",
+    name="FLUX.1 [schnell]",
+    repo_id="black-forest-labs/FLUX.1-schnell",
+    pipeline_class="FluxPipeline",
+    license="Apache-2.0",
+    license_url="https://huggingface.co/black-forest-labs/FLUX.1-schnell",
+    default_steps=4,
+    max_steps=16,
+    default_guidance=0.0,
+    guidance_range=None,
+    max_sequence_length=256,
+    share_group="flux1",
+    shared_components=FLUX1_SHARED,
+    seconds_per_step_1mp=0.45,
+)
+
+DEV = ModelSpec(
+    key="dev",
+    name="FLUX.1 [dev]",
+    repo_id="black-forest-labs/FLUX.1-dev",
+    pipeline_class="FluxPipeline",
+    license="FLUX.1 [dev] Non-Commercial",
+    license_url="https://huggingface.co/black-forest-labs/FLUX.1-dev/blob/main/LICENSE.md",
+    default_steps=28,
+    max_steps=50,
+    default_guidance=3.5,
+    guidance_range=(1.0, 10.0),
+    max_sequence_length=512,
+    share_group="flux1",
+    shared_components=FLUX1_SHARED,
+    seconds_per_step_1mp=0.45,
+)
+
+
+def _tiny_twin(spec: ModelSpec, variant: str) -> ModelSpec:
+    """An offline twin: same call settings, tiny weights, small default size, no sharing with real ones."""
+    return dataclasses.replace(
+        spec,
+        key=f"tiny-{spec.key}",
+        name=f"{spec.name} (offline tiny preview)",
+        repo_id="",
+        tiny_variant=variant,
+        default_size=MIN_SIDE,
+        share_group=f"tiny-{spec.share_group}" if spec.share_group else None,
+        seconds_per_step_1mp=0.05,
+    )
+
+
+MODELS: Mapping[str, ModelSpec] = MappingProxyType(
+    {
+        spec.key: spec
+        for spec in (
+            SCHNELL,
+            DEV,
+            _tiny_twin(SCHNELL, "flux1-schnell"),
+            _tiny_twin(DEV, "flux1-dev"),
+        )
+    }
+)
+
+REAL_DEFAULT = ("schnell", "dev")
+TINY_DEFAULT = ("tiny-schnell", "tiny-dev")
+
+
+def get_spec(key: str) -> ModelSpec:
+    """The registry entry for `key`; raises KeyError naming the known keys."""
+    try:
+        return MODELS[key]
+    except KeyError:
+        raise KeyError(f"unknown model {key!r}; known models: {', '.join(MODELS)}") from None
+
+
+def gpu_available() -> bool:
+    """A CUDA GPU is present here, or ZeroGPU will attach one per call."""
+    if on_zerogpu():
+        return True
+    import torch  # deferred: the registry itself must stay cheap to import
+
+    return torch.cuda.is_available()
+
+
+def enabled_model_keys(settings: Settings) -> tuple[str, ...]:
+    """The models this process serves: `FLUX_DEMO_MODELS`, else real ones on a GPU and tiny ones elsewhere."""
+    if settings.models is not None:
+        for key in settings.models:
+            get_spec(key)
+        return settings.models
+    return REAL_DEFAULT if gpu_available() else TINY_DEFAULT

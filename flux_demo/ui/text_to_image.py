@@ -1,0 +1,192 @@
+"""The text-to-image tab and its `/generate` endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import gradio as gr
+
+from flux_demo import generation
+from flux_demo.generation import ASPECT_RATIOS, MAX_SEED, GenerationRequest, size_for_aspect
+from flux_demo.models import MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE, get_spec
+from flux_demo.ui.widgets import GPU_QUEUE, NamedNumber, NamedSlider, model_choices, show_notes, user_errors
+
+CUSTOM_SIZE = "Custom"
+
+EXAMPLE_PROMPTS = (
+    "A cute robot reading a book in a cozy library, warm lighting",
+    "A neon sign that reads 'HELLO FLUX' on a rainy street at night",
+    "A beautiful landscape painting in the style of Monet",
+    'A chalkboard menu in a small cafe that says "Soup of the day: Tomato $4.50"',
+    "A golden retriever puppy playing in autumn leaves, shallow depth of field",
+    'A vintage travel poster with the title "VISIT SEOUL" above a night skyline',
+    "A pixel art castle on a floating island with waterfalls, 16-bit style",
+)
+
+
+def make_generate_fn(model_keys: Sequence[str]):
+    """The `/generate` handler, bound to the models this process serves."""
+
+    @user_errors
+    def generate(
+        prompt: str,
+        model: str,
+        width: float,
+        height: float,
+        steps: float,
+        guidance: float,
+        seed: float,
+        randomize_seed: bool,
+        progress=gr.Progress(),
+    ):
+        """Generate one image with a FLUX model.
+
+        Args:
+            prompt: What to draw, 1-2000 characters. Put text to render in quotes: a sign that says "OPEN".
+            model: Model key, one of the served models (see the model dropdown), e.g. "schnell" or "dev".
+            width: Image width in pixels, 256-2048; snapped to a multiple of 16.
+            height: Image height in pixels, 256-2048; snapped to a multiple of 16.
+            steps: Denoising steps, within the model's range (schnell 1-16, dev 1-50).
+            guidance: Distilled guidance (dev 1-10); models that ignore it run at their fixed value.
+            seed: Noise seed, an integer 0-4294967295; the same seed and settings give the same image.
+            randomize_seed: If true, a fresh random seed is drawn and returned.
+
+        Returns:
+            The PNG (with its generation parameters as text metadata), the seed used, and details
+            (model, steps, guidance, size, seconds).
+        """
+        request = GenerationRequest(prompt, model, width, height, steps, guidance, seed, randomize_seed)
+        valid = generation.validate(request, model_keys)
+        show_notes(valid.notes)
+        result = generation.generate(valid, progress)
+        return result.image, result.request.seed, result.details
+
+    return generate
+
+
+def slider_ranges(model: str) -> tuple[dict, dict]:
+    """Constructor arguments for the steps and guidance sliders at the model's defaults and ranges."""
+    spec = get_spec(model)
+    low, high = spec.guidance_range or (spec.default_guidance, spec.default_guidance + 1)
+    steps = {"value": spec.default_steps, "minimum": spec.min_steps, "maximum": spec.max_steps}
+    guidance = {
+        "value": spec.default_guidance,
+        "minimum": low,
+        "maximum": high,
+        "interactive": not spec.ignores_guidance,
+        "info": spec.guidance_note(),
+    }
+    return steps, guidance
+
+
+def served_ranges(model_keys: Sequence[str]) -> dict[str, dict]:
+    """The widest steps and guidance bounds over the served models (what the API accepts at all)."""
+    specs = [get_spec(key) for key in model_keys]
+    guidance = [bound for s in specs for bound in (s.guidance_range or (s.default_guidance,))]
+    return {
+        "steps": {"minimum": min(s.min_steps for s in specs), "maximum": max(s.max_steps for s in specs)},
+        "guidance": {"minimum": min(guidance), "maximum": max(max(guidance), min(guidance) + 1)},
+    }
+
+
+def model_settings(model: str):
+    """Reset steps, guidance and size to the chosen model's defaults and ranges."""
+    steps, guidance = slider_ranges(model)
+    width, height = size_for_aspect("1:1", get_spec(model).default_size)
+    return gr.Slider(**steps), gr.Slider(**guidance), "1:1", width, height
+
+
+def aspect_size(aspect: str, model: str):
+    """Width and height for a preset at the model's native pixel count; 'Custom' leaves them alone."""
+    if aspect == CUSTOM_SIZE:
+        return gr.skip(), gr.skip()
+    return size_for_aspect(aspect, get_spec(model).default_size)
+
+
+@dataclass
+class TextToImageTab:
+    """The tab's components, for other tabs and tests that need to reach them."""
+
+    prompt: gr.Textbox
+    model: gr.Dropdown
+    run: gr.Button
+    image: gr.Image
+    seed_used: gr.Number
+    details: gr.JSON
+
+
+def build_tab(model_keys: Sequence[str]) -> TextToImageTab:
+    first = get_spec(model_keys[0])
+    steps_args, guidance_args = slider_ranges(first.key)
+    width0, height0 = size_for_aspect("1:1", first.default_size)
+    union = served_ranges(model_keys)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1):
+            prompt = gr.Textbox(
+                label="Prompt",
+                placeholder='A neon sign that reads "HELLO FLUX" on a rainy street at night',
+                lines=1,
+                max_lines=6,
+                max_length=generation.MAX_PROMPT_CHARS,
+                info="Enter runs. Put text you want rendered in quotes.",
+                elem_id="prompt",
+            )
+            model = gr.Dropdown(
+                model_choices(model_keys),
+                value=first.key,
+                label="Model",
+                elem_id="model",
+                filterable=False,
+                # Checked by `generation.validate`, whose error names the field and the served models.
+                allow_custom_value=True,
+            )
+            run = gr.Button("Run", variant="primary", elem_id="run")
+            with gr.Accordion("Advanced", open=False):
+                aspect = gr.Radio([*ASPECT_RATIOS, CUSTOM_SIZE], value="1:1", label="Aspect ratio")
+                with gr.Row():
+                    width = NamedSlider(MIN_SIDE, MAX_SIDE, value=width0, step=SIZE_MULTIPLE, label="Width")
+                    height = NamedSlider(
+                        MIN_SIDE, MAX_SIDE, value=height0, step=SIZE_MULTIPLE, label="Height"
+                    )
+                # The server accepts the union of the served models' ranges; the browser narrows them
+                # per model, and `generation.validate` enforces the chosen model's own range.
+                steps = NamedSlider(step=1, label="Steps", **{**steps_args, **union["steps"]})
+                guidance = NamedSlider(step=0.1, label="Guidance", **{**guidance_args, **union["guidance"]})
+                with gr.Row():
+                    seed = NamedNumber(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED)
+                    randomize = gr.Checkbox(True, label="Randomize seed")
+        with gr.Column(scale=1):
+            image = gr.Image(label="Result", format="png", type="pil", interactive=False, elem_id="result")
+            seed_used = gr.Number(label="Seed used", precision=0, interactive=False, elem_id="seed-used")
+            details = gr.JSON(label="Details", elem_id="details")
+
+    inputs = [prompt, model, width, height, steps, guidance, seed, randomize]
+    outputs = [image, seed_used, details]
+    generate_fn = make_generate_fn(model_keys)
+    gr.on(
+        [run.click, prompt.submit],
+        generate_fn,
+        inputs,
+        outputs,
+        api_name="generate",
+        concurrency_id=GPU_QUEUE,
+    )
+    model.change(
+        model_settings, model, [steps, guidance, aspect, width, height], queue=False, api_visibility="private"
+    )
+    aspect.change(aspect_size, [aspect, model], [width, height], queue=False, api_visibility="private")
+    gr.Examples(
+        [
+            [p, first.key, width0, height0, first.default_steps, first.default_guidance, 42, False]
+            for p in EXAMPLE_PROMPTS
+        ],
+        inputs,
+        outputs,
+        fn=generate_fn,
+        cache_examples=True,
+        cache_mode="lazy",
+        example_labels=list(EXAMPLE_PROMPTS),
+        visible_columns=[0],
+    )
+    return TextToImageTab(prompt, model, run, image, seed_used, details)

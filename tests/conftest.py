@@ -1,0 +1,102 @@
+"""Shared fixtures: offline settings, a launched app, a gradio_client, and a Chromium page."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Before anything imports gradio or the app: keep every file the tests write in one temporary tree.
+_TMP = Path(tempfile.mkdtemp(prefix="flux-demo-tests-"))
+os.environ.setdefault("GRADIO_TEMP_DIR", str(_TMP / "gradio"))
+os.environ.setdefault("FLUX_DEMO_TINY_DIR", str(_TMP / "tiny-models"))
+os.environ["FLUX_DEMO_MODELS"] = "tiny-schnell,tiny-dev"
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+CHROMIUM = os.environ.get("FLUX_DEMO_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def settings():
+    """Settings for the offline tiny models, read from the environment set above."""
+    from flux_demo.config import Settings
+
+    return Settings.from_env()
+
+
+@contextlib.contextmanager
+def launched(demo):
+    """Launch `demo` on a free local port with the app's own launch options; yield its URL."""
+    from flux_demo.ui import launch_options
+
+    demo.launch(
+        prevent_thread_lock=True,
+        server_name="127.0.0.1",
+        server_port=free_port(),
+        quiet=True,
+        **launch_options(),
+    )
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="session")
+def server_url(settings):
+    """URL of the real app, built by `create_demo` and launched once for the session."""
+    from flux_demo.ui import create_demo
+
+    with launched(create_demo(settings)) as url:
+        yield url
+
+
+@pytest.fixture
+def client(server_url):
+    """A gradio_client connected to the session's app."""
+    from gradio_client import Client
+
+    return Client(server_url, verbose=False)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium driven by Playwright."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: install Debian's chromium package")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page (English locale) that is closed after the test."""
+    context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    yield page
+    context.close()

@@ -1,0 +1,30 @@
+"""The real page in headless Chromium: what a visitor does first."""
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+
+def test_visitor_types_a_prompt_clicks_run_and_sees_an_image(page, server_url):
+    page.goto(server_url)
+    page.get_by_label("Prompt").fill("A cute robot reading a book in a cozy library")
+    page.locator("#run").click()
+    image = page.locator("#result img")
+    image.wait_for(state="visible", timeout=60_000)
+    assert image.evaluate("img => img.complete && img.naturalWidth") == 256
+    assert page.locator("#details").inner_text().count("tiny-schnell") >= 1
+
+
+def test_offline_notice_explains_how_to_switch(page, server_url):
+    page.goto(server_url)
+    notice = page.locator("#offline-notice")
+    notice.wait_for(state="visible")
+    assert "FLUX_DEMO_MODELS=schnell,dev" in notice.inner_text()
+
+
+def test_enter_in_the_prompt_box_submits(page, server_url):
+    page.goto(server_url)
+    box = page.get_by_label("Prompt")
+    box.fill("A neon sign that reads 'HELLO FLUX'")
+    box.press("Enter")
+    page.locator("#result img").wait_for(state="visible", timeout=60_000)

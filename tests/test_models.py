@@ -1,0 +1,68 @@
+"""The registry is the one place that knows how models differ."""
+
+import pytest
+
+from flux_demo.config import Settings
+from flux_demo.models import MODELS, enabled_model_keys, get_spec
+
+
+def test_schnell_and_dev_use_the_course_defaults():
+    schnell, dev = get_spec("schnell"), get_spec("dev")
+    assert (schnell.default_steps, schnell.default_guidance, schnell.max_sequence_length) == (4, 0.0, 256)
+    assert (dev.default_steps, dev.default_guidance, dev.max_sequence_length) == (28, 3.5, 512)
+    assert schnell.ignores_guidance and not dev.ignores_guidance
+    assert schnell.repo_id == "black-forest-labs/FLUX.1-schnell"
+    assert dev.repo_id == "black-forest-labs/FLUX.1-dev"
+
+
+def test_tiny_twins_mirror_their_real_models_but_load_offline():
+    for key in ("schnell", "dev"):
+        real, tiny = get_spec(key), get_spec(f"tiny-{key}")
+        assert tiny.is_offline and not real.is_offline
+        assert tiny.pipeline_class == real.pipeline_class
+        assert (tiny.default_steps, tiny.default_guidance, tiny.guidance_range) == (
+            real.default_steps,
+            real.default_guidance,
+            real.guidance_range,
+        )
+        assert tiny.share_group != real.share_group  # never share tiny weights with real ones
+
+
+def test_labels_name_model_steps_and_licence():
+    assert get_spec("schnell").label == "FLUX.1 [schnell] — 4 steps, Apache-2.0"
+    assert "Non-Commercial" in get_spec("dev").label
+
+
+def test_every_entry_has_sane_ranges():
+    for spec in MODELS.values():
+        assert spec.min_steps <= spec.default_steps <= spec.max_steps
+        if spec.guidance_range:
+            low, high = spec.guidance_range
+            assert low <= spec.default_guidance <= high
+        assert spec.license and spec.pipeline_class
+
+
+def test_unknown_model_key_is_rejected_naming_known_keys():
+    with pytest.raises(KeyError, match="known models: schnell"):
+        get_spec("flux-pro")
+
+
+def test_flux_demo_models_setting_selects_models(monkeypatch):
+    monkeypatch.setenv("FLUX_DEMO_MODELS", "tiny-dev, tiny-schnell")
+    assert enabled_model_keys(Settings.from_env()) == ("tiny-dev", "tiny-schnell")
+    monkeypatch.setenv("FLUX_DEMO_MODELS", "tiny-dev,nope")
+    with pytest.raises(KeyError):
+        enabled_model_keys(Settings.from_env())
+
+
+def test_default_is_tiny_without_a_gpu_and_real_on_zerogpu(monkeypatch):
+    monkeypatch.delenv("FLUX_DEMO_MODELS", raising=False)
+    assert enabled_model_keys(Settings.from_env()) == ("tiny-schnell", "tiny-dev")
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    assert enabled_model_keys(Settings.from_env()) == ("schnell", "dev")
+
+
+def test_bad_memory_mode_is_rejected(monkeypatch):
+    monkeypatch.setenv("FLUX_DEMO_MEMORY_MODE", "turbo")
+    with pytest.raises(ValueError, match="auto, gpu, model-offload, sequential-offload"):
+        Settings.from_env()

@@ -8,6 +8,7 @@ raises `InvalidInput` naming the field and the allowed range), and `generate` ru
 from __future__ import annotations
 
 import math
+import os
 import secrets
 import threading
 import time
@@ -183,15 +184,19 @@ def _slot_and_lock(model: str) -> tuple[threading.Semaphore, threading.Lock]:
         return _gpu_slots, _model_locks.setdefault(model, threading.Lock())
 
 
-@spaces.GPU(duration=gpu_seconds)
+@spaces.GPU(duration=gpu_seconds, size=os.environ.get("FLUX_DEMO_ZEROGPU_SIZE", "xlarge"))
 def _denoise(request: ValidRequest, progress: ProgressFn | None = None):
-    """Run the pipeline for one checked request; returns a PIL image. Runs on the GPU under ZeroGPU."""
+    """Run the pipeline for one request; returns (PIL image, peak CUDA bytes or None). On ZeroGPU this
+    is the only code that holds a GPU."""
     import torch
 
     spec = get_spec(request.model)
     slot, lock = _slot_and_lock(request.model)
     with slot, lock:
         pipe = pipelines.prepare_for_call(request.model)
+        cuda = torch.cuda.is_available()
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
 
         def on_step_end(pipeline, step: int, _timestep, callback_kwargs):
             if progress is not None:
@@ -210,7 +215,8 @@ def _denoise(request: ValidRequest, progress: ProgressFn | None = None):
             callback_on_step_end=on_step_end,
             **spec.call_kwargs,
         )
-    return output.images[0]
+        peak = torch.cuda.max_memory_allocated() if cuda else None
+    return output.images[0], peak
 
 
 def generate(request: ValidRequest, progress: ProgressFn | None = None) -> GenerationResult:
@@ -220,7 +226,7 @@ def generate(request: ValidRequest, progress: ProgressFn | None = None) -> Gener
         progress(0.0, desc=f"Loading {spec.name} (first use)")
     pipelines.get_pipeline(spec.key)  # load outside the GPU-time estimate
     start = time.perf_counter()
-    image = _denoise(request, progress)
+    image, peak_bytes = _denoise(request, progress)
     seconds = time.perf_counter() - start
     text = metadata.png_text(
         prompt=request.prompt,
@@ -235,6 +241,8 @@ def generate(request: ValidRequest, progress: ProgressFn | None = None) -> Gener
         **{k: v for k, v in asdict(request).items() if k not in ("prompt", "notes")},
         "model_name": spec.name,
         "seconds": round(seconds, 3),
+        "seconds_per_step": round(seconds / request.steps, 4),
+        "peak_vram_gb": None if peak_bytes is None else round(peak_bytes / 1e9, 2),
         "notes": list(request.notes),
     }
     return GenerationResult(metadata.attach(image, text), request, seconds, details)

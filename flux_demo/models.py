@@ -104,6 +104,23 @@ DEV = ModelSpec(
 )
 
 
+KLEIN = ModelSpec(
+    key="klein",
+    name="FLUX.2 [klein] 4B",
+    repo_id="black-forest-labs/FLUX.2-klein-4B",
+    pipeline_class="Flux2KleinPipeline",
+    license="Apache-2.0",
+    license_url="https://huggingface.co/black-forest-labs/FLUX.2-klein-4B",
+    default_steps=4,
+    max_steps=16,
+    # Step-distilled: Flux2KleinPipeline(is_distilled=True) never runs a guidance pass.
+    default_guidance=1.0,
+    guidance_range=None,
+    max_sequence_length=512,
+    seconds_per_step_1mp=0.2,
+)
+
+
 def _tiny_twin(spec: ModelSpec, variant: str) -> ModelSpec:
     """An offline twin: same call settings, tiny weights, small default size, no sharing with real ones."""
     return dataclasses.replace(
@@ -126,12 +143,14 @@ MODELS: Mapping[str, ModelSpec] = MappingProxyType(
             DEV,
             _tiny_twin(SCHNELL, "flux1-schnell"),
             _tiny_twin(DEV, "flux1-dev"),
+            KLEIN,
+            _tiny_twin(KLEIN, "flux2-klein"),
         )
     }
 )
 
-REAL_DEFAULT = ("schnell", "dev")
-TINY_DEFAULT = ("tiny-schnell", "tiny-dev")
+REAL_DEFAULT = ("schnell", "dev", "klein")
+TINY_DEFAULT = ("tiny-schnell", "tiny-dev", "tiny-klein")
 
 
 def get_spec(key: str) -> ModelSpec:

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from flux_demo.config import Settings
+from flux_demo.config import Settings, on_zerogpu
 from flux_demo.models import ModelSpec, get_spec
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def torch_dtype_for(device: str):
 def execution_device() -> str:
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return "cuda" if on_zerogpu() or torch.cuda.is_available() else "cpu"
 
 
 def _load(spec: ModelSpec):
@@ -124,62 +124,111 @@ def _load(spec: ModelSpec):
     return pipe
 
 
-def _pipeline_bytes(pipe) -> int:
+def _modules(pipe) -> dict:
     import torch
 
+    return {name: m for name, m in pipe.components.items() if isinstance(m, torch.nn.Module)}
+
+
+def _module_bytes(module, off_gpu_only: bool = False) -> int:
     return sum(
         p.numel() * p.element_size()
-        for module in pipe.components.values()
-        if isinstance(module, torch.nn.Module)
         for p in module.parameters()
-        if p.device.type != "cuda"
+        if not (off_gpu_only and p.device.type == "cuda")
     )
 
 
-def choose_memory_mode(requested: str, needed_bytes: int, free_bytes: int, largest_module_bytes: int) -> str:
-    """Resolve `auto` by free VRAM: all on GPU if it fits with 15% headroom, else per-model offload,
-    else sequential (per-layer) offload, which fits almost any card at a large speed cost."""
+def choose_memory_mode(requested: str, needed_bytes: int, gpu_bytes: int, largest_module_bytes: int) -> str:
+    """Resolve `auto` by VRAM: the whole pipeline on the GPU if it fits with 15% headroom (idle models
+    are moved out to make room), else per-model CPU offload, else sequential (per-layer) offload, which
+    fits almost any card at a large speed cost."""
     if requested != "auto":
         return requested
-    if needed_bytes * 1.15 <= free_bytes:
+    if needed_bytes * 1.15 <= gpu_bytes:
         return "gpu"
-    if largest_module_bytes * 1.15 <= free_bytes:
+    if largest_module_bytes * 1.15 <= gpu_bytes:
         return "model-offload"
     return "sequential-offload"
+
+
+def plan_evictions(needed: int, free: int, idle: list[tuple[str, int]]) -> list[str]:
+    """Which idle models (least recently used first, with their evictable GPU bytes) to move to the CPU
+    so that `needed` more bytes fit, keeping 10% headroom. Empty when it already fits."""
+    evict: list[str] = []
+    for key, size in idle:
+        if needed * 1.1 <= free:
+            break
+        evict.append(key)
+        free += size
+    return evict
 
 
 def _place(pipe, device: str) -> Placement:
     dtype_name = str(torch_dtype_for(device)).removeprefix("torch.")
     if device != "cuda":
         return Placement(device, dtype_name, "cpu")
+    if on_zerogpu():
+        # ZeroGPU wants weights moved to "cuda" at start-up, outside GPU calls; it attaches them per call.
+        pipe.to("cuda")
+        return Placement(device, dtype_name, "zerogpu")
     import torch
 
-    free, _total = torch.cuda.mem_get_info()
-    largest = max(
-        (
-            sum(p.numel() * p.element_size() for p in m.parameters())
-            for m in pipe.components.values()
-            if isinstance(m, torch.nn.Module)
-        ),
-        default=0,
-    )
-    mode = choose_memory_mode(settings().memory_mode, _pipeline_bytes(pipe), free, largest)
-    if mode == "gpu":
-        pipe.to("cuda")
-    log.info("memory mode %s (free VRAM %.1f GB)", mode, free / 1e9)
+    _free, total = torch.cuda.mem_get_info()
+    modules = _modules(pipe).values()
+    needed = sum(_module_bytes(m) for m in modules)
+    largest = max((_module_bytes(m) for m in modules), default=0)
+    mode = choose_memory_mode(settings().memory_mode, needed, total, largest)
+    log.info("memory mode %s (pipeline %.1f GB, card %.1f GB)", mode, needed / 1e9, total / 1e9)
     return Placement(device, dtype_name, mode)
+
+
+# Models in "gpu" mode, most recently used last: the memory plan moves the least recently used out.
+_recent: list[str] = []
+
+
+def _ensure_on_gpu(model_key: str, pipe) -> None:
+    """Move `pipe` to the GPU, first moving idle models' own modules to the CPU if the card is full.
+
+    This is the memory plan for cards smaller than all served models together (for example a 48 GB
+    ZeroGPU slice with schnell, dev and klein): shared modules stay, idle transformers leave.
+    """
+    import torch
+
+    mine = {id(m) for m in _modules(pipe).values()}
+    needed = sum(_module_bytes(m, off_gpu_only=True) for m in _modules(pipe).values())
+    if needed:
+        idle = []
+        for key in _recent:
+            if key == model_key:
+                continue
+            own = [m for m in _modules(_pipelines[key]).values() if id(m) not in mine]
+            idle.append((key, sum(_module_bytes(m) - _module_bytes(m, off_gpu_only=True) for m in own)))
+        free, _total = torch.cuda.mem_get_info()
+        for key in plan_evictions(needed, free, idle):
+            log.info("memory plan: moving %s's own modules to the CPU to make room for %s", key, model_key)
+            for module in _modules(_pipelines[key]).values():
+                if id(module) not in mine:
+                    module.to("cpu")
+        torch.cuda.empty_cache()
+        pipe.to("cuda")
+    if model_key in _recent:
+        _recent.remove(model_key)
+    _recent.append(model_key)
 
 
 def prepare_for_call(model_key: str):
     """The pipeline for `model_key`, ready to run now. Call it inside the GPU slot.
 
-    In the offload modes, shared modules can carry only one pipeline's accelerate hooks, so the hooks are
-    re-attached when the model in use changes (cheap: no weights move until a module runs).
+    In "gpu" mode the memory plan makes room for it; in the offload modes, shared modules can carry only
+    one pipeline's accelerate hooks, so the hooks are re-attached when the model in use changes (cheap: no
+    weights move until a module runs).
     """
     global _offload_owner
     pipe = get_pipeline(model_key)
     mode = pipe.flux_demo_placement.memory_mode
-    if mode in ("model-offload", "sequential-offload") and _offload_owner != model_key:
+    if mode == "gpu":
+        _ensure_on_gpu(model_key, pipe)
+    elif mode in ("model-offload", "sequential-offload") and _offload_owner != model_key:
         if mode == "model-offload":
             pipe.enable_model_cpu_offload()
         else:
@@ -193,4 +242,5 @@ def clear_cache() -> None:
     global _offload_owner
     with _registry_lock:
         _pipelines.clear()
+        _recent.clear()
         _offload_owner = None

@@ -1,4 +1,4 @@
-"""Offline tiny FLUX.1 models: the real pipeline classes with tiny, deterministic random weights.
+"""Offline tiny FLUX models: the real pipeline classes with tiny, deterministic random weights.
 
 The Hub cannot be reached here, in CI or on the GPU machine, so the app, the tests and the CPU default
 run on these twins. They are written with `save_pretrained` and read back through the same
@@ -173,12 +173,19 @@ def build_flux1_pair(root: Path) -> None:
         pipe.save_pretrained(root / variant)
 
 
-_BUILDERS = {"flux1-schnell": build_flux1_pair, "flux1-dev": build_flux1_pair}
+def build_flux2_klein(root: Path) -> None:
+    """Write `flux2-klein` under `root` (see flux_demo.tiny_klein for its components)."""
+    from flux_demo.tiny_klein import build_tiny_klein
+
+    build_tiny_klein(root / "flux2-klein")
 
 
-def register_builder(variant: str, builder) -> None:
-    """Add a builder `builder(root: Path)` that writes `root / variant` (and possibly siblings)."""
-    _BUILDERS[variant] = builder
+# Each builder writes `root / variant`, and possibly siblings that share its components.
+_BUILDERS = {
+    "flux1-schnell": build_flux1_pair,
+    "flux1-dev": build_flux1_pair,
+    "flux2-klein": build_flux2_klein,
+}
 
 
 def ensure_tiny_model(variant: str, tiny_dir: Path) -> Path:

@@ -14,7 +14,7 @@ import pytest
 _TMP = Path(tempfile.mkdtemp(prefix="flux-demo-tests-"))
 os.environ.setdefault("GRADIO_TEMP_DIR", str(_TMP / "gradio"))
 os.environ.setdefault("FLUX_DEMO_TINY_DIR", str(_TMP / "tiny-models"))
-os.environ["FLUX_DEMO_MODELS"] = "tiny-schnell,tiny-dev"
+os.environ["FLUX_DEMO_MODELS"] = "tiny-schnell,tiny-dev,tiny-klein"
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

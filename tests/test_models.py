@@ -16,7 +16,7 @@ def test_schnell_and_dev_use_the_course_defaults():
 
 
 def test_tiny_twins_mirror_their_real_models_but_load_offline():
-    for key in ("schnell", "dev"):
+    for key in ("schnell", "dev", "klein"):
         real, tiny = get_spec(key), get_spec(f"tiny-{key}")
         assert tiny.is_offline and not real.is_offline
         assert tiny.pipeline_class == real.pipeline_class
@@ -25,7 +25,7 @@ def test_tiny_twins_mirror_their_real_models_but_load_offline():
             real.default_guidance,
             real.guidance_range,
         )
-        assert tiny.share_group != real.share_group  # never share tiny weights with real ones
+        assert tiny.share_group is None or tiny.share_group != real.share_group  # never mix tiny and real
 
 
 def test_labels_name_model_steps_and_licence():
@@ -57,12 +57,23 @@ def test_flux_demo_models_setting_selects_models(monkeypatch):
 
 def test_default_is_tiny_without_a_gpu_and_real_on_zerogpu(monkeypatch):
     monkeypatch.delenv("FLUX_DEMO_MODELS", raising=False)
-    assert enabled_model_keys(Settings.from_env()) == ("tiny-schnell", "tiny-dev")
+    assert enabled_model_keys(Settings.from_env()) == ("tiny-schnell", "tiny-dev", "tiny-klein")
     monkeypatch.setenv("SPACES_ZERO_GPU", "true")
-    assert enabled_model_keys(Settings.from_env()) == ("schnell", "dev")
+    assert enabled_model_keys(Settings.from_env()) == ("schnell", "dev", "klein")
 
 
 def test_bad_memory_mode_is_rejected(monkeypatch):
     monkeypatch.setenv("FLUX_DEMO_MEMORY_MODE", "turbo")
     with pytest.raises(ValueError, match="auto, gpu, model-offload, sequential-offload"):
         Settings.from_env()
+
+
+def test_klein_is_the_distilled_apache_model_that_ignores_guidance():
+    klein = get_spec("klein")
+    assert (klein.repo_id, klein.pipeline_class) == (
+        "black-forest-labs/FLUX.2-klein-4B",
+        "Flux2KleinPipeline",
+    )
+    assert (klein.default_steps, klein.default_guidance, klein.license) == (4, 1.0, "Apache-2.0")
+    assert klein.ignores_guidance
+    assert klein.share_group is None  # its Qwen3 text encoder and FLUX.2 VAE are its own

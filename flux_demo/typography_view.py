@@ -1,0 +1,114 @@
+"""Typography lab views: a character diff for ``gr.HighlightedText`` and OCR boxes drawn on an image."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+from flux_demo.typography import OcrBox
+
+# Labels of char_diff, with colours for gr.HighlightedText(color_map=DIFF_COLORS).
+DIFF_COLORS = {"correct": "#22c55e", "wrong": "#ef4444", "missing": "#f59e0b", "extra": "#a855f7"}
+
+# Noto CJK first: it also covers Latin, so Korean and Japanese labels do not turn into boxes.
+_LABEL_FONTS = (
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+)
+
+
+def char_diff(target: str, recognised: str | None) -> list[tuple[str, str | None]]:
+    """Character diff of what the image says against the target, as (text, label) pairs.
+
+    Labels: "correct" (shared text), "wrong" (recognised text replacing target text), "missing"
+    (target text absent from the image, shown as the target's characters) and "extra"
+    (recognised text the target does not have).
+    """
+    recognised = recognised or ""
+    matcher = difflib.SequenceMatcher(None, target, recognised, autojunk=False)
+    pieces: list[tuple[str, str | None]] = []
+    for operation, t_from, t_to, r_from, r_to in matcher.get_opcodes():
+        if operation == "equal":
+            pieces.append((target[t_from:t_to], "correct"))
+        elif operation == "replace":
+            pieces.append((recognised[r_from:r_to], "wrong"))
+        elif operation == "delete":
+            pieces.append((target[t_from:t_to], "missing"))
+        else:
+            pieces.append((recognised[r_from:r_to], "extra"))
+    return pieces
+
+
+@cache
+def _label_font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """A font for box labels, ``size`` in pixels; falls back to Pillow's built-in font."""
+    for path in _LABEL_FONTS:
+        if Path(path).exists():
+            return ImageFont.truetype(path, size)
+    return ImageFont.load_default(size)
+
+
+def draw_boxes(image: Image.Image, boxes: Iterable[OcrBox]) -> Image.Image:
+    """A copy of ``image`` with each OCR polygon outlined and its text and confidence above it."""
+    canvas = image.convert("RGB")  # convert() always copies, so the caller's image is untouched
+    draw = ImageDraw.Draw(canvas)
+    # Scale strokes and labels with the image so they stay legible on 256² and 2048² alike.
+    line_width = max(2, min(canvas.size) // 256)
+    font = _label_font(max(12, min(canvas.size) // 40))
+    for box in boxes:
+        points = [(round(x), round(y)) for x, y in box.points]
+        draw.polygon(points, outline=(255, 0, 128), width=line_width)
+        label = f"{box.text} ({box.confidence:.2f})"
+        left = min(x for x, _ in points)
+        top = min(y for _, y in points)
+        anchor = "ld"  # label sits on the box's top edge, above it
+        if draw.textbbox((left, top), label, font=font, anchor=anchor)[1] < 0:
+            anchor = "la"  # no room above the image top: put it just inside the box instead
+        x0, y0, x1, y1 = draw.textbbox((left, top), label, font=font, anchor=anchor)
+        draw.rectangle((x0 - 2, y0 - 2, x1 + 2, y1 + 2), fill=(255, 0, 128))
+        draw.text((left, top), label, font=font, fill="white", anchor=anchor)
+    return canvas
+
+
+# Where Debian and most Linux images keep fonts; searched recursively by file name.
+_FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"), Path.home() / ".fonts")
+
+
+@cache
+def find_font(file_name: str) -> Path | None:
+    """Path of an installed font file such as "DejaVuSans.ttf", or None when it is not installed."""
+    for folder in _FONT_DIRS:
+        if folder.is_dir():
+            for path in sorted(folder.rglob(file_name)):
+                return path
+    return None
+
+
+def render_text(
+    text: str,
+    font_path: Path | None = None,
+    size: int = 48,
+    colour: str = "black",
+    background: str = "white",
+    width: int = 640,
+) -> Image.Image:
+    """Known text drawn centred on a plain background: OCR ground truth. ``size`` in pixels.
+
+    ``font_path=None`` uses Pillow's built-in font.  Newlines start new lines; the image is
+    ``width`` pixels wide (wider if the text needs it), at least half as tall, with a margin of one
+    text size around.  Banner-shaped images are avoided on purpose: RapidOCR scales the short side
+    up to 736 px before detection, so a 768×100 strip would be searched at 5,600×736 (slow).
+    """
+    font = ImageFont.truetype(str(font_path), size) if font_path else ImageFont.load_default(size)
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    left, top, right, bottom = probe.multiline_textbbox((0, 0), text, font=font, spacing=size // 2)
+    canvas_width = max(width, right - left + 2 * size)
+    canvas = Image.new("RGB", (canvas_width, max(canvas_width // 2, bottom - top + 2 * size)), background)
+    top -= (canvas.height - (bottom - top + 2 * size)) // 2  # centre vertically
+    x = (canvas.width - (right - left)) // 2 - left
+    ImageDraw.Draw(canvas).multiline_text((x, size - top), text, font=font, fill=colour, spacing=size // 2)
+    return canvas

@@ -85,7 +85,7 @@ def size_for_aspect(aspect: str, base: int) -> tuple[int, int]:
     return snap_to_multiple(w_ratio * scale), snap_to_multiple(h_ratio * scale)
 
 
-def _number(field_name: str, value, allowed: str) -> float:
+def check_number(field_name: str, value, allowed: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidInput(field_name, f"must be a number ({allowed}), got {type(value).__name__}")
     if isinstance(value, float) and not math.isfinite(value):
@@ -93,9 +93,9 @@ def _number(field_name: str, value, allowed: str) -> float:
     return value
 
 
-def _integer(field_name: str, value, low: int, high: int) -> int:
+def check_integer(field_name: str, value, low: int, high: int) -> int:
     allowed = f"an integer from {low} to {high}"
-    value = _number(field_name, value, allowed)
+    value = check_number(field_name, value, allowed)
     if value != int(value):
         raise InvalidInput(field_name, f"must be {allowed}, got {value}")
     value = int(value)
@@ -133,13 +133,15 @@ def validate(request: GenerationRequest, available: Sequence[str]) -> ValidReque
     # 2. Size: check the range, then snap as FluxPipeline would floor silently otherwise
     sizes = {}
     for name in ("width", "height"):
-        raw = _integer(name, round(_number(name, getattr(request, name), "256 to 2048")), MIN_SIDE, MAX_SIDE)
+        raw = check_integer(
+            name, round(check_number(name, getattr(request, name), "256 to 2048")), MIN_SIDE, MAX_SIDE
+        )
         sizes[name] = snap_to_multiple(raw)
         if sizes[name] != raw:
             notes.append(f"{name} snapped from {raw} to {sizes[name]} (a multiple of {SIZE_MULTIPLE})")
     # 3. Steps and guidance, within the model's own range
-    steps = _integer("steps", request.steps, spec.min_steps, spec.max_steps)
-    guidance = _number("guidance", request.guidance, "a finite number")
+    steps = check_integer("steps", request.steps, spec.min_steps, spec.max_steps)
+    guidance = check_number("guidance", request.guidance, "a finite number")
     if spec.guidance_range is None:
         if guidance != spec.default_guidance:
             notes.append(f"{spec.guidance_note()} The requested {guidance:g} was not used.")
@@ -156,7 +158,7 @@ def validate(request: GenerationRequest, available: Sequence[str]) -> ValidReque
     seed = (
         secrets.randbelow(MAX_SEED + 1)
         if request.randomize_seed
-        else _integer("seed", request.seed, 0, MAX_SEED)
+        else check_integer("seed", request.seed, 0, MAX_SEED)
     )
     return ValidRequest(
         prompt, spec.key, sizes["width"], sizes["height"], steps, float(guidance), seed, tuple(notes)

@@ -117,3 +117,11 @@ def test_auto_memory_mode_picks_by_free_vram():
     assert pipelines.choose_memory_mode("auto", 34 * gib, 30 * gib, 24 * gib) == "model-offload"
     assert pipelines.choose_memory_mode("auto", 34 * gib, 8 * gib, 24 * gib) == "sequential-offload"
     assert pipelines.choose_memory_mode("model-offload", 1, 80 * gib, 1) == "model-offload"
+
+
+def test_memory_plan_moves_least_recently_used_models_until_the_new_one_fits():
+    gb = 10**9
+    idle = [("schnell", 24 * gb), ("klein", 16 * gb)]
+    assert pipelines.plan_evictions(24 * gb, 40 * gb, idle) == []
+    assert pipelines.plan_evictions(24 * gb, 10 * gb, idle) == ["schnell"]
+    assert pipelines.plan_evictions(40 * gb, 5 * gb, idle) == ["schnell", "klein"]

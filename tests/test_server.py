@@ -83,13 +83,30 @@ def test_bad_input_gets_a_clear_error_and_the_server_stays_up(client, changes, m
     assert Image.open(generate(client)[0]).size == (256, 256)
 
 
-def test_readme_generate_example_runs_against_the_app(server_url):
+def readme_examples(*api_names: str) -> list[str]:
+    """README's gradio_client examples that call any of `api_names`, pointed at the offline tiny models."""
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
-    examples = [b for b in blocks if "gradio_client" in b and 'api_name="/generate"' in b]
-    assert examples, "README must show a gradio_client call of /generate"
-    for code in examples:
-        code = code.replace("http://127.0.0.1:7860/", server_url).replace('"schnell"', '"tiny-schnell"')
-        namespace: dict = {}
-        exec(compile(code, "README.md", "exec"), namespace)
+    examples = [b for b in blocks if "gradio_client" in b and any(f'"{n}"' in b for n in api_names)]
+    assert examples, f"README must show gradio_client calls of {api_names}"
+    return [re.sub(r'"(schnell|dev|klein)"', r'"tiny-\1"', code) for code in examples]
+
+
+def run_example(code: str, server_url: str) -> dict:
+    namespace: dict = {}
+    exec(compile(code.replace("http://127.0.0.1:7860/", server_url), "README.md", "exec"), namespace)
+    return namespace
+
+
+def test_readme_generate_example_runs_against_the_app(server_url):
+    for code in readme_examples("/generate"):
+        namespace = run_example(code.replace("1024", "256"), server_url)
         image = Image.open(namespace["image_path"])
         assert image.text["seed"] == str(namespace["seed"])
+
+
+def test_readme_compare_examples_run_against_the_app(server_url):
+    for code in readme_examples("/compare", "/seed_sweep"):
+        namespace = run_example(code.replace("1024", "256"), server_url)
+        assert [row[1] for row in namespace["table"]["data"]] == ["ok", "ok", "ok"]
+        assert namespace["table"]["data"][1][3] == 20  # the edited dev setting was used
+        assert len(namespace["grid"]) == 6

@@ -9,7 +9,7 @@ import gradio as gr
 from flux_demo import __version__, pipelines
 from flux_demo.config import Settings
 from flux_demo.models import enabled_model_keys
-from flux_demo.ui import text_to_image
+from flux_demo.ui import comparison, text_to_image
 from flux_demo.ui.widgets import offline_notice
 
 TITLE = "FLUX demo — schnell, dev and klein"
@@ -32,6 +32,8 @@ def create_demo(settings: Settings | None = None) -> gr.Blocks:
         with gr.Tabs(elem_id="tabs"):
             with gr.Tab("Text to image", id="generate"):
                 text_to_image.build_tab(model_keys)
+            with gr.Tab("Compare models", id="compare"):
+                comparison.build_tab(model_keys)
         gr.Markdown(f"<small>flux-demo {__version__}</small>")
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.gpu_concurrency)
     if settings.preload:

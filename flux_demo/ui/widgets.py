@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Sequence
 
 import gradio as gr
@@ -32,7 +33,19 @@ def offline_notice(model_keys: Sequence[str]) -> str:
 
 
 def user_errors(fn: Callable) -> Callable:
-    """Turn `InvalidInput` into a `gr.Error` whose message names the field and the allowed range."""
+    """Turn `InvalidInput` into a `gr.Error` whose message names the field and the allowed range.
+
+    Works for plain and generator handlers (Gradio streams a generator's yields to the page)."""
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def streaming(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except InvalidInput as err:
+                raise gr.Error(str(err), title="Invalid input") from None
+
+        return streaming
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -51,7 +64,7 @@ def show_notes(notes: Sequence[str]) -> None:
 
 
 class _NamedBoundsMixin:
-    """Gradio checks Slider and Number bounds on the server, but its message omits the field: add it."""
+    """Gradio checks bounds and choices on the server, but its message omits the field: add it."""
 
     def preprocess(self, payload):
         try:
@@ -72,3 +85,10 @@ class NamedNumber(_NamedBoundsMixin, gr.Number):
 
     def get_block_name(self) -> str:
         return "number"
+
+
+class NamedCheckboxGroup(_NamedBoundsMixin, gr.CheckboxGroup):
+    is_template = True
+
+    def get_block_name(self) -> str:
+        return "checkboxgroup"

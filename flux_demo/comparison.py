@@ -1,0 +1,135 @@
+"""Run one prompt, seed and size on several models, one after another, reporting each as it finishes.
+
+Each model runs with its own recommended (or edited) steps and guidance through `generation`, so a
+comparison image is pixel-identical to `/generate` with the same settings. A model that fails to load
+(missing, gated, corrupt) is reported and the others still run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from flux_demo import generation
+from flux_demo.generation import GenerationRequest, GenerationResult, InvalidInput, ValidRequest
+from flux_demo.models import get_spec
+
+log = logging.getLogger(__name__)
+
+MAX_SWEEP_SEEDS = 8
+
+
+@dataclass
+class ModelRun:
+    """One model's outcome: a result, or the reason it could not run; plus its text score if any."""
+
+    model: str
+    request: ValidRequest | None
+    result: GenerationResult | None = None
+    error: str | None = None
+    score: object | None = None  # typography.TextScore when the prompt quotes text
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not None
+
+
+def recommended_settings(model: str) -> tuple[int, float]:
+    """The model's own defaults: (steps, guidance)."""
+    spec = get_spec(model)
+    return spec.default_steps, spec.default_guidance
+
+
+def check_models(models, available: Sequence[str]) -> tuple[str, ...]:
+    """At least one served model, each once."""
+    if isinstance(models, str) or not isinstance(models, (list, tuple)) or not models:
+        raise InvalidInput("models", f"choose one or more of {', '.join(available)}")
+    for model in models:
+        generation.check_model(model, available)
+    if len(set(models)) != len(models):
+        raise InvalidInput("models", "each model may be chosen once")
+    return tuple(models)
+
+
+def plan_requests(
+    prompt,
+    models,
+    seeds: Sequence,
+    width,
+    height,
+    overrides: Mapping[str, tuple[float, float]],
+    available: Sequence[str],
+) -> list[ValidRequest]:
+    """Validate everything before anything runs: one request per (seed, model), seeds outermost."""
+    models = check_models(models, available)
+    requests = []
+    for seed in seeds:
+        for model in models:
+            steps, guidance = overrides.get(model, recommended_settings(model))
+            raw = GenerationRequest(prompt, model, width, height, steps, guidance, seed, False)
+            try:
+                requests.append(generation.validate(raw, available))
+            except InvalidInput as err:
+                if err.field in ("steps", "guidance"):  # say which model's setting is wrong
+                    raise InvalidInput(f"{err.field} for {model}", str(err).split(": ", 1)[1]) from None
+                raise
+    return requests
+
+
+class OverallProgress:
+    """One progress bar over several runs: 'model k of n, step i of m'."""
+
+    def __init__(self, progress: Callable | None, requests: Sequence[ValidRequest]):
+        self.progress = progress
+        self.total = sum(r.steps for r in requests)
+        self.count = len(requests)
+        self.done = 0
+        self.index = 0
+
+    def for_run(self, request: ValidRequest) -> Callable | None:
+        if self.progress is None:
+            return None
+        self.index += 1
+        name, index, offset = get_spec(request.model).name, self.index, self.done
+
+        def report(value, desc: str = "", **_kwargs):
+            if isinstance(value, tuple):
+                step, steps = value
+                desc = f"Model {index} of {self.count} ({name}): step {step} of {steps}"
+                self.progress((offset + step, self.total), desc=desc)
+            else:
+                self.progress((offset, self.total), desc=f"Model {index} of {self.count}: {desc}")
+
+        return report
+
+    def finished(self, request: ValidRequest) -> None:
+        self.done += request.steps
+
+
+def _score(image, targets: Sequence[str]):
+    """The typography score of `image` against the prompt's quoted texts (the one shared scorer)."""
+    from flux_demo import typography
+
+    return typography.score_text(image, list(targets))
+
+
+def run_all(requests: Sequence[ValidRequest], progress: Callable | None = None) -> Iterator[ModelRun]:
+    """Run the requests in order, yielding each model's outcome as soon as it is known."""
+    from flux_demo.typography import extract_targets
+
+    overall = OverallProgress(progress, requests)
+    for request in requests:
+        run = ModelRun(request.model, request)
+        try:
+            run.result = generation.generate(request, overall.for_run(request))
+        except InvalidInput:
+            raise
+        except Exception as err:  # a missing, gated or broken model must not stop the others
+            log.warning("comparison: %s failed: %s", request.model, err, exc_info=True)
+            run.error = f"{get_spec(request.model).name} is unavailable: {type(err).__name__}: {err}"
+        overall.finished(request)
+        targets = extract_targets(request.prompt)
+        if run.ok and targets:
+            run.score = _score(run.result.image, targets)
+        yield run

@@ -1,0 +1,249 @@
+"""The comparison tab: one prompt on several models side by side (`/compare`), and a seed sweep."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import gradio as gr
+
+from flux_demo import comparison
+from flux_demo.comparison import MAX_SWEEP_SEEDS, ModelRun
+from flux_demo.generation import MAX_SEED, InvalidInput, check_integer, size_for_aspect
+from flux_demo.models import MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE, get_spec
+from flux_demo.ui.widgets import (
+    GPU_QUEUE,
+    NamedCheckboxGroup,
+    NamedNumber,
+    NamedSlider,
+    model_choices,
+    user_errors,
+)
+
+SETTINGS_HEADERS = ["model", "steps", "guidance"]
+TABLE_HEADERS = [
+    "model",
+    "status",
+    "seconds",
+    "steps",
+    "s/step",
+    "peak VRAM GB",
+    "CER",
+    "exact",
+    "normalised",
+]
+
+
+def settings_rows(model_keys: Sequence[str]) -> list[list]:
+    """The editable per-model settings table, starting from each model's recommended values."""
+    return [[key, *comparison.recommended_settings(key)] for key in model_keys]
+
+
+def parse_settings(rows) -> dict[str, tuple[float, float]]:
+    """{model: (steps, guidance)} from the settings table (rows of model, steps, guidance)."""
+    if rows is None:
+        return {}
+    if hasattr(rows, "values"):  # a pandas DataFrame
+        rows = rows.values.tolist()
+    overrides = {}
+    for row in rows:
+        if len(row) != 3 or not isinstance(row[0], str):
+            raise InvalidInput("settings", "rows must be [model, steps, guidance]")
+        overrides[row[0]] = (row[1], row[2])
+    return overrides
+
+
+def table_row(run: ModelRun) -> list:
+    name = get_spec(run.model).name
+    if not run.ok:
+        return [name, run.error, None, None, None, None, None, None, None]
+    details, score = run.result.details, run.score
+    cells = [
+        name,
+        "ok",
+        details["seconds"],
+        details["steps"],
+        details["seconds_per_step"],
+        details["peak_vram_gb"],
+    ]
+    if score is None or score.mean_cer is None:
+        return [*cells, None, None, None]
+    return [*cells, round(score.mean_cer, 3), score.all_exact, score.all_normalised]
+
+
+def caption(run: ModelRun, with_seed: bool = False) -> str:
+    text = get_spec(run.model).name
+    if with_seed:
+        text += f" · seed {run.request.seed}"
+    if run.score is not None and run.score.mean_cer is not None:
+        text += f" · CER {run.score.mean_cer:.2f}"
+    return text
+
+
+def make_compare_fn(model_keys: Sequence[str]):
+    @user_errors
+    def compare(
+        prompt: str,
+        models: list[str],
+        seed: float,
+        width: float,
+        height: float,
+        settings: list[list] | None = None,
+        progress=gr.Progress(),
+    ):
+        """Run one prompt, seed and size on several FLUX models, one after another.
+
+        Args:
+            prompt: What to draw, 1-2000 characters. Quoted text is OCR-scored per model.
+            models: Model keys to compare, e.g. ["schnell", "dev", "klein"]; each at most once.
+            seed: Noise seed, an integer 0-4294967295, shared by all models.
+            width: Image width in pixels, 256-2048; snapped to a multiple of 16.
+            height: Image height in pixels, 256-2048; snapped to a multiple of 16.
+            settings: Optional rows [model, steps, guidance]; models not listed use their recommended values.
+
+        Returns:
+            A gallery of (image, caption) as each model finishes, a table per model (seconds, steps,
+            seconds per step, peak VRAM on CUDA, OCR scores) and an image slider of the first two.
+        """
+        requests = comparison.plan_requests(
+            prompt, models, [seed], width, height, parse_settings(settings), model_keys
+        )
+        gallery, rows, images = [], [], {}
+        for run in comparison.run_all(requests, progress):
+            rows.append(table_row(run))
+            if run.ok:
+                gallery.append((run.result.image, caption(run)))
+                images[run.model] = run.result.image
+            pair = tuple(images.values())[:2]
+            yield gallery, rows, (pair if len(pair) == 2 else None), images
+
+    return compare
+
+
+def slider_pickers(images: dict) -> tuple:
+    """Left/right choices for the slider: the models that produced an image."""
+    keys = list(images)
+    choices = [(get_spec(k).name, k) for k in keys]
+    left = keys[0] if keys else None
+    right = keys[1] if len(keys) > 1 else left
+    return gr.Dropdown(choices, value=left), gr.Dropdown(choices, value=right)
+
+
+def pick_pair(left: str, right: str, images: dict):
+    """The slider's two images, chosen from the finished runs."""
+    if left not in images or right not in images:
+        return gr.skip()
+    return images[left], images[right]
+
+
+def make_sweep_fn(model_keys: Sequence[str]):
+    @user_errors
+    def seed_sweep(
+        prompt: str,
+        models: list[str],
+        first_seed: float,
+        seeds: float,
+        width: float,
+        height: float,
+        progress=gr.Progress(),
+    ):
+        """A grid of K consecutive seeds x the chosen models, to show a difference is not one lucky seed.
+
+        Args:
+            prompt: What to draw, 1-2000 characters.
+            models: Model keys to compare, each at most once.
+            first_seed: The first seed, 0-4294967295; the sweep uses first_seed, first_seed+1, ...
+            seeds: How many seeds, 2-8.
+            width: Image width in pixels, 256-2048.
+            height: Image height in pixels, 256-2048.
+
+        Returns:
+            The grid as a gallery (row = seed, column = model) with captions, and a per-run table.
+        """
+        count = check_integer("seeds", seeds, 2, MAX_SWEEP_SEEDS)
+        start = check_integer("first_seed", first_seed, 0, MAX_SEED - count + 1)
+        requests = comparison.plan_requests(
+            prompt, models, range(start, start + count), width, height, {}, model_keys
+        )
+        gallery, rows = [], []
+        for run in comparison.run_all(requests, progress):
+            rows.append([run.request.seed, *table_row(run)])
+            if run.ok:
+                gallery.append((run.result.image, caption(run, with_seed=True)))
+            yield gallery, rows
+
+    return seed_sweep
+
+
+def build_tab(model_keys: Sequence[str]) -> None:
+    base = max(get_spec(key).default_size for key in model_keys)
+    width0, height0 = size_for_aspect("1:1", base)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1):
+            prompt = gr.Textbox(
+                label="Prompt",
+                value='A chalkboard cafe menu that says "FLUX" in white chalk',
+                max_length=2000,
+                elem_id="compare-prompt",
+            )
+            models = NamedCheckboxGroup(
+                model_choices(model_keys), value=list(model_keys), label="Models", elem_id="compare-models"
+            )
+            with gr.Row():
+                seed = NamedNumber(42, label="Seed", precision=0, minimum=0, maximum=MAX_SEED)
+                width = NamedSlider(MIN_SIDE, MAX_SIDE, value=width0, step=SIZE_MULTIPLE, label="Width")
+                height = NamedSlider(MIN_SIDE, MAX_SIDE, value=height0, step=SIZE_MULTIPLE, label="Height")
+            settings = gr.Dataframe(
+                settings_rows(model_keys),
+                headers=SETTINGS_HEADERS,
+                datatype=["str", "number", "number"],
+                label="Per-model settings (recommended values; edit to taste)",
+                static_columns=[0],
+                row_count=(len(model_keys), "fixed"),
+                column_count=(3, "fixed"),
+                type="array",
+            )
+            run = gr.Button("Compare", variant="primary", elem_id="compare-run")
+            with gr.Accordion("Seed sweep", open=False):
+                sweep_seeds = NamedSlider(2, MAX_SWEEP_SEEDS, value=3, step=1, label="Seeds")
+                sweep = gr.Button("Run seed sweep", elem_id="sweep-run")
+        with gr.Column(scale=2):
+            gallery = gr.Gallery(
+                label="Results",
+                columns=len(model_keys),
+                format="png",
+                elem_id="compare-gallery",
+                height="auto",
+            )
+            slider = gr.ImageSlider(label="Compare two", type="pil", format="png", elem_id="compare-slider")
+            with gr.Row():
+                left = gr.Dropdown(label="Left", choices=[], interactive=True)
+                right = gr.Dropdown(label="Right", choices=[], interactive=True)
+            table = gr.Dataframe(headers=TABLE_HEADERS, label="Per model", elem_id="compare-table")
+            sweep_gallery = gr.Gallery(
+                label="Seed sweep", format="png", elem_id="sweep-gallery", height="auto"
+            )
+            sweep_table = gr.Dataframe(headers=["seed", *TABLE_HEADERS], label="Seed sweep runs")
+    images = gr.State({})
+    run.click(
+        make_compare_fn(model_keys),
+        [prompt, models, seed, width, height, settings],
+        [gallery, table, slider, images],
+        api_name="compare",
+        concurrency_id=GPU_QUEUE,
+    ).then(slider_pickers, images, [left, right], queue=False, api_visibility="private")
+    for picker in (left, right):
+        picker.change(pick_pair, [left, right, images], slider, queue=False, api_visibility="private")
+    # One gallery column per model, so each row of the grid is one seed.
+    sweep.click(
+        lambda chosen: gr.Gallery(columns=max(1, len(chosen or ()))),
+        models,
+        sweep_gallery,
+        queue=False,
+        api_visibility="private",
+    ).then(
+        make_sweep_fn(model_keys),
+        [prompt, models, seed, sweep_seeds, width, height],
+        [sweep_gallery, sweep_table],
+        api_name="seed_sweep",
+        concurrency_id=GPU_QUEUE,
+    )

@@ -7,8 +7,19 @@ environment-variable table mirrors this module.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # speed.py reads on_zerogpu from here
+    from flux_demo.speed import SpeedOptions
+
+
+def _default_speed() -> SpeedOptions:
+    from flux_demo.speed import SpeedOptions
+
+    return SpeedOptions()
+
 
 MEMORY_MODES = ("auto", "gpu", "model-offload", "sequential-offload")
 
@@ -50,9 +61,13 @@ class Settings:
     tiny_dir: Path
     queue_size: int
     gpu_concurrency: int
+    mcp_server: bool = True
+    speed: SpeedOptions = field(default_factory=_default_speed)
 
     @classmethod
     def from_env(cls) -> Settings:
+        from flux_demo.speed import SpeedOptions
+
         models_env = os.environ.get("FLUX_DEMO_MODELS", "").strip()
         models = tuple(k.strip() for k in models_env.split(",") if k.strip()) or None
         memory_mode = os.environ.get("FLUX_DEMO_MEMORY_MODE", "auto").strip().lower() or "auto"
@@ -68,4 +83,6 @@ class Settings:
             tiny_dir=Path(os.environ.get("FLUX_DEMO_TINY_DIR") or default_tiny_dir()),
             queue_size=_env_int("FLUX_DEMO_QUEUE_SIZE", 32, minimum=1),
             gpu_concurrency=_env_int("FLUX_DEMO_GPU_CONCURRENCY", 1, minimum=1),
+            mcp_server=_env_bool("FLUX_DEMO_MCP", True),
+            speed=SpeedOptions.from_env(),
         )

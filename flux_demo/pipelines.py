@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from flux_demo import speed
 from flux_demo.config import Settings, on_zerogpu
 from flux_demo.models import ModelSpec, get_spec
 
@@ -75,6 +76,15 @@ def get_pipeline(model_key: str):
     return pipe
 
 
+def warm_imports(model_keys: Iterable[str]) -> None:
+    """Import torch, diffusers and the pipeline classes (seconds of work) without loading any weights,
+    so the first visitor does not wait for them; meant for a background thread."""
+    import diffusers
+
+    for key in model_keys:
+        getattr(diffusers, get_spec(key).pipeline_class)
+
+
 def preload(model_keys: Iterable[str]) -> None:
     """Load the given models now, for example at start-up."""
     for key in model_keys:
@@ -121,6 +131,9 @@ def _load(spec: ModelSpec):
     pipe = pipeline_class.from_pretrained(_source(spec), dtype=torch_dtype_for(device), **shared)
     pipe.set_progress_bar_config(disable=True)
     pipe.flux_demo_placement = _place(pipe, device)
+    # After placement: compilation and fp8 act on the transformer where it will run.
+    pipe.flux_demo_speed = speed.apply_speed_options(pipe, settings().speed, device, spec)
+    log.info("%s speed options: %s", spec.key, pipe.flux_demo_speed)
     return pipe
 
 

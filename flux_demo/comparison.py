@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from flux_demo import generation
+from flux_demo.faults import GenerationCancelled, GenerationFailed
 from flux_demo.generation import GenerationRequest, GenerationResult, InvalidInput, ValidRequest
 from flux_demo.models import get_spec
 
@@ -123,8 +124,10 @@ def run_all(requests: Sequence[ValidRequest], progress: Callable | None = None) 
         run = ModelRun(request.model, request)
         try:
             run.result = generation.generate(request, overall.for_run(request))
-        except InvalidInput:
+        except (InvalidInput, GenerationCancelled):
             raise
+        except GenerationFailed as err:  # out of memory, unavailable, GPU quota: already in plain words
+            run.error = str(err)
         except Exception as err:  # a missing, gated or broken model must not stop the others
             log.warning("comparison: %s failed: %s", request.model, err, exc_info=True)
             run.error = f"{get_spec(request.model).name} is unavailable: {type(err).__name__}: {err}"

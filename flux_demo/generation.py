@@ -7,18 +7,23 @@ raises `InvalidInput` naming the field and the allowed range), and `generate` ru
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import secrets
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import spaces  # no-op off Spaces; on ZeroGPU it must come before torch initialises CUDA
 
-from flux_demo import metadata, pipelines
+from flux_demo import cancellation, faults, metadata, pipelines
+from flux_demo.faults import GenerationCancelled, OutOfGpuMemory
 from flux_demo.models import MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE, ModelSpec, get_spec
+
+log = logging.getLogger(__name__)
 
 MAX_PROMPT_CHARS = 2000
 MAX_SEED = 2**32 - 1
@@ -109,12 +114,15 @@ def check_prompt(prompt, field_name: str = "prompt", max_chars: int = MAX_PROMPT
     if not isinstance(prompt, str):
         raise InvalidInput(field_name, f"must be text, got {type(prompt).__name__}")
     prompt = prompt.strip()
-    if not prompt:
-        raise InvalidInput(field_name, "is required: describe the image you want")
     if len(prompt) > max_chars:
         raise InvalidInput(field_name, f"must be at most {max_chars} characters, got {len(prompt)}")
     if any((ord(c) < 32 and c not in "\n\t") or 0x7F <= ord(c) < 0xA0 for c in prompt):
         raise InvalidInput(field_name, "must not contain control characters")
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in prompt):  # lone surrogates cannot be written to a PNG
+        raise InvalidInput(field_name, "must be valid Unicode text (it contains a lone surrogate)")
+    # Zero-width and other invisible characters alone are as empty as spaces.
+    if not any(unicodedata.category(c)[0] not in "ZC" for c in prompt):
+        raise InvalidInput(field_name, "is required: describe the image you want")
     return prompt
 
 
@@ -187,38 +195,70 @@ def _slot_and_lock(model: str) -> tuple[threading.Semaphore, threading.Lock]:
 
 
 @spaces.GPU(duration=gpu_seconds, size=os.environ.get("FLUX_DEMO_ZEROGPU_SIZE", "xlarge"))
-def _denoise(request: ValidRequest, progress: ProgressFn | None = None):
+def _denoise(
+    request: ValidRequest,
+    progress: ProgressFn | None = None,
+    abandoned: Callable[[], bool] | None = None,
+):
     """Run the pipeline for one request; returns (PIL image, peak CUDA bytes or None). On ZeroGPU this
-    is the only code that holds a GPU."""
+    is the only code that holds a GPU. Stops at the next step once `abandoned()` is true."""
     import torch
 
     spec = get_spec(request.model)
+    abandoned = abandoned or cancellation.JobWatch()
     slot, lock = _slot_and_lock(request.model)
     with slot, lock:
+        if abandoned():  # cancelled while it waited for the GPU
+            raise GenerationCancelled()
         pipe = pipelines.prepare_for_call(request.model)
         cuda = torch.cuda.is_available()
         if cuda:
             torch.cuda.reset_peak_memory_stats()
 
         def on_step_end(pipeline, step: int, _timestep, callback_kwargs):
+            if abandoned():
+                # diffusers' own interrupt flag skips the remaining steps, but the pipeline would still
+                # decode latents nobody will see (a VAE pass can cost more than a step), so stop now.
+                pipeline._interrupt = True
+                raise GenerationCancelled()
             if progress is not None:
                 progress((step + 1, request.steps), desc=f"{spec.name}: denoising step", unit="steps")
             return callback_kwargs
 
-        # A CPU generator makes the noise, so a seed gives the same image on any GPU or on the CPU.
-        output = pipe(
-            prompt=request.prompt,
-            width=request.width,
-            height=request.height,
-            num_inference_steps=request.steps,
-            guidance_scale=request.guidance,
-            max_sequence_length=spec.max_sequence_length,
-            generator=torch.Generator("cpu").manual_seed(request.seed),
-            callback_on_step_end=on_step_end,
-            **spec.call_kwargs,
-        )
+        pipe._interrupt = False  # a stopped call must never stop the next one
+        out_of_memory = False
+        try:
+            output = _call_pipeline(pipe, spec, request, on_step_end)
+        except torch.OutOfMemoryError:
+            out_of_memory = True
+        except GenerationCancelled:
+            pipe.maybe_free_model_hooks()  # what the pipeline does after a finished call (offload hooks)
+            raise
+        finally:
+            pipe._interrupt = False
+        if out_of_memory:
+            # Outside the except block, whose traceback keeps the failed call's tensors alive.
+            faults.free_gpu_memory()
+            raise OutOfGpuMemory()
         peak = torch.cuda.max_memory_allocated() if cuda else None
     return output.images[0], peak
+
+
+def _call_pipeline(pipe, spec: ModelSpec, request: ValidRequest, on_step_end):
+    import torch
+
+    # A CPU generator makes the noise, so a seed gives the same image on any GPU or on the CPU.
+    return pipe(
+        prompt=request.prompt,
+        width=request.width,
+        height=request.height,
+        num_inference_steps=request.steps,
+        guidance_scale=request.guidance,
+        max_sequence_length=spec.max_sequence_length,
+        generator=torch.Generator("cpu").manual_seed(request.seed),
+        callback_on_step_end=on_step_end,
+        **spec.call_kwargs,
+    )
 
 
 def generate(request: ValidRequest, progress: ProgressFn | None = None) -> GenerationResult:
@@ -226,25 +266,29 @@ def generate(request: ValidRequest, progress: ProgressFn | None = None) -> Gener
     spec = get_spec(request.model)
     if progress is not None and not pipelines.is_loaded(spec.key):
         progress(0.0, desc=f"Loading {spec.name} (first use)")
-    pipelines.get_pipeline(spec.key)  # load outside the GPU-time estimate
+    abandoned = cancellation.watch_current_job()
+    try:
+        pipe = pipelines.get_pipeline(spec.key)  # load outside the GPU-time estimate
+    except Exception as err:  # missing, gated or corrupt: not cached, so a later request retries
+        log.warning("loading %s failed", spec.key, exc_info=True)
+        raise faults.model_unavailable(spec.name, err) from err
     start = time.perf_counter()
-    image, peak_bytes = _denoise(request, progress)
+    try:
+        image, peak_bytes = _denoise(request, progress, abandoned)
+    except Exception as err:
+        fault = faults.from_zerogpu(err)
+        if fault is None:
+            raise
+        raise fault from err
     seconds = time.perf_counter() - start
-    text = metadata.png_text(
-        prompt=request.prompt,
-        model=spec.key,
-        seed=request.seed,
-        steps=request.steps,
-        guidance=request.guidance,
-        width=request.width,
-        height=request.height,
-    )
+    settings = {k: v for k, v in asdict(request).items() if k != "notes"}  # what reproduces the image
     details = {
-        **{k: v for k, v in asdict(request).items() if k not in ("prompt", "notes")},
+        **settings,
         "model_name": spec.name,
         "seconds": round(seconds, 3),
         "seconds_per_step": round(seconds / request.steps, 4),
         "peak_vram_gb": None if peak_bytes is None else round(peak_bytes / 1e9, 2),
+        "speed": dict(getattr(pipe, "flux_demo_speed", {})),
         "notes": list(request.notes),
     }
-    return GenerationResult(metadata.attach(image, text), request, seconds, details)
+    return GenerationResult(metadata.attach(image, metadata.png_text(**settings)), request, seconds, details)

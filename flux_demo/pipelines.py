@@ -76,13 +76,25 @@ def get_pipeline(model_key: str):
     return pipe
 
 
+# diffusers and transformers resolve their names lazily, which is not thread-safe: a lookup racing an
+# import in another thread can fail with AttributeError. Warm-up imports and model loads (which build
+# tiny models and apply speed options, importing more) therefore take turns.
+_import_lock = threading.RLock()
+
+
+def pipeline_class(spec: ModelSpec):
+    """The diffusers pipeline class for `spec`."""
+    with _import_lock:
+        import diffusers
+
+        return getattr(diffusers, spec.pipeline_class)
+
+
 def warm_imports(model_keys: Iterable[str]) -> None:
     """Import torch, diffusers and the pipeline classes (seconds of work) without loading any weights,
     so the first visitor does not wait for them; meant for a background thread."""
-    import diffusers
-
     for key in model_keys:
-        getattr(diffusers, get_spec(key).pipeline_class)
+        pipeline_class(get_spec(key))
 
 
 def preload(model_keys: Iterable[str]) -> None:
@@ -122,13 +134,16 @@ def execution_device() -> str:
 
 
 def _load(spec: ModelSpec):
-    import diffusers
+    with _import_lock:
+        return _load_unlocked(spec)
 
+
+def _load_unlocked(spec: ModelSpec):
     device = execution_device()
-    pipeline_class = getattr(diffusers, spec.pipeline_class)
+    cls = pipeline_class(spec)
     shared = _shared_from_siblings(spec)
     log.info("loading %s from %s (sharing %s)", spec.key, spec.repo_id or spec.tiny_variant, sorted(shared))
-    pipe = pipeline_class.from_pretrained(_source(spec), dtype=torch_dtype_for(device), **shared)
+    pipe = cls.from_pretrained(_source(spec), dtype=torch_dtype_for(device), **shared)
     pipe.set_progress_bar_config(disable=True)
     pipe.flux_demo_placement = _place(pipe, device)
     # After placement: compilation and fp8 act on the transformer where it will run.

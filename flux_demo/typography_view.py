@@ -11,8 +11,16 @@ from PIL import Image, ImageDraw, ImageFont
 
 from flux_demo.typography import OcrBox
 
-# Labels of char_diff, with colours for gr.HighlightedText(color_map=DIFF_COLORS).
-DIFF_COLORS = {"correct": "#22c55e", "wrong": "#ef4444", "missing": "#f59e0b", "extra": "#a855f7"}
+# Labels of char_diff (and score_diff's "not scored"), with colours for gr.HighlightedText(color_map=...).
+NOT_SCORED = "not scored"
+DIFF_COLORS = {
+    "correct": "#22c55e",
+    "wrong": "#ef4444",
+    "missing": "#f59e0b",
+    "extra": "#a855f7",
+    NOT_SCORED: "#9ca3af",
+}
+TARGET_HEADERS = ["target", "recognised", "CER", "exact", "normalised", "readable"]
 
 # Noto CJK first: it also covers Latin, so Korean and Japanese labels do not turn into boxes.
 _LABEL_FONTS = (
@@ -112,3 +120,56 @@ def render_text(
     x = (canvas.width - (right - left)) // 2 - left
     ImageDraw.Draw(canvas).multiline_text((x, size - top), text, font=font, fill=colour, spacing=size // 2)
     return canvas
+
+
+# --- views of a score dict (as made by `typography_suite.score_as_dict`) -------------------------
+
+
+def score_boxes(scores: dict) -> list[OcrBox]:
+    """The OCR lines of a score dict, back as `OcrBox` objects for `draw_boxes`."""
+    return [
+        OcrBox(tuple(tuple(point) for point in box["points"]), box["text"], box["confidence"])
+        for box in scores["boxes"]
+    ]
+
+
+def score_rows(scores: dict) -> list[list]:
+    """One table row per target, in TARGET_HEADERS order; "readable" says which characters the OCR lacks."""
+    return [
+        [
+            target["target"],
+            target["recognised"],
+            target["cer"],
+            target["exact"],
+            target["normalised_match"],
+            "yes" if target["readable"] else f"no: OCR cannot read {target['unreadable_chars']}",
+        ]
+        for target in scores["targets"]
+    ]
+
+
+def score_diff(scores: dict) -> list[tuple[str, str | None]]:
+    """Every target's char_diff, spaced apart; a target the OCR cannot read is labelled "not scored"."""
+    pieces: list[tuple[str, str | None]] = []
+    for target in scores["targets"]:
+        if pieces:
+            pieces.append(("   ", None))
+        if target["readable"]:
+            pieces.extend(char_diff(target["target"], target["recognised"]))
+        else:
+            pieces.append((target["target"], NOT_SCORED))
+    return pieces
+
+
+def score_summary(scores: dict) -> str:
+    """One line of Markdown: the overall figures, or why nothing was scored."""
+    if scores["mean_cer"] is None:
+        return "**Not scored:** the OCR model cannot read this text (Korean and most kana are beyond it)."
+
+    def mark(ok: bool) -> str:
+        return "**yes**" if ok else "no"
+
+    return (
+        f"**Mean CER {scores['mean_cer']:.3f}** · exact match: {mark(scores['exact_match'])} · "
+        f"normalised match: {mark(scores['normalised_match'])} · OCR {scores['ocr_seconds']:.2f} s"
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import tempfile
 from pathlib import Path
@@ -18,6 +19,7 @@ os.environ["FLUX_DEMO_MODELS"] = "tiny-schnell,tiny-dev,tiny-klein"
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+README = Path(__file__).resolve().parents[1] / "README.md"
 CHROMIUM = os.environ.get("FLUX_DEMO_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -100,3 +102,19 @@ def page(browser):
     page.set_default_timeout(60_000)
     yield page
     context.close()
+
+
+def readme_examples(*api_names: str) -> list[str]:
+    """README's gradio_client examples that call any of `api_names`, pointed at the offline tiny models."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+    examples = [b for b in blocks if "gradio_client" in b and any(f'"{n}"' in b for n in api_names)]
+    assert examples, f"README must show gradio_client calls of {api_names}"
+    return [re.sub(r'"(schnell|dev|klein)"', r'"tiny-\1"', code) for code in examples]
+
+
+def run_readme_example(code: str, server_url: str) -> dict:
+    """Run a README example against `server_url` at 256x256 (tiny models); returns its variables."""
+    namespace: dict = {}
+    code = code.replace("http://127.0.0.1:7860/", server_url).replace("1024", "256")
+    exec(compile(code, "README.md", "exec"), namespace)
+    return namespace

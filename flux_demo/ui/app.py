@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import html
 import threading
+from pathlib import Path
 
 import gradio as gr
 
 from flux_demo import __version__, pipelines
 from flux_demo.config import Settings
 from flux_demo.models import enabled_model_keys
-from flux_demo.ui import comparison, text_to_image
+from flux_demo.ui import comparison, share, text_to_image, typography
+from flux_demo.ui.i18n import EN, I18N, t
 from flux_demo.ui.widgets import offline_notice
 
 TITLE = "FLUX demo — schnell, dev and klein"
-DESCRIPTION = (
-    "Text-to-image with FLUX.1 [schnell], FLUX.1 [dev] and FLUX.2 [klein] on diffusers: "
-    "typography tests with OCR scoring and side-by-side model comparison."
-)
+DESCRIPTION = EN["description"]
+
+FAVICON = Path(__file__).resolve().parent.parent / "assets" / "favicon.png"
+PAGE_HEAD = f'<meta name="description" content="{html.escape(DESCRIPTION)}">'
+
+
+class FluxDemoBlocks(gr.Blocks):
+    """Blocks whose served page carries the description in its og:/twitter: tags, which Gradio fills from
+    `simple_description` (set for Interface only), so shared links preview with more than "Gradio"."""
+
+    def get_config_file(self):
+        return {**super().get_config_file(), "simple_description": DESCRIPTION}
 
 
 def create_demo(settings: Settings | None = None) -> gr.Blocks:
@@ -24,28 +35,38 @@ def create_demo(settings: Settings | None = None) -> gr.Blocks:
     settings = settings or Settings.from_env()
     pipelines.configure(settings)
     model_keys = enabled_model_keys(settings)
-    with gr.Blocks(title=TITLE, delete_cache=(3600, 3600)) as demo:
-        gr.Markdown(f"# {TITLE}\n{DESCRIPTION}")
+    with FluxDemoBlocks(title=TITLE, delete_cache=(3600, 3600)) as demo:
+        gr.Markdown(f"# {TITLE}")
+        gr.Markdown(t("description"))
         notice = offline_notice(model_keys)
-        if notice:
+        if notice is not None:
             gr.Markdown(notice, elem_id="offline-notice", container=True)
-        with gr.Tabs(elem_id="tabs"):
-            with gr.Tab("Text to image", id="generate"):
-                text_to_image.build_tab(model_keys)
-            with gr.Tab("Compare models", id="compare"):
-                comparison.build_tab(model_keys)
+        link_notice = gr.Markdown(visible=False, elem_id="link-notice", container=True)
+        with gr.Tabs(elem_id="tabs") as tabs:
+            with gr.Tab(t("tab_generate"), id="generate"):
+                generate_tab = text_to_image.build_tab(model_keys)
+            with gr.Tab(t("tab_compare"), id="compare"):
+                compare_tab = comparison.build_tab(model_keys)
+            with gr.Tab(t("tab_typography"), id="typography"):
+                typography.build_tab(model_keys)
+        share.wire_permalinks(demo, tabs, link_notice, (generate_tab.form, compare_tab.form), model_keys)
         gr.Markdown(f"<small>flux-demo {__version__}</small>")
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.gpu_concurrency)
-    if settings.preload:
-        # Load in the background so the page is served while weights load.
-        threading.Thread(target=pipelines.preload, args=(model_keys,), daemon=True, name="preload").start()
+    # In the background, so the page is served while imports (and, if asked, weights) load.
+    warm = pipelines.preload if settings.preload else pipelines.warm_imports
+    threading.Thread(target=warm, args=(model_keys,), daemon=True, name="warm-up").start()
     return demo
 
 
-def launch_options() -> dict:
+def launch_options(settings: Settings | None = None) -> dict:
     """Keyword arguments for `demo.launch`, shared by app.py and the tests."""
+    settings = settings or Settings.from_env()
     return {
-        "head": f'<meta name="description" content="{DESCRIPTION}">',
+        "head": PAGE_HEAD,
+        "favicon_path": str(FAVICON),
         "max_file_size": "20mb",
         "show_error": True,
+        "i18n": I18N,
+        # Tools for MCP clients, described by the endpoints' docstrings (the gradio[mcp] extra).
+        "mcp_server": settings.mcp_server,
     }

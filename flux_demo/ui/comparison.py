@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import gradio as gr
 
@@ -10,6 +11,8 @@ from flux_demo import comparison
 from flux_demo.comparison import MAX_SWEEP_SEEDS, ModelRun
 from flux_demo.generation import MAX_SEED, InvalidInput, check_integer, size_for_aspect
 from flux_demo.models import MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE, get_spec
+from flux_demo.ui import share
+from flux_demo.ui.i18n import t
 from flux_demo.ui.widgets import (
     GPU_QUEUE,
     NamedCheckboxGroup,
@@ -174,55 +177,64 @@ def make_sweep_fn(model_keys: Sequence[str]):
     return seed_sweep
 
 
-def build_tab(model_keys: Sequence[str]) -> None:
+@dataclass
+class ComparisonTab:
+    """The inputs a link can fill: prompt, models, seed, width, height (in that order)."""
+
+    form: list
+
+
+def build_tab(model_keys: Sequence[str]) -> ComparisonTab:
     base = max(get_spec(key).default_size for key in model_keys)
     width0, height0 = size_for_aspect("1:1", base)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             prompt = gr.Textbox(
-                label="Prompt",
+                label=t("prompt"),
                 value='A chalkboard cafe menu that says "FLUX" in white chalk',
                 max_length=2000,
                 elem_id="compare-prompt",
             )
             models = NamedCheckboxGroup(
-                model_choices(model_keys), value=list(model_keys), label="Models", elem_id="compare-models"
+                model_choices(model_keys), value=list(model_keys), label=t("models"), elem_id="compare-models"
             )
             with gr.Row():
-                seed = NamedNumber(42, label="Seed", precision=0, minimum=0, maximum=MAX_SEED)
-                width = NamedSlider(MIN_SIDE, MAX_SIDE, value=width0, step=SIZE_MULTIPLE, label="Width")
-                height = NamedSlider(MIN_SIDE, MAX_SIDE, value=height0, step=SIZE_MULTIPLE, label="Height")
+                seed = NamedNumber(42, label=t("seed"), precision=0, minimum=0, maximum=MAX_SEED)
+                width = NamedSlider(MIN_SIDE, MAX_SIDE, value=width0, step=SIZE_MULTIPLE, label=t("width"))
+                height = NamedSlider(MIN_SIDE, MAX_SIDE, value=height0, step=SIZE_MULTIPLE, label=t("height"))
             settings = gr.Dataframe(
                 settings_rows(model_keys),
                 headers=SETTINGS_HEADERS,
                 datatype=["str", "number", "number"],
-                label="Per-model settings (recommended values; edit to taste)",
+                label=t("compare_settings"),
                 static_columns=[0],
                 row_count=(len(model_keys), "fixed"),
                 column_count=(3, "fixed"),
                 type="array",
             )
-            run = gr.Button("Compare", variant="primary", elem_id="compare-run")
-            with gr.Accordion("Seed sweep", open=False):
-                sweep_seeds = NamedSlider(2, MAX_SWEEP_SEEDS, value=3, step=1, label="Seeds")
-                sweep = gr.Button("Run seed sweep", elem_id="sweep-run")
+            run = gr.Button(t("compare"), variant="primary", elem_id="compare-run")
+            with gr.Accordion(t("sweep"), open=False):
+                sweep_seeds = NamedSlider(2, MAX_SWEEP_SEEDS, value=3, step=1, label=t("sweep_seeds"))
+                sweep = gr.Button(t("sweep_run"), elem_id="sweep-run")
         with gr.Column(scale=2):
             gallery = gr.Gallery(
-                label="Results",
+                label=t("results"),
                 columns=len(model_keys),
                 format="png",
                 elem_id="compare-gallery",
                 height="auto",
             )
-            slider = gr.ImageSlider(label="Compare two", type="pil", format="png", elem_id="compare-slider")
-            with gr.Row():
-                left = gr.Dropdown(label="Left", choices=[], interactive=True)
-                right = gr.Dropdown(label="Right", choices=[], interactive=True)
-            table = gr.Dataframe(headers=TABLE_HEADERS, label="Per model", elem_id="compare-table")
-            sweep_gallery = gr.Gallery(
-                label="Seed sweep", format="png", elem_id="sweep-gallery", height="auto"
+            slider = gr.ImageSlider(
+                label=t("compare_two"), type="pil", format="png", elem_id="compare-slider"
             )
-            sweep_table = gr.Dataframe(headers=["seed", *TABLE_HEADERS], label="Seed sweep runs")
+            with gr.Row():
+                left = gr.Dropdown(label=t("left"), choices=[], interactive=True)
+                right = gr.Dropdown(label=t("right"), choices=[], interactive=True)
+            table = gr.Dataframe(headers=TABLE_HEADERS, label=t("per_model"), elem_id="compare-table")
+            shared = gr.JSON(visible=False)
+            share.add_copy_link(shared, "compare")
+            sweep_gallery = gr.Gallery(label=t("sweep"), format="png", elem_id="sweep-gallery", height="auto")
+            sweep_table = gr.Dataframe(headers=["seed", *TABLE_HEADERS], label=t("sweep_runs"))
     images = gr.State({})
     run.click(
         make_compare_fn(model_keys),
@@ -230,7 +242,13 @@ def build_tab(model_keys: Sequence[str]) -> None:
         [gallery, table, slider, images],
         api_name="compare",
         concurrency_id=GPU_QUEUE,
-    ).then(slider_pickers, images, [left, right], queue=False, api_visibility="private")
+    ).then(slider_pickers, images, [left, right], queue=False, api_visibility="private").then(
+        lambda *values: dict(zip(("prompt", "models", "seed", "width", "height"), values, strict=True)),
+        [prompt, models, seed, width, height],
+        shared,
+        queue=False,
+        api_visibility="private",
+    )
     for picker in (left, right):
         picker.change(pick_pair, [left, right, images], slider, queue=False, api_visibility="private")
     # One gallery column per model, so each row of the grid is one seed.
@@ -247,3 +265,4 @@ def build_tab(model_keys: Sequence[str]) -> None:
         api_name="seed_sweep",
         concurrency_id=GPU_QUEUE,
     )
+    return ComparisonTab([prompt, models, seed, width, height])

@@ -10,6 +10,8 @@ import gradio as gr
 from flux_demo import generation
 from flux_demo.generation import ASPECT_RATIOS, MAX_SEED, GenerationRequest, size_for_aspect
 from flux_demo.models import MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE, get_spec
+from flux_demo.ui import share
+from flux_demo.ui.i18n import t
 from flux_demo.ui.widgets import GPU_QUEUE, NamedNumber, NamedSlider, model_choices, show_notes, user_errors
 
 CUSTOM_SIZE = "Custom"
@@ -106,10 +108,9 @@ def aspect_size(aspect: str, model: str):
 
 @dataclass
 class TextToImageTab:
-    """The tab's components, for other tabs and tests that need to reach them."""
+    """The tab's components, for the permalink wiring that fills the form."""
 
-    prompt: gr.Textbox
-    model: gr.Dropdown
+    form: list  # prompt, model, aspect, width, height, steps, guidance, seed, randomize (share.form_updates)
     run: gr.Button
     image: gr.Image
     seed_used: gr.Number
@@ -124,47 +125,56 @@ def build_tab(model_keys: Sequence[str]) -> TextToImageTab:
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             prompt = gr.Textbox(
-                label="Prompt",
+                label=t("prompt"),
                 placeholder='A neon sign that reads "HELLO FLUX" on a rainy street at night',
                 lines=1,
                 max_lines=6,
                 max_length=generation.MAX_PROMPT_CHARS,
-                info="Enter runs. Put text you want rendered in quotes.",
+                info=t("prompt_info"),
                 elem_id="prompt",
             )
             model = gr.Dropdown(
                 model_choices(model_keys),
                 value=first.key,
-                label="Model",
+                label=t("model"),
                 elem_id="model",
-                filterable=False,
                 # Checked by `generation.validate`, whose error names the field and the served models.
                 allow_custom_value=True,
             )
-            run = gr.Button("Run", variant="primary", elem_id="run")
-            with gr.Accordion("Advanced", open=False):
-                aspect = gr.Radio([*ASPECT_RATIOS, CUSTOM_SIZE], value="1:1", label="Aspect ratio")
+            with gr.Row():
+                run = gr.Button(t("run"), variant="primary", elem_id="run", scale=3)
+                # Interrupts the running generation at its next denoising step and frees the GPU.
+                stop = gr.Button(t("stop"), variant="stop", elem_id="stop", scale=1, min_width=80)
+            with gr.Accordion(t("advanced"), open=False):
+                aspect = gr.Radio([*ASPECT_RATIOS, CUSTOM_SIZE], value="1:1", label=t("aspect"))
                 with gr.Row():
-                    width = NamedSlider(MIN_SIDE, MAX_SIDE, value=width0, step=SIZE_MULTIPLE, label="Width")
+                    width = NamedSlider(
+                        MIN_SIDE, MAX_SIDE, value=width0, step=SIZE_MULTIPLE, label=t("width")
+                    )
                     height = NamedSlider(
-                        MIN_SIDE, MAX_SIDE, value=height0, step=SIZE_MULTIPLE, label="Height"
+                        MIN_SIDE, MAX_SIDE, value=height0, step=SIZE_MULTIPLE, label=t("height")
                     )
                 # The server accepts the union of the served models' ranges; the browser narrows them
                 # per model, and `generation.validate` enforces the chosen model's own range.
-                steps = NamedSlider(step=1, label="Steps", **{**steps_args, **union["steps"]})
-                guidance = NamedSlider(step=0.1, label="Guidance", **{**guidance_args, **union["guidance"]})
+                steps = NamedSlider(step=1, label=t("steps"), **{**steps_args, **union["steps"]})
+                guidance = NamedSlider(
+                    step=0.1, label=t("guidance"), **{**guidance_args, **union["guidance"]}
+                )
                 with gr.Row():
-                    seed = NamedNumber(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED)
-                    randomize = gr.Checkbox(True, label="Randomize seed")
+                    seed = NamedNumber(0, label=t("seed"), precision=0, minimum=0, maximum=MAX_SEED)
+                    randomize = gr.Checkbox(True, label=t("randomize"))
+            form = [prompt, model, aspect, width, height, steps, guidance, seed, randomize]
+            share.add_png_restore(form, model_keys)
         with gr.Column(scale=1):
-            image = gr.Image(label="Result", format="png", type="pil", interactive=False, elem_id="result")
-            seed_used = gr.Number(label="Seed used", precision=0, interactive=False, elem_id="seed-used")
-            details = gr.JSON(label="Details", elem_id="details")
+            image = gr.Image(label=t("result"), format="png", type="pil", interactive=False, elem_id="result")
+            seed_used = gr.Number(label=t("seed_used"), precision=0, interactive=False, elem_id="seed-used")
+            details = gr.JSON(label=t("details"), elem_id="details")
+            share.add_copy_link(details, "generate")
 
     inputs = [prompt, model, width, height, steps, guidance, seed, randomize]
     outputs = [image, seed_used, details]
     generate_fn = make_generate_fn(model_keys)
-    gr.on(
+    run_event = gr.on(
         [run.click, prompt.submit],
         generate_fn,
         inputs,
@@ -172,10 +182,12 @@ def build_tab(model_keys: Sequence[str]) -> TextToImageTab:
         api_name="generate",
         concurrency_id=GPU_QUEUE,
     )
-    model.change(
+    stop.click(None, cancels=[run_event], api_visibility="private")
+    # `.input` fires on the visitor's own changes only, so a link or PNG that sets the model keeps its values.
+    model.input(
         model_settings, model, [steps, guidance, aspect, width, height], queue=False, api_visibility="private"
     )
-    aspect.change(aspect_size, [aspect, model], [width, height], queue=False, api_visibility="private")
+    aspect.input(aspect_size, [aspect, model], [width, height], queue=False, api_visibility="private")
     gr.Examples(
         [
             [p, first.key, width0, height0, first.default_steps, first.default_guidance, 42, False]
@@ -187,6 +199,7 @@ def build_tab(model_keys: Sequence[str]) -> TextToImageTab:
         cache_examples=True,
         cache_mode="lazy",
         example_labels=list(EXAMPLE_PROMPTS),
+        label=t("examples"),
         visible_columns=[0],
     )
-    return TextToImageTab(prompt, model, run, image, seed_used, details)
+    return TextToImageTab(form, run, image, seed_used, details)

@@ -1,0 +1,98 @@
+"""Shareable settings: a result's link, and reading settings back from a link or a PNG's metadata.
+
+A link carries only parameters (never a server-side file, which disappears when the cache is cleared):
+`?prompt=...&model=...&seed=...&steps=...&guidance=...&width=...&height=...&tab=...`. A PNG made by
+this app carries the same keys as text chunks, so one parser serves both. Bad values are dropped with
+a note instead of breaking the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from urllib.parse import urlencode
+
+from flux_demo import generation
+from flux_demo.generation import MAX_SEED, InvalidInput
+from flux_demo.models import MAX_SIDE, MIN_SIDE, get_spec
+
+TABS = ("generate", "compare", "typography")
+SETTING_KEYS = ("prompt", "model", "seed", "steps", "guidance", "width", "height")
+
+
+def link_query(settings: Mapping[str, object], tab: str = "generate") -> str:
+    """The query string (without '?') that reproduces `settings` (keys from SETTING_KEYS, plus models)."""
+    params = {key: settings[key] for key in (*SETTING_KEYS, "models") if settings.get(key) is not None}
+    if isinstance(params.get("models"), (list, tuple)):
+        params["models"] = ",".join(params["models"])
+    if isinstance(params.get("guidance"), float):
+        params["guidance"] = f"{params['guidance']:g}"
+    if tab != "generate":
+        params["tab"] = tab
+    return urlencode(params)
+
+
+def _number(text: str) -> float:
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
+def parse_settings(params: Mapping[str, str], model_keys: Sequence[str]) -> tuple[dict, list[str]]:
+    """Checked form values from link or PNG parameters, and a note for each value that was ignored.
+
+    Every value is checked on its own, so one bad parameter never discards the good ones.
+    """
+    values: dict[str, object] = {}
+    problems: list[str] = []
+
+    def attempt(key: str, convert) -> None:
+        raw = params.get(key)
+        if raw is None or str(raw).strip() == "":
+            return
+        try:
+            values[key] = convert(str(raw))
+        except (InvalidInput, ValueError, OverflowError) as err:
+            problems.append(f"Ignored {key}={str(raw)[:40]!r}: {str(err).removeprefix(f'{key}: ')}")
+
+    attempt("prompt", generation.check_prompt)
+    attempt("model", lambda raw: generation.check_model(raw, model_keys).key)
+    spec = get_spec(values.get("model", model_keys[0]))
+    attempt("seed", lambda raw: generation.check_integer("seed", _number(raw), 0, MAX_SEED))
+    attempt(
+        "steps", lambda raw: generation.check_integer("steps", _number(raw), spec.min_steps, spec.max_steps)
+    )
+    attempt("guidance", lambda raw: _guidance(spec, float(raw)))
+    for side in ("width", "height"):
+        attempt(side, lambda raw, s=side: _side(s, raw))
+    attempt("models", lambda raw: _models(raw, model_keys))
+    attempt("tab", _tab)
+    return values, problems
+
+
+def _guidance(spec, value: float) -> float:
+    generation.check_number("guidance", value, "a finite number")
+    low, high = spec.guidance_range or (spec.default_guidance, spec.default_guidance)
+    if not low <= value <= high:
+        raise InvalidInput("guidance", f"must be from {low:g} to {high:g} for {spec.name}")
+    return value
+
+
+def _side(name: str, raw: str) -> int:
+    value = generation.check_integer(
+        name, round(generation.check_number(name, float(raw), "")), MIN_SIDE, MAX_SIDE
+    )
+    return generation.snap_to_multiple(value)
+
+
+def _models(raw: str, model_keys: Sequence[str]) -> list[str]:
+    chosen = [key.strip() for key in raw.split(",") if key.strip()]
+    for key in chosen:
+        generation.check_model(key, model_keys)
+    if not chosen:
+        raise InvalidInput("models", "name one or more models")
+    return list(dict.fromkeys(chosen))
+
+
+def _tab(raw: str) -> str:
+    if raw not in TABS:
+        raise InvalidInput("tab", f"must be one of {', '.join(TABS)}")
+    return raw

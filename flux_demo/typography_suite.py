@@ -1,0 +1,313 @@
+"""Typography lab runner: generate and OCR-score prompts, run the suite, aggregate a leaderboard.
+
+No Gradio here: the tab (`flux_demo.ui.typography`) turns `InvalidInput` into a `gr.Error` and these
+results into tables, galleries and downloads. Images are generated through `flux_demo.generation`
+with each model's registry defaults, never by calling diffusers directly.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from flux_demo import generation, typography
+from flux_demo.generation import GenerationRequest, GenerationResult, InvalidInput, ValidRequest
+from flux_demo.typography import SuiteEntry, TextScore
+
+MAX_EXPECTED_CHARS = 500
+MAX_SCORE_SIDE = 4096  # uploads larger than this in either side are refused, not resized
+# Called after each suite image: (images done, images in all, the image just scored).
+OnImage = Callable[[int, int, "ScoredImage"], object]
+
+
+# --- checks ------------------------------------------------------------------------------------
+
+
+def check_expected(expected) -> str:
+    """The text an image should show: required, at most 500 characters, no control characters."""
+    if isinstance(expected, str) and not expected.strip():
+        raise InvalidInput("expected", "is required: type the text the image should show")
+    return generation.check_prompt(expected, "expected", MAX_EXPECTED_CHARS)
+
+
+def check_image(image) -> Image.Image:
+    """An uploaded image to score: required and at most 4096×4096 pixels."""
+    if image is None:
+        raise InvalidInput("image", "is required: upload the image to score")
+    if not isinstance(image, Image.Image):
+        raise InvalidInput("image", f"must be an image, got {type(image).__name__}")
+    width, height = image.size
+    if width > MAX_SCORE_SIDE or height > MAX_SCORE_SIDE:
+        raise InvalidInput(
+            "image", f"must be at most {MAX_SCORE_SIDE}×{MAX_SCORE_SIDE} pixels, got {width}×{height}"
+        )
+    return image
+
+
+def prompt_targets(prompt: str) -> list[str]:
+    """The quoted texts of a prompt; a prompt without any is refused, naming the field."""
+    targets = typography.extract_targets(prompt)
+    if not targets:
+        raise InvalidInput(
+            "prompt",
+            'put the text to render in quotes, for example: a neon sign that says "OPEN" '
+            "(use the prompt helper to write one)",
+        )
+    return targets
+
+
+def default_request(prompt: str, model: str, seed: int, available: Sequence[str]) -> GenerationRequest:
+    """A request at the model's registry defaults: its steps, guidance and native square size."""
+    spec = generation.check_model(model, available)
+    return GenerationRequest(
+        prompt, model, spec.default_size, spec.default_size, spec.default_steps, spec.default_guidance, seed
+    )
+
+
+# --- one image ---------------------------------------------------------------------------------
+
+
+def score_as_dict(score: TextScore) -> dict:
+    """A JSON-ready view of a score (CER in 0–1, lower is better; None when nothing is readable)."""
+    return {
+        "recognised_text": score.recognised_text,
+        "mean_cer": None if score.mean_cer is None else round(score.mean_cer, 4),
+        "exact_match": score.all_exact,
+        "normalised_match": score.all_normalised,
+        "targets": [
+            {**asdict(target), "cer": round(target.cer, 4), "unreadable_chars": unreadable(target)}
+            for target in score.targets
+        ],
+        "boxes": [asdict(box) for box in score.boxes],
+        "ocr_seconds": round(score.seconds, 3),
+    }
+
+
+def unreadable(target: typography.TargetScore) -> str:
+    """Characters of the target that the OCR model cannot output ("" when it can read them all)."""
+    return "" if target.readable else typography.unreadable_chars(target.target)
+
+
+def generate_and_score(
+    valid: ValidRequest, targets: Sequence[str], progress: generation.ProgressFn | None = None
+) -> tuple[GenerationResult, TextScore]:
+    """Generate one validated request and OCR-score the image against ``targets``."""
+    result = generation.generate(valid, progress)
+    return result, typography.score_text(result.image, list(targets))
+
+
+# --- the suite ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScoredImage:
+    """One suite image: which prompt and model made it, and its OCR score."""
+
+    model: str
+    entry: SuiteEntry
+    seed: int
+    image: Image.Image
+    score: TextScore
+
+    @property
+    def caption(self) -> str:
+        cer = "unreadable" if self.score.mean_cer is None else f"CER {self.score.mean_cer:.2f}"
+        return f"{self.model} · {self.entry.id} · {cer}"
+
+
+def select_entries(
+    entries: Sequence[SuiteEntry], count: int, categories: Sequence[str] = ()
+) -> list[SuiteEntry]:
+    """Up to ``count`` entries from ``categories`` (all when empty), taken round-robin by category so
+    that a short run still covers many kinds of text."""
+    queues = {category: [] for category in typography.CATEGORIES}
+    for entry in entries:
+        if not categories or entry.category in categories:
+            queues[entry.category].append(entry)
+    chosen: list[SuiteEntry] = []
+    while len(chosen) < count and any(queues.values()):
+        for queue in queues.values():
+            if queue and len(chosen) < count:
+                chosen.append(queue.pop(0))
+    return chosen
+
+
+def run_suite(
+    entries: Sequence[SuiteEntry],
+    models: Sequence[str],
+    available: Sequence[str],
+    seed: int = 0,
+    on_image: OnImage | None = None,
+) -> list[ScoredImage]:
+    """Generate every entry with every model (registry defaults, one seed) and OCR-score each image."""
+    # 1. Check everything before the first image, so a bad model fails fast
+    requests = [
+        (model, entry, generation.validate(default_request(entry.prompt, model, seed, available), available))
+        for model in models
+        for entry in entries
+    ]
+    # 2. Generate and score, reporting after each image
+    scored: list[ScoredImage] = []
+    for model, entry, valid in requests:
+        result, score = generate_and_score(valid, entry.targets)
+        scored.append(ScoredImage(model, entry, valid.seed, result.image, score))
+        if on_image is not None:
+            on_image(len(scored), len(requests), scored[-1])
+    return scored
+
+
+# --- aggregation -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """Scores over a group of images. Rates and the mean CER cover scored images only: an image
+    with no readable target (e.g. Korean) is counted in ``unreadable`` instead."""
+
+    images: int
+    scored: int
+    unreadable: int
+    mean_cer: float | None  # mean of the images' mean CER, 0–1; None when none was scored
+    exact_rate: float | None  # share of scored images whose every readable target matched exactly
+    normalised_rate: float | None  # the same, ignoring case, punctuation and spaces
+
+
+def aggregate(scores: Sequence[TextScore]) -> Aggregate:
+    """Aggregate image scores (see `Aggregate` for what each figure covers)."""
+    scored = [score for score in scores if score.mean_cer is not None]
+    n = len(scored)
+    return Aggregate(
+        images=len(scores),
+        scored=n,
+        unreadable=len(scores) - n,
+        mean_cer=sum(score.mean_cer for score in scored) / n if n else None,
+        exact_rate=sum(score.all_exact for score in scored) / n if n else None,
+        normalised_rate=sum(score.all_normalised for score in scored) / n if n else None,
+    )
+
+
+def _grouped(images: Sequence[ScoredImage], key: Callable[[ScoredImage], tuple]) -> dict[tuple, Aggregate]:
+    groups: dict[tuple, list[TextScore]] = {}
+    for image in images:
+        groups.setdefault(key(image), []).append(image.score)
+    return {group: aggregate(scores) for group, scores in groups.items()}
+
+
+def leaderboard(images: Sequence[ScoredImage]) -> list[tuple[str, Aggregate]]:
+    """(model, aggregate) per model, best (lowest) mean CER first; models with nothing scored last."""
+    rows = [(model, agg) for (model,), agg in _grouped(images, lambda image: (image.model,)).items()]
+    return sorted(rows, key=lambda row: (row[1].mean_cer is None, row[1].mean_cer or 0.0))
+
+
+def by_category(images: Sequence[ScoredImage]) -> list[tuple[str, str, Aggregate]]:
+    """(model, category, aggregate) in model order, then the suite's category order."""
+    order = {category: i for i, category in enumerate(typography.CATEGORIES)}
+    groups = _grouped(images, lambda image: (image.model, image.entry.category))
+    models = list(dict.fromkeys(image.model for image in images))
+    rows = [(model, category, agg) for (model, category), agg in groups.items()]
+    return sorted(rows, key=lambda row: (models.index(row[0]), order[row[1]]))
+
+
+# --- reports -----------------------------------------------------------------------------------
+
+CSV_COLUMNS = (
+    "model",
+    "id",
+    "category",
+    "seed",
+    "target",
+    "recognised",
+    "cer",
+    "exact",
+    "normalised_match",
+    "readable",
+    "prompt",
+)
+
+
+LEADERBOARD_HEADERS = ["model", "mean CER", "exact rate", "normalised rate", "scored", "not scored"]
+CATEGORY_HEADERS = ["model", "category", *LEADERBOARD_HEADERS[1:]]
+
+
+def _rounded(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _figures(agg: Aggregate) -> list:
+    """The table figures of an aggregate, in LEADERBOARD_HEADERS order after the model."""
+    rates = (agg.mean_cer, agg.exact_rate, agg.normalised_rate)
+    return [*(_rounded(value, 3) for value in rates), agg.scored, agg.unreadable]
+
+
+def leaderboard_rows(images: Sequence[ScoredImage]) -> list[list]:
+    """The leaderboard as table rows (LEADERBOARD_HEADERS), best model first."""
+    return [[model, *_figures(agg)] for model, agg in leaderboard(images)]
+
+
+def category_rows(images: Sequence[ScoredImage]) -> list[list]:
+    """Per-model, per-category results as table rows (CATEGORY_HEADERS)."""
+    return [[model, category, *_figures(agg)] for model, category, agg in by_category(images)]
+
+
+def aggregate_dict(agg: Aggregate) -> dict:
+    return {
+        **asdict(agg),
+        "mean_cer": _rounded(agg.mean_cer),
+        "exact_rate": _rounded(agg.exact_rate),
+        "normalised_rate": _rounded(agg.normalised_rate),
+    }
+
+
+def report(images: Sequence[ScoredImage]) -> dict:
+    """The whole run as JSON-ready data: leaderboard, per-category results and every image's scores."""
+    return {
+        "leaderboard": [{"model": model, **aggregate_dict(agg)} for model, agg in leaderboard(images)],
+        "categories": [
+            {"model": model, "category": category, **aggregate_dict(agg)}
+            for model, category, agg in by_category(images)
+        ],
+        "images": [
+            {
+                "model": image.model,
+                "id": image.entry.id,
+                "category": image.entry.category,
+                "prompt": image.entry.prompt,
+                "seed": image.seed,
+                **{k: v for k, v in score_as_dict(image.score).items() if k != "boxes"},
+            }
+            for image in images
+        ],
+    }
+
+
+def write_reports(images: Sequence[ScoredImage], folder: Path) -> tuple[Path, Path]:
+    """Write ``typography_suite.csv`` (one row per image and target) and ``typography_suite.json``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    csv_path, json_path = folder / "typography_suite.csv", folder / "typography_suite.json"
+    with csv_path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(CSV_COLUMNS)
+        for image in images:
+            for target in image.score.targets:
+                writer.writerow(
+                    [
+                        image.model,
+                        image.entry.id,
+                        image.entry.category,
+                        image.seed,
+                        target.target,
+                        target.recognised,
+                        round(target.cer, 4),
+                        target.exact,
+                        target.normalised_match,
+                        target.readable,
+                        image.entry.prompt,
+                    ]
+                )
+    json_path.write_text(json.dumps(report(images), ensure_ascii=False, indent=2), encoding="utf-8")
+    return csv_path, json_path

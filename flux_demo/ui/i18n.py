@@ -1,0 +1,159 @@
+"""English and Korean UI text. Gradio picks the language from the browser; model names and prompts stay
+as typed. The seed material of this project is a Korean course on FLUX, so Korean readers are core users.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+EN = {
+    "description": (
+        "Text-to-image with FLUX.1 [schnell], FLUX.1 [dev] and FLUX.2 [klein] on 🤗 diffusers, "
+        "typography tests with OCR scoring, and side-by-side model comparison."
+    ),
+    "tab_generate": "Text to image",
+    "tab_compare": "Compare models",
+    "tab_typography": "Typography lab",
+    "prompt": "Prompt",
+    "prompt_info": "Enter runs. Put text you want rendered in quotes.",
+    "model": "Model",
+    "models": "Models",
+    "run": "Run",
+    "stop": "Stop",
+    "advanced": "Advanced",
+    "aspect": "Aspect ratio",
+    "width": "Width",
+    "height": "Height",
+    "steps": "Steps",
+    "guidance": "Guidance",
+    "seed": "Seed",
+    "randomize": "Randomize seed",
+    "result": "Result",
+    "seed_used": "Seed used",
+    "details": "Details",
+    "examples": "Examples",
+    "copy_link": "Copy link",
+    "link_placeholder": "Run first, then copy a link to this result",
+    "restore": "Restore settings from a PNG",
+    "restore_png": "PNG made by this demo",
+    "compare": "Compare",
+    "compare_settings": "Per-model settings (recommended values; edit to taste)",
+    "results": "Results",
+    "compare_two": "Compare two",
+    "left": "Left",
+    "right": "Right",
+    "per_model": "Per model",
+    "sweep": "Seed sweep",
+    "sweep_seeds": "Seeds",
+    "sweep_run": "Run seed sweep",
+    "sweep_runs": "Seed sweep runs",
+    "ocr_read": "What the OCR read",
+    "per_target": "Per target",
+    "char_diff": "Character diff (target against what the OCR read)",
+    "scores_json": "Scores as JSON",
+    "typo_text": "Text to render",
+    "scene": "Scene",
+    "write_prompt": "Write the prompt",
+    "typo_prompt": "Prompt with the text in quotes",
+    "settings": "Settings",
+    "typo_run": "Generate and score",
+    "generated_image": "Generated image",
+    "image": "Image to score",
+    "expected": "Expected text",
+    "score": "Score",
+    "count": "Suite size",
+    "categories": "Categories (none ticked: all)",
+    "suite_run": "Run the suite",
+    "leaderboard": "Leaderboard",
+    "by_category": "By category",
+    "suite_images": "Suite images",
+    "typo_tab_generate": "Generate and score",
+    "typo_tab_suite": "Run the suite",
+    "typo_tab_score": "Score any image",
+    "offline_notice": (
+        "**Offline preview models.** No GPU was found, so this app runs tiny FLUX models with random "
+        "weights: they use the real pipelines but draw noise, not pictures. To run the real FLUX models, "
+        "start the app on a machine with a CUDA GPU (or a ZeroGPU Space), or set "
+        "`FLUX_DEMO_MODELS=schnell,dev,klein`."
+    ),
+}
+
+KO = {
+    "description": (
+        "🤗 diffusers로 FLUX.1 [schnell], FLUX.1 [dev], FLUX.2 [klein]을 실행하는 텍스트→이미지 데모. "
+        "OCR 점수로 글자 렌더링을 시험하고 모델을 나란히 비교합니다."
+    ),
+    "tab_generate": "텍스트 → 이미지",
+    "tab_compare": "모델 비교",
+    "tab_typography": "타이포그래피 실험실",
+    "prompt": "프롬프트",
+    "prompt_info": "Enter로 실행합니다. 이미지에 넣을 글자는 따옴표로 감싸세요.",
+    "model": "모델",
+    "models": "모델",
+    "run": "실행",
+    "stop": "중지",
+    "advanced": "고급 설정",
+    "aspect": "화면 비율",
+    "width": "너비",
+    "height": "높이",
+    "steps": "스텝 수",
+    "guidance": "가이던스",
+    "seed": "시드",
+    "randomize": "시드 무작위",
+    "result": "결과",
+    "seed_used": "사용한 시드",
+    "details": "세부 정보",
+    "examples": "예시",
+    "copy_link": "링크 복사",
+    "link_placeholder": "먼저 실행한 뒤 이 결과의 링크를 복사하세요",
+    "restore": "PNG에서 설정 불러오기",
+    "restore_png": "이 데모로 만든 PNG",
+    "compare": "비교하기",
+    "compare_settings": "모델별 설정 (권장값, 자유롭게 수정)",
+    "results": "결과",
+    "compare_two": "두 이미지 비교",
+    "left": "왼쪽",
+    "right": "오른쪽",
+    "per_model": "모델별 결과",
+    "sweep": "시드 스윕",
+    "sweep_seeds": "시드 개수",
+    "sweep_run": "시드 스윕 실행",
+    "sweep_runs": "시드 스윕 결과",
+    "ocr_read": "OCR이 읽은 내용",
+    "per_target": "대상 텍스트별",
+    "char_diff": "글자 단위 비교 (목표 대 OCR 결과)",
+    "scores_json": "점수 (JSON)",
+    "typo_text": "넣을 글자",
+    "scene": "장면",
+    "write_prompt": "프롬프트 만들기",
+    "typo_prompt": "글자를 따옴표로 감싼 프롬프트",
+    "settings": "설정",
+    "typo_run": "생성하고 채점",
+    "generated_image": "생성된 이미지",
+    "image": "채점할 이미지",
+    "expected": "기대하는 글자",
+    "score": "채점",
+    "count": "스위트 크기",
+    "categories": "카테고리 (선택 안 하면 전체)",
+    "suite_run": "스위트 실행",
+    "leaderboard": "리더보드",
+    "by_category": "카테고리별",
+    "suite_images": "스위트 이미지",
+    "typo_tab_generate": "생성하고 채점",
+    "typo_tab_suite": "스위트 실행",
+    "typo_tab_score": "이미지 채점",
+    "offline_notice": (
+        "**오프라인 미리보기 모델.** GPU가 없어 무작위 가중치의 작은 FLUX 모델로 실행 중입니다. "
+        "실제 파이프라인을 쓰지만 그림이 아닌 노이즈가 나옵니다. 실제 FLUX 모델을 쓰려면 CUDA GPU가 있는 "
+        "머신(또는 ZeroGPU Space)에서 실행하거나 `FLUX_DEMO_MODELS=schnell,dev,klein`을 설정하세요."
+    ),
+}
+
+I18N = gr.I18n(en=EN, ko=KO)
+
+
+def t(key: str):
+    """The translatable text for `key` (rendered in the browser's language)."""
+    if key not in EN:
+        raise KeyError(f"no UI text for {key!r}")
+    return I18N(key)

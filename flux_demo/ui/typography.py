@@ -1,0 +1,382 @@
+"""The Typography lab tab: write a quoted prompt, generate and OCR-score it, run the suite, score any image.
+
+Named endpoints: `/typography` (generate and score), `/score_text` (score an uploaded image) and
+`/typography_suite` (suite run and leaderboard).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import gradio as gr
+from PIL import Image
+
+from flux_demo import generation, typography
+from flux_demo import typography_suite as suite
+from flux_demo.generation import MAX_SEED, GenerationRequest, InvalidInput
+from flux_demo.models import MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE, get_spec
+from flux_demo.typography_view import (
+    DIFF_COLORS,
+    TARGET_HEADERS,
+    draw_boxes,
+    score_boxes,
+    score_diff,
+    score_rows,
+    score_summary,
+)
+from flux_demo.ui.i18n import t
+from flux_demo.ui.text_to_image import served_ranges, slider_ranges
+from flux_demo.ui.widgets import (
+    GPU_QUEUE,
+    NamedCheckboxGroup,
+    NamedNumber,
+    NamedSlider,
+    model_choices,
+    show_notes,
+    user_errors,
+)
+
+INTRO = (
+    "Test how well each model spells. Quoted text in the prompt is what the image should show; "
+    "OCR (RapidOCR) reads the image back and compares. **CER** is the character error rate, 0–1, "
+    "lower is better; *exact* needs every character and its case right; *normalised* ignores case, "
+    "punctuation and spaces.\n\n"
+    "**Korean is not scored:** the bundled OCR model cannot read Hangul (and reads almost no "
+    "Japanese kana), so such texts are marked *not scored* and left out of every mean and rate."
+)
+OFFLINE_NOTE = "The offline tiny models draw noise, not letters, so expect a CER near 1 from them."
+DEFAULT_SUITE_PROMPTS = 6
+
+
+# --- handlers ----------------------------------------------------------------------------------
+
+
+@user_errors
+def write_prompt(text: str, scene: str) -> str:
+    """The prompt helper: ``scene`` with ``text`` quoted where ``{text}`` is, or appended."""
+    text = generation.check_prompt(text, "text", suite.MAX_EXPECTED_CHARS)
+    try:
+        return typography.quote_prompt(text, scene or "")
+    except ValueError as err:
+        raise InvalidInput("text", str(err).removeprefix("text: ")) from None
+
+
+def make_typography_fn(model_keys: Sequence[str]):
+    """The `/typography` handler, bound to the served models."""
+
+    @user_errors
+    def typography_run(
+        prompt: str,
+        model: str,
+        seed: float,
+        steps: float,
+        guidance: float,
+        width: float,
+        height: float,
+        progress=gr.Progress(),
+    ):
+        """Generate an image whose prompt quotes text, then OCR-score how well the text was rendered.
+
+        Args:
+            prompt: 1-2000 characters with the text to render in quotes: a sign that says "OPEN".
+            model: Model key, one of the served models, e.g. "schnell", "dev" or "klein".
+            seed: Noise seed, an integer 0-4294967295.
+            steps: Denoising steps, within the model's range (schnell and klein 1-16, dev 1-50).
+            guidance: Distilled guidance (dev 1-10); models that ignore it run at their fixed value.
+            width: Image width in pixels, 256-2048; snapped to a multiple of 16.
+            height: Image height in pixels, 256-2048; snapped to a multiple of 16.
+
+        Returns:
+            The PNG (with its generation parameters as metadata) and a dict: recognised_text,
+            mean_cer (0-1, lower is better; null when no target is readable), exact_match,
+            normalised_match, targets (per quoted text: target, recognised, cer, exact,
+            normalised_match, readable), boxes (OCR lines), ocr_seconds and details (generation).
+        """
+        request = GenerationRequest(prompt, model, width, height, steps, guidance, seed)
+        valid = generation.validate(request, model_keys)
+        targets = suite.prompt_targets(valid.prompt)
+        show_notes(valid.notes)
+        result, score = suite.generate_and_score(valid, targets, progress)
+        return result.image, {**suite.score_as_dict(score), "details": result.details}
+
+    return typography_run
+
+
+@user_errors
+def score_text(image: Image.Image, expected: str) -> dict:
+    """OCR-score any image against the text it should show (works for images from any model).
+
+    Args:
+        image: The image to score, at most 4096x4096 pixels.
+        expected: The text the image should show, 1-500 characters; newlines count as spaces.
+
+    Returns:
+        A dict: recognised_text (all OCR lines), mean_cer (0-1, lower is better; null when the OCR
+        model cannot read the expected text, e.g. Korean), exact_match, normalised_match (ignoring
+        case, punctuation and spaces), targets, boxes and ocr_seconds.
+    """
+    image = suite.check_image(image)
+    expected = suite.check_expected(expected)
+    return suite.score_as_dict(typography.score_text(image, expected))
+
+
+def _reports_folder() -> Path:
+    """A fresh folder under Gradio's temporary directory, which Gradio serves downloads from."""
+    root = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="typography-suite-", dir=root))
+
+
+def make_suite_fn(model_keys: Sequence[str], entries: Sequence[typography.SuiteEntry]):
+    """The `/typography_suite` handler, bound to the served models and the suite."""
+
+    @user_errors
+    def typography_suite(
+        models: list[str], count: float, categories: list[str], seed: float, progress=gr.Progress()
+    ):
+        """Run suite prompts on several models, OCR-score every image and rank the models.
+
+        Args:
+            models: Model keys to compare, one or more of the served models.
+            count: Suite prompts per model, 1-48, taken in turn from each category.
+            categories: Categories to draw prompts from; an empty list means all of them.
+            seed: Noise seed used for every image, an integer 0-4294967295.
+
+        Returns:
+            The leaderboard (per model: mean CER, exact-match rate, normalised-match rate, images
+            scored, images not scored), per-category results, the images with captions
+            "model · id · CER", and the CSV and JSON reports.
+        """
+        if not models:
+            raise InvalidInput("models", f"choose at least one of {', '.join(model_keys)}")
+        chosen = suite.select_entries(entries, int(count), categories or ())
+        total = len(chosen) * len(models)
+        progress((0, total), desc="Generating suite images", unit="images")
+
+        def advance(done: int, total: int, image: suite.ScoredImage) -> None:
+            progress((done, total), desc=image.caption, unit="images")
+
+        images = suite.run_suite(chosen, models, model_keys, seed, on_image=advance)
+        csv_path, json_path = suite.write_reports(images, _reports_folder())
+        board, per_category = suite.leaderboard_rows(images), suite.category_rows(images)
+        gallery = [(image.image, image.caption) for image in images]
+        return board, per_category, gallery, str(csv_path), str(json_path)
+
+    return typography_suite
+
+
+def show_score(image: Image.Image | None, scores: dict | None):
+    """The views of a score dict: the image with OCR boxes, a summary, a per-target table and a diff."""
+    if image is None or not scores:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    return (
+        draw_boxes(image, score_boxes(scores)),
+        score_summary(scores),
+        score_rows(scores),
+        score_diff(scores),
+    )
+
+
+def model_defaults(model: str):
+    """Steps, guidance and size reset to the chosen model's registry defaults."""
+    steps, guidance = slider_ranges(model)
+    side = get_spec(model).default_size
+    return gr.Slider(**steps), gr.Slider(**guidance), side, side
+
+
+# --- layout ------------------------------------------------------------------------------------
+
+
+class ScoreViews:
+    """The components that show one score: OCR boxes, summary, per-target table, diff and raw JSON."""
+
+    def __init__(self, prefix: str):
+        self.boxes = gr.Image(
+            label=t("ocr_read"), type="pil", format="png", interactive=False, elem_id=f"{prefix}-boxes"
+        )
+        self.summary = gr.Markdown(elem_id=f"{prefix}-summary")
+        self.table = gr.Dataframe(
+            headers=TARGET_HEADERS, label=t("per_target"), interactive=False, elem_id=f"{prefix}-targets"
+        )
+        self.diff = gr.HighlightedText(
+            label=t("char_diff"),
+            color_map=DIFF_COLORS,
+            show_legend=True,
+            combine_adjacent=True,
+            elem_id=f"{prefix}-diff",
+        )
+        with gr.Accordion(t("scores_json"), open=False):
+            self.scores = gr.JSON(label="Scores", elem_id=f"{prefix}-json")
+
+    def show_after(self, event, image: gr.Image) -> None:
+        """Fill the views from the JSON once ``event`` (which outputs ``self.scores``) succeeds."""
+        event.success(
+            show_score,
+            [image, self.scores],
+            [self.boxes, self.summary, self.table, self.diff],
+            queue=False,
+            api_visibility="private",
+        )
+
+
+def build_generate_section(model_keys: Sequence[str]) -> None:
+    first = get_spec(model_keys[0])
+    steps_args, guidance_args = slider_ranges(first.key)
+    union = served_ranges(model_keys)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1):
+            with gr.Group():
+                text = gr.Textbox(label=t("typo_text"), placeholder="OPEN 24/7", elem_id="typo-text")
+                scene = gr.Textbox(
+                    label=t("scene"),
+                    placeholder="A neon sign above a bar at night",
+                    info="Describe the image; write {text} where the text goes, or it is added at the end.",
+                    elem_id="typo-scene",
+                )
+                write = gr.Button(t("write_prompt"), size="sm", elem_id="typo-write")
+            prompt = gr.Textbox(
+                label=t("typo_prompt"),
+                placeholder='A neon sign above a bar at night that says "OPEN 24/7"',
+                lines=2,
+                max_length=generation.MAX_PROMPT_CHARS,
+                elem_id="typo-prompt",
+            )
+            model = gr.Dropdown(
+                model_choices(model_keys),
+                value=first.key,
+                label=t("model"),
+                allow_custom_value=True,  # checked by `generation.validate`, which names the field
+                elem_id="typo-model",
+            )
+            with gr.Accordion(t("settings"), open=False):
+                seed = NamedNumber(0, label=t("seed"), precision=0, minimum=0, maximum=MAX_SEED)
+                steps = NamedSlider(step=1, label=t("steps"), **{**steps_args, **union["steps"]})
+                guidance = NamedSlider(
+                    step=0.1, label=t("guidance"), **{**guidance_args, **union["guidance"]}
+                )
+                with gr.Row():
+                    width = NamedSlider(
+                        MIN_SIDE, MAX_SIDE, value=first.default_size, step=SIZE_MULTIPLE, label=t("width")
+                    )
+                    height = NamedSlider(
+                        MIN_SIDE, MAX_SIDE, value=first.default_size, step=SIZE_MULTIPLE, label=t("height")
+                    )
+            run = gr.Button(t("typo_run"), variant="primary", elem_id="typo-run")
+        with gr.Column(scale=1):
+            image = gr.Image(
+                label=t("generated_image"), type="pil", format="png", interactive=False, elem_id="typo-image"
+            )
+            views = ScoreViews("typo")
+    write.click(write_prompt, [text, scene], prompt, queue=False, api_visibility="private")
+    model.change(
+        model_defaults, model, [steps, guidance, width, height], queue=False, api_visibility="private"
+    )
+    event = gr.on(
+        [run.click, prompt.submit],
+        make_typography_fn(model_keys),
+        [prompt, model, seed, steps, guidance, width, height],
+        [image, views.scores],
+        api_name="typography",
+        concurrency_id=GPU_QUEUE,
+    )
+    views.show_after(event, image)
+
+
+def build_score_section() -> None:
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1):
+            upload = gr.Image(
+                label=t("image"), type="pil", sources=["upload", "clipboard"], elem_id="score-upload"
+            )
+            expected = gr.Textbox(
+                label=t("expected"),
+                placeholder="OPEN 24/7",
+                max_length=suite.MAX_EXPECTED_CHARS,
+                info="What the image should say, up to 500 characters.",
+                elem_id="score-expected",
+            )
+            run = gr.Button(t("score"), variant="primary", elem_id="score-run")
+        with gr.Column(scale=1):
+            views = ScoreViews("score")
+    event = gr.on(
+        [run.click, expected.submit], score_text, [upload, expected], views.scores, api_name="score_text"
+    )
+    views.show_after(event, upload)
+
+
+def build_suite_section(model_keys: Sequence[str]) -> None:
+    entries = typography.load_suite()
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1):
+            models = NamedCheckboxGroup(
+                model_choices(model_keys), value=list(model_keys), label=t("models"), elem_id="suite-models"
+            )
+            count = NamedSlider(
+                1,
+                len(entries),
+                value=min(DEFAULT_SUITE_PROMPTS, len(entries)),
+                step=1,
+                label=t("count"),
+                info="Prompts per model, taken in turn from each chosen category.",
+                elem_id="suite-count",
+            )
+            categories = NamedCheckboxGroup(
+                typography.suite_categories(entries), value=[], label=t("categories")
+            )
+            seed = NamedNumber(0, label=t("seed"), precision=0, minimum=0, maximum=MAX_SEED)
+            run = gr.Button(t("suite_run"), variant="primary", elem_id="suite-run")
+        with gr.Column(scale=2):
+            board = gr.Dataframe(
+                headers=suite.LEADERBOARD_HEADERS,
+                label=t("leaderboard"),
+                interactive=False,
+                elem_id="suite-leaderboard",
+            )
+            per_category = gr.Dataframe(
+                headers=suite.CATEGORY_HEADERS,
+                label=t("by_category"),
+                interactive=False,
+                elem_id="suite-categories",
+            )
+            with gr.Row():
+                csv_file = gr.DownloadButton("Download CSV", visible=False, elem_id="suite-csv")
+                json_file = gr.DownloadButton("Download JSON", visible=False, elem_id="suite-json")
+            gallery = gr.Gallery(
+                label=t("suite_images"), columns=4, height="auto", format="png", elem_id="suite-gallery"
+            )
+    run.click(
+        make_suite_fn(model_keys, entries),
+        [models, count, categories, seed],
+        [board, per_category, gallery, csv_file, json_file],
+        api_name="typography_suite",
+        concurrency_id=GPU_QUEUE,
+        show_progress_on=board,
+    ).success(
+        # The API returns plain file paths; the page shows the buttons once there is something to get.
+        lambda: (gr.DownloadButton(visible=True), gr.DownloadButton(visible=True)),
+        None,
+        [csv_file, json_file],
+        queue=False,
+        api_visibility="private",
+    )
+
+
+def build_tab(model_keys: Sequence[str]) -> None:
+    """The Typography lab: generate and score, run the suite, score any image."""
+    # The first score would otherwise pay about a second to start the OCR engine.
+    threading.Thread(target=typography.warm_up, daemon=True, name="ocr-warm-up").start()
+    notes = [INTRO]
+    if any(get_spec(key).is_offline for key in model_keys):
+        notes.append(OFFLINE_NOTE)
+    gr.Markdown("\n\n".join(notes), elem_id="typo-intro")
+    with gr.Tabs(elem_id="typo-sections"):
+        with gr.Tab(t("typo_tab_generate"), id="typo-generate"):
+            build_generate_section(model_keys)
+        with gr.Tab(t("typo_tab_suite"), id="typo-suite"):
+            build_suite_section(model_keys)
+        with gr.Tab(t("typo_tab_score"), id="typo-score"):
+            build_score_section()

@@ -1,0 +1,254 @@
+"""Robustness: cancellation, a full queue, and faults (out of memory, a broken model, ZeroGPU errors).
+
+Timings are compared as ratios on the same machine, never against absolute limits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shutil
+import sys
+import time
+
+import httpx
+import numpy as np
+import pytest
+from conftest import launched
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from flux_demo import faults, generation, pipelines, tiny
+
+pytestmark = pytest.mark.server
+
+QUICK = dict(
+    prompt="a red cube",
+    model="tiny-dev",
+    width=256,
+    height=256,
+    steps=2,
+    guidance=3.5,
+    seed=7,
+    randomize_seed=False,
+)
+# Long on a CPU: 50 steps at 1024², about half a second each on the tiny model.
+LONG = {**QUICK, "width": 1024, "height": 1024, "steps": 50, "seed": 8}
+
+
+def pixels(path) -> np.ndarray:
+    return np.asarray(Image.open(path))
+
+
+def step_of(job) -> int:
+    """The denoising step a running job last reported (0 before the first)."""
+    units = job.status().progress_data or []
+    return max((u.index or 0 for u in units if u.unit == "steps"), default=0)
+
+
+def wait_for_steps(job, steps: int, timeout: float = 120) -> float:
+    """Wait until `job` reports `steps` steps; return the seconds per step so far (an over-estimate:
+    it includes the queue and text encoding, so the tests' bound is lenient, never flaky)."""
+    start = time.perf_counter()
+    while (step := step_of(job)) < steps:
+        assert not job.done(), f"the long run ended early: {job.status()}"
+        assert time.perf_counter() - start < timeout, "the long run made no progress"
+        time.sleep(0.02)
+    return (time.perf_counter() - start) / step
+
+
+def assert_recovers_within_a_few_steps(server_url: str, stop_run) -> None:
+    """Start a long run, stop it with `stop_run(job)`, and time the next request against what is left."""
+    reference = pixels(Client(server_url, verbose=False).predict(**QUICK, api_name="/generate")[0])
+    long_client = Client(server_url, verbose=False)
+    job = long_client.submit(**LONG, api_name="/generate")
+    seconds_per_step = wait_for_steps(job, 3)
+    remaining = (LONG["steps"] - step_of(job)) * seconds_per_step
+    stopped = time.perf_counter()
+    stop_run(job, long_client)
+    path = Client(server_url, verbose=False).predict(**QUICK, api_name="/generate")[0]
+    recovery = time.perf_counter() - stopped
+    # Without the interrupt the next request waits for every remaining step (plus decoding).
+    assert recovery < remaining / 4, f"next request took {recovery:.1f}s; the run had {remaining:.1f}s left"
+    # The interrupted pipeline is intact: same seed, same pixels as before the interruption.
+    assert np.array_equal(pixels(path), reference)
+
+
+def test_cancelled_run_frees_the_gpu_for_the_next_request_within_a_step(server_url):
+    assert_recovers_within_a_few_steps(server_url, lambda job, _client: job.cancel())
+
+
+def fn_index(client: Client, api_name: str) -> int:
+    return next(i for i, e in client.endpoints.items() if e.api_name == api_name)
+
+
+def test_client_that_disconnects_stops_its_run_within_a_step(server_url):
+    """A raw queue client that hangs up mid-run: the server interrupts the run."""
+    base = server_url.rstrip("/") + "/gradio_api"
+    session = "disconnecting-visitor"
+
+    # Start the long run by hand so that this test owns the connection it drops.
+    reference = pixels(Client(server_url, verbose=False).predict(**QUICK, api_name="/generate")[0])
+    index = fn_index(Client(server_url, verbose=False), "/generate")
+    data = [LONG[k] for k in QUICK]
+    with httpx.Client(timeout=120) as http:
+        http.post(
+            f"{base}/queue/join", json={"data": data, "fn_index": index, "session_hash": session}
+        ).raise_for_status()
+        seconds_per_step, step, start = None, 0, time.perf_counter()
+        with http.stream("GET", f"{base}/queue/data", params={"session_hash": session}) as stream:
+            for line in stream.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                message = json.loads(line[5:])
+                if message.get("msg") != "progress":
+                    continue
+                step = max(u.get("index") or 0 for u in message["progress_data"])
+                if step >= 3:
+                    seconds_per_step = (time.perf_counter() - start) / step
+                    break
+        # leaving the `with` closed the event stream: the visitor is gone
+    remaining = (LONG["steps"] - step) * seconds_per_step
+    stopped = time.perf_counter()
+    path = Client(server_url, verbose=False).predict(**QUICK, api_name="/generate")[0]
+    recovery = time.perf_counter() - stopped
+    assert recovery < remaining / 4, f"next request took {recovery:.1f}s; the run had {remaining:.1f}s left"
+    assert np.array_equal(pixels(path), reference)
+
+
+def test_text_to_image_tab_has_a_stop_button_that_cancels_the_run(settings):
+    from flux_demo.ui import create_demo
+
+    config = create_demo(settings).get_config_file()
+    stop = next(c for c in config["components"] if c["props"].get("elem_id") == "stop")
+    generate = next(d for d in config["dependencies"] if d.get("api_name") == "generate")
+    cancelling = [d for d in config["dependencies"] if d.get("cancels")]
+    assert any(stop["id"] in [t[0] for t in d["targets"]] for d in cancelling)
+    assert any(generate["id"] in d["cancels"] for d in cancelling)
+
+
+def test_full_queue_says_busy_and_the_app_recovers_when_it_drains(settings):
+    """Queue of 2 waiting jobs, one running: the 4th and later submissions are turned away."""
+    from flux_demo.ui import create_demo
+
+    slow = {**QUICK, "width": 512, "height": 512, "steps": 8}
+    with launched(create_demo(dataclasses.replace(settings, queue_size=2))) as url:
+        client = Client(url, verbose=False)
+        jobs = [client.submit(**{**slow, "seed": seed}, api_name="/generate") for seed in range(6)]
+        outcomes = []
+        for job in jobs:
+            try:
+                outcomes.append(Image.open(job.result(timeout=300)[0]).size)
+            except Exception as err:  # gradio_client raises QueueError for the HTTP 503
+                outcomes.append(str(err))
+        busy = [o for o in outcomes if isinstance(o, str)]
+        assert busy and all("Queue is full" in o and "try again" in o for o in busy), outcomes
+        assert outcomes.count((512, 512)) >= 3, outcomes
+        # Raw callers get HTTP 503 with Gradio's detail while full; once drained, requests run again.
+        assert Image.open(client.predict(**QUICK, api_name="/generate")[0]).size == (256, 256)
+
+
+def test_out_of_memory_becomes_a_clear_error_and_the_next_request_succeeds(client, monkeypatch):
+    import torch
+
+    real_call, cleanups = generation._call_pipeline, []
+
+    def oom_once(*args, **kwargs):
+        monkeypatch.setattr(generation, "_call_pipeline", real_call)
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB")
+
+    def spy_cleanup():
+        cleanups.append(sys.exc_info()[0])  # None: called outside any except block
+
+    monkeypatch.setattr(generation, "_call_pipeline", oom_once)
+    monkeypatch.setattr(faults, "free_gpu_memory", spy_cleanup)
+    with pytest.raises(AppError, match="out of GPU memory: try a smaller size or fewer steps"):
+        client.predict(**QUICK, api_name="/generate")
+    assert cleanups == [None]
+    assert Image.open(client.predict(**QUICK, api_name="/generate")[0]).size == (256, 256)
+
+
+def test_free_gpu_memory_runs_without_cuda():
+    faults.free_gpu_memory()
+
+
+def test_corrupt_model_is_unavailable_while_others_work_and_a_retry_succeeds_once_fixed(
+    client, settings, tmp_path, monkeypatch
+):
+    for variant in ("flux1-schnell", "flux1-dev"):
+        tiny.ensure_tiny_model(variant, settings.tiny_dir)
+    copy = tmp_path / "tiny-models"
+    shutil.copytree(settings.tiny_dir, copy)
+    weights = (
+        copy / f"v{tiny.TINY_FORMAT}" / "flux1-dev" / "transformer" / "diffusion_pytorch_model.safetensors"
+    )
+    intact = weights.read_bytes()
+    weights.write_bytes(intact[: len(intact) // 2])  # a truncated download
+    # The app's process-wide cache, emptied, and a tiny-model folder holding the corrupt copy.
+    monkeypatch.setattr(pipelines, "_pipelines", {})
+    monkeypatch.setattr(pipelines, "_settings", dataclasses.replace(settings, tiny_dir=copy))
+
+    with pytest.raises(
+        AppError, match=r"model: FLUX\.1 \[dev\].* is unavailable right now: .*failed to load"
+    ):
+        client.predict(**QUICK, api_name="/generate")
+    schnell = {**QUICK, "model": "tiny-schnell", "guidance": 0.0}
+    assert Image.open(client.predict(**schnell, api_name="/generate")[0]).size == (256, 256)
+    assert not pipelines.is_loaded("tiny-dev")  # the failure is not cached
+
+    weights.write_bytes(intact)  # repaired
+    assert Image.open(client.predict(**QUICK, api_name="/generate")[0]).size == (256, 256)
+
+
+def zerogpu_error(title: str, message: str):
+    """The exception `spaces` raises on ZeroGPU (spaces/zero/gradio.py `error`)."""
+    from spaces.zero.gradio import error
+
+    return error(title, message)
+
+
+@pytest.mark.parametrize(
+    ("title", "message", "expected"),
+    [
+        (
+            "ZeroGPU quota exceeded",
+            "You have exceeded your free ZeroGPU quota (60s requested vs. 12s left). Try again in 0:03:00.",
+            r"GPU quota exceeded\. You have exceeded .*Try again in 0:03:00",
+        ),
+        ("ZeroGPU queue timeout", "No GPU was available after 60s", r"no GPU became free in time"),
+        (
+            "ZeroGPU illegal duration",
+            "The requested GPU duration (400s) is larger",
+            r"fewer steps or a smaller size",
+        ),
+        ("ZeroGPU worker error", "GPU task aborted", r"stopped, usually for running past its time limit"),
+        ("ZeroGPU worker error", "OutOfMemoryError", r"out of GPU memory: try a smaller size or fewer steps"),
+        ("ZeroGPU worker error", "OutOfGpuMemory", r"out of GPU memory"),
+    ],
+)
+def test_zerogpu_errors_map_to_readable_faults(title, message, expected):
+    fault = faults.from_zerogpu(zerogpu_error(title, message))
+    assert isinstance(fault, faults.GenerationFailed)
+    assert re.search(expected, str(fault))
+
+
+def test_other_errors_are_not_mistaken_for_zerogpu_faults():
+    assert faults.from_zerogpu(RuntimeError("boom")) is None
+
+
+def test_zerogpu_quota_error_reaches_the_visitor_readably(client, monkeypatch):
+    def over_quota(*_args, **_kwargs):
+        raise zerogpu_error("ZeroGPU quota exceeded", "Space app has reached its GPU limit.")
+
+    monkeypatch.setattr(generation, "_denoise", over_quota)
+    with pytest.raises(AppError, match=r"GPU quota exceeded\. Space app has reached its GPU limit"):
+        client.predict(**QUICK, api_name="/generate")
+
+
+def test_delete_cache_cleans_temporary_outputs_on_a_schedule(settings):
+    from flux_demo.ui import create_demo
+
+    frequency, age = create_demo(settings).delete_cache
+    assert 0 < frequency <= 3600 and 0 < age <= 24 * 3600

@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,9 +42,9 @@ def use_offline_env(workdir: Path) -> None:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    from flux_demo.ui.app import free_port as app_free_port
+
+    return app_free_port()
 
 
 def page_is_served(url: str) -> bool:
@@ -81,23 +80,12 @@ def app_process(env: dict[str, str], timeout_s: float = 300):
                 process.kill()
 
 
-@contextlib.contextmanager
 def app_in_process():
-    """The real app built by `create_demo` and launched in this process; yields its URL."""
-    from flux_demo.ui import create_demo, launch_options
+    """The real app built by `create_demo` and launched in this process; a context yielding its URL."""
+    from flux_demo.ui import create_demo
+    from flux_demo.ui.app import serve_locally
 
-    demo = create_demo()
-    demo.launch(
-        prevent_thread_lock=True,
-        server_name="127.0.0.1",
-        server_port=free_port(),
-        quiet=True,
-        **launch_options(),
-    )
-    try:
-        yield demo.local_url
-    finally:
-        demo.close()
+    return serve_locally(create_demo())
 
 
 def generate_args(model: str = "tiny-schnell", steps: int = 4, size: int = 256, seed: int = 0) -> dict:

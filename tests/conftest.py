@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import socket
 import tempfile
 from pathlib import Path
 
@@ -32,12 +30,6 @@ CHROMIUM_ARGS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def settings():
     """Settings for the offline tiny models, read from the environment set above."""
@@ -46,22 +38,11 @@ def settings():
     return Settings.from_env()
 
 
-@contextlib.contextmanager
 def launched(demo):
     """Launch `demo` on a free local port with the app's own launch options; yield its URL."""
-    from flux_demo.ui import launch_options
+    from flux_demo.ui.app import serve_locally
 
-    demo.launch(
-        prevent_thread_lock=True,
-        server_name="127.0.0.1",
-        server_port=free_port(),
-        quiet=True,
-        **launch_options(),
-    )
-    try:
-        yield demo.local_url
-    finally:
-        demo.close()
+    return serve_locally(demo)
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
+import socket
 import threading
 from pathlib import Path
 
@@ -70,3 +72,27 @@ def launch_options(settings: Settings | None = None) -> dict:
         # Tools for MCP clients, described by the endpoints' docstrings (the gradio[mcp] extra).
         "mcp_server": settings.mcp_server,
     }
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve_locally(demo: gr.Blocks):
+    """Launch `demo` on 127.0.0.1 and a free port with the app's own launch options (for tests and
+    benchmarks, which talk to the real server); yield its URL and close it afterwards."""
+    demo.launch(
+        prevent_thread_lock=True,
+        server_name="127.0.0.1",
+        server_port=free_port(),
+        quiet=True,
+        **launch_options(),
+    )
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()

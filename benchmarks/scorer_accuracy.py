@@ -3,6 +3,7 @@
 Renders N cases (fonts × sizes × colours × short/medium/long strings, some Korean and Japanese),
 scores each against its true text and against a wrong text, and reports mean CER, exact and
 normalised match rates, recall by length and script, engine load time and OCR time per image.
+Korean and kana are read by Tesseract when it is installed (else they count as unreadable).
 
     python benchmarks/scorer_accuracy.py            # 300 cases, about 2 minutes on 2 CPU cores
     python benchmarks/scorer_accuracy.py --cases 40 # quick run
@@ -27,7 +28,15 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a plain script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from flux_demo.typography import ocr_engine, recognize, score_target, score_text  # noqa: E402
+from flux_demo import ocr_tesseract  # noqa: E402
+from flux_demo.typography import (  # noqa: E402
+    RAPIDOCR,
+    TESSERACT,
+    ocr_engine,
+    recognize,
+    score_target,
+    score_text,
+)
 from flux_demo.typography_view import find_font, render_text  # noqa: E402
 
 OUTPUT = ROOT / "benchmarks" / "results" / "scorer_accuracy.json"
@@ -99,17 +108,18 @@ def run_case(case: dict) -> dict:
     score = score_text(image, case["text"])
     target = score.targets[0]
     wrong_text = case["wrong"] if case["wrong"] != case["text"] else case["text"][::-1] + "X"
-    wrong = score_target(wrong_text, score.recognised_text)
+    wrong = score_target(wrong_text, score.reading(target.engine), target.engine)
     return {
         **case,
         "image_size": list(image.size),
         "length": len(target.target),
         "recognised": target.recognised,
-        "ocr_text": score.recognised_text,
+        "ocr_text": score.reading(target.engine),
         "cer": target.cer,
         "exact": target.exact,
         "normalised_match": target.normalised_match,
         "readable": target.readable,
+        "engine": target.engine,
         "wrong_text": wrong_text,
         "wrong_cer": wrong.cer,
         "wrong_exact": wrong.exact,
@@ -145,12 +155,22 @@ def main() -> None:
     started = time.perf_counter()
     recognize(render_text("warm up", find_font("DejaVuSans.ttf")))
     first_call_seconds = time.perf_counter() - started
+    # Tesseract: the language check, then one Korean read (each read is a fresh tesseract process).
+    started = time.perf_counter()
+    languages = ocr_tesseract.installed_languages()
+    if "kor" in languages:
+        ocr_tesseract.read(render_text("커피", find_font("NotoSansCJK-Regular.ttc")), "kor")
+    tesseract_first_use_seconds = time.perf_counter() - started if "kor" in languages else None
 
     # 2. Score every case.
     rows = [run_case(case) for case in make_cases(args.cases, args.seed)]
     done = [r for r in rows if "skipped" not in r]
     readable = [r for r in done if r["readable"]]
     times = sorted(r["seconds"] for r in done)
+    engine_times = {
+        engine: statistics.fmean(r["seconds"] for r in readable if r["engine"] == engine)
+        for engine in sorted({r["engine"] for r in readable})
+    }
 
     # 3. Group and write.
     groups = {
@@ -159,6 +179,10 @@ def main() -> None:
         "medium (9-20 chars)": summarise([r for r in readable if 8 < r["length"] <= 20]),
         "long (> 20 chars)": summarise([r for r in readable if r["length"] > 20]),
         **{f"script: {s}": summarise([r for r in done if r["script"] == s]) for s in SCRIPT_WEIGHTS},
+        **{
+            f"engine: {e}": summarise([r for r in readable if r["engine"] == e])
+            for e in (RAPIDOCR, TESSERACT)
+        },
         **{f"size: {s}px": summarise([r for r in readable if r["size"] == s]) for s in SIZES},
         **{
             f"font: {f or 'Pillow default'}": summarise([r for r in readable if r["font"] == f])
@@ -171,6 +195,9 @@ def main() -> None:
         "per_image_mean_seconds": statistics.fmean(times) if times else None,
         "per_image_median_seconds": statistics.median(times) if times else None,
         "per_image_p95_seconds": times[int(0.95 * (len(times) - 1))] if times else None,
+        "tesseract_first_use_seconds": tesseract_first_use_seconds,
+        # A Tesseract target's image is read by both engines: RapidOCR draws the boxes.
+        **{f"per_image_mean_seconds ({engine} targets)": value for engine, value in engine_times.items()},
     }
     result = {
         "benchmark": "scorer_accuracy",
@@ -178,6 +205,8 @@ def main() -> None:
             "python": platform.python_version(),
             "rapidocr_onnxruntime": version("rapidocr-onnxruntime"),
             "onnxruntime": version("onnxruntime"),
+            "tesseract_languages": sorted(languages),
+            "tesseract": tesseract_version() if languages else None,
             "cpu_count": os.cpu_count(),
             "machine": platform.machine(),
         },
@@ -193,6 +222,12 @@ def main() -> None:
     print_table(groups, timing, result)
 
 
+def tesseract_version() -> str:
+    import pytesseract
+
+    return f"{pytesseract.get_tesseract_version()} (pytesseract {version('pytesseract')})"
+
+
 def print_table(groups: dict, timing: dict, result: dict) -> None:
     """Print the groups as a fixed-width table, then the timings."""
     print(f"{'group':<34}{'cases':>6}{'mean CER':>10}{'exact':>8}{'normalised':>12}{'wrong CER':>11}")
@@ -206,10 +241,10 @@ def print_table(groups: dict, timing: dict, result: dict) -> None:
                 f"{name:<34}{g['cases']:>6}{cell(g['mean_cer'], 10)}{cell(g['exact_rate'], 8)}"
                 f"{cell(g['normalised_rate'], 12)}{cell(g.get('mean_cer_on_wrong_text'), 11)}"
             )
-    print(f"\nunreadable by the OCR model (only in the per-script rows): {result['unreadable_cases']}")
+    print(f"\nunreadable by every engine (only in the per-script rows): {result['unreadable_cases']}")
     print(f"skipped (font missing): {result['skipped_cases']}")
     for key, value in timing.items():
-        print(f"{key:<28}{value:.3f} s" if value is not None else f"{key:<28}-")
+        print(f"{key:<44}{value:.3f} s" if value is not None else f"{key:<44}-")
 
 
 if __name__ == "__main__":

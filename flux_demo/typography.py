@@ -2,8 +2,10 @@
 
 OCR runs on RapidOCR (PP-OCRv4 det/rec ONNX models shipped inside the wheel, so it works offline).
 Its recogniser reads Latin script, digits, symbols and Chinese characters (which covers Japanese
-kanji), but it has no Hangul and only a handful of kana: targets it cannot spell are flagged as
-not ``readable`` and left out of the overall scores instead of being counted as model errors.
+kanji), but it has no Hangul and only a handful of kana.  Targets it cannot spell are read by
+Tesseract instead (`flux_demo.ocr_tesseract`, when installed with Korean and Japanese data); a target
+neither engine can read is flagged as not ``readable`` and left out of the overall scores instead of
+being counted as a model error.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from pathlib import Path
 
 from PIL import Image
 from rapidfuzz.distance import Levenshtein
+
+from flux_demo import ocr_tesseract
 
 SUITE_PATH = Path(__file__).resolve().parent.parent / "examples" / "typography_suite.json"
 CATEGORIES = (
@@ -157,6 +161,7 @@ def warm_up() -> float:
     """
     started = time.perf_counter()
     recognize(Image.new("RGB", (32, 32), "white"))
+    ocr_tesseract.installed_languages()  # one `tesseract --list-langs` run
     return time.perf_counter() - started
 
 
@@ -169,6 +174,18 @@ def unreadable_chars(text: str) -> str:
     """Characters of ``text`` (spaces aside) that the OCR model cannot output, in order, deduplicated."""
     vocabulary = ocr_vocabulary()
     return "".join(dict.fromkeys(c for c in text if not c.isspace() and c not in vocabulary))
+
+
+RAPIDOCR, TESSERACT = "rapidocr", "tesseract"  # the engines, as TargetScore.engine names them
+
+
+def reading_engine(target: str) -> str | None:
+    """The engine that reads ``target``: RapidOCR when it can spell every character, else Tesseract
+    when its installed languages cover the rest (Hangul, kana), else None (the target is not scored)."""
+    missing = unreadable_chars(target)
+    if not missing:
+        return RAPIDOCR
+    return TESSERACT if ocr_tesseract.languages_for(missing) else None
 
 
 def recognize(image: Image.Image) -> list[OcrBox]:
@@ -259,7 +276,8 @@ class TargetScore:
     cer: float
     exact: bool
     normalised_match: bool
-    readable: bool  # False: the OCR model lacks some of its characters (e.g. Hangul), so ignore the score
+    readable: bool  # False: no installed OCR engine can spell it (Hangul without Tesseract): ignore
+    engine: str = RAPIDOCR  # whose reading ``recognised`` comes from: RAPIDOCR or TESSERACT
 
 
 @dataclass(frozen=True)
@@ -270,13 +288,18 @@ class TextScore:
     mean_cer: float | None  # None when no target is readable
     all_exact: bool
     all_normalised: bool
-    recognised_text: str  # every OCR line, in reading order, joined with spaces
+    recognised_text: str  # every RapidOCR line, in reading order, joined with spaces
     boxes: tuple[OcrBox, ...]
     seconds: float  # OCR plus matching, wall clock
+    tesseract_text: str | None = None  # Tesseract's whole reading; None unless a target needed it
+
+    def reading(self, engine: str) -> str:
+        """Everything ``engine`` (RAPIDOCR or TESSERACT) read in the image, spaces collapsed."""
+        return (self.tesseract_text or "") if engine == TESSERACT else self.recognised_text
 
 
-def score_target(target: str, ocr_text: str) -> TargetScore:
-    """Score one target against the OCR reading of the image (lines joined with spaces).
+def score_target(target: str, ocr_text: str, engine: str = RAPIDOCR) -> TargetScore:
+    """Score one target against ``engine``'s reading of the image (lines joined with spaces).
 
     The recognised text is the window of the reading that best matches the target, widened to
     whole words, so other text in the image (a subtitle, a logo) does not count against it.
@@ -291,8 +314,16 @@ def score_target(target: str, ocr_text: str) -> TargetScore:
         cer=character_error_rate(target, recognised),
         exact=recognised == target,
         normalised_match=normalise(target) == normalise(recognised),
-        readable=not unreadable_chars(target),
+        readable=reading_engine(target) == engine,
+        engine=engine,
     )
+
+
+def _read_with_tesseract(image: Image.Image, targets: list[str]) -> str | None:
+    """Tesseract's reading of ``image`` in the languages the targets need; None when none needs it."""
+    needed = "".join(unreadable_chars(target) for target in targets if reading_engine(target) == TESSERACT)
+    text = ocr_tesseract.read(image, ocr_tesseract.languages_for(needed)) if needed else None
+    return None if text is None else _collapse_spaces(unicodedata.normalize("NFKC", text))
 
 
 def score_text(image: Image.Image, expected: str | list[str]) -> TextScore:
@@ -304,7 +335,13 @@ def score_text(image: Image.Image, expected: str | list[str]) -> TextScore:
     boxes = recognize(image)
     # NFKC: the Chinese-trained recogniser often emits fullwidth punctuation ("，" for ",").
     ocr_text = _collapse_spaces(unicodedata.normalize("NFKC", " ".join(box.text for box in boxes)))
-    scores = tuple(score_target(target, ocr_text) for target in targets)
+    tesseract_text = _read_with_tesseract(image, targets)
+    scores = tuple(
+        score_target(target, tesseract_text, TESSERACT)
+        if tesseract_text is not None and reading_engine(target) == TESSERACT
+        else score_target(target, ocr_text)
+        for target in targets
+    )
     readable = [score for score in scores if score.readable]
     return TextScore(
         targets=scores,
@@ -314,4 +351,5 @@ def score_text(image: Image.Image, expected: str | list[str]) -> TextScore:
         recognised_text=ocr_text,
         boxes=tuple(boxes),
         seconds=time.perf_counter() - started,
+        tesseract_text=tesseract_text,
     )

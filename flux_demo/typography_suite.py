@@ -76,6 +76,7 @@ def score_as_dict(score: TextScore) -> dict:
     """A JSON-ready view of a score (CER in 0–1, lower is better; None when nothing is readable)."""
     return {
         "recognised_text": score.recognised_text,
+        "tesseract_text": score.tesseract_text,
         "mean_cer": None if score.mean_cer is None else round(score.mean_cer, 4),
         "exact_match": score.all_exact,
         "normalised_match": score.all_normalised,
@@ -89,7 +90,7 @@ def score_as_dict(score: TextScore) -> dict:
 
 
 def unreadable(target: typography.TargetScore) -> str:
-    """Characters of the target that the OCR model cannot output ("" when it can read them all)."""
+    """Characters of the target that RapidOCR cannot output ("" when an installed engine reads them all)."""
     return "" if target.readable else typography.unreadable_chars(target.target)
 
 
@@ -226,6 +227,7 @@ CSV_COLUMNS = (
     "exact",
     "normalised_match",
     "readable",
+    "engine",
     "prompt",
 )
 
@@ -306,6 +308,7 @@ def write_reports(images: Sequence[ScoredImage], folder: Path) -> tuple[Path, Pa
                         target.exact,
                         target.normalised_match,
                         target.readable,
+                        target.engine,
                         image.entry.prompt,
                     ]
                 )

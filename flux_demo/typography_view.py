@@ -20,7 +20,7 @@ DIFF_COLORS = {
     "extra": "#a855f7",
     NOT_SCORED: "#9ca3af",
 }
-TARGET_HEADERS = ["target", "recognised", "CER", "exact", "normalised", "readable"]
+TARGET_HEADERS = ["target", "recognised", "CER", "exact", "normalised", "engine", "readable"]
 
 # Noto CJK first: it also covers Latin, so Korean and Japanese labels do not turn into boxes.
 _LABEL_FONTS = (
@@ -142,6 +142,7 @@ def score_rows(scores: dict) -> list[list]:
             target["cer"],
             target["exact"],
             target["normalised_match"],
+            target["engine"],
             "yes" if target["readable"] else f"no: OCR cannot read {target['unreadable_chars']}",
         ]
         for target in scores["targets"]
@@ -164,7 +165,10 @@ def score_diff(scores: dict) -> list[tuple[str, str | None]]:
 def score_summary(scores: dict) -> str:
     """One line of Markdown: the overall figures, or why nothing was scored."""
     if scores["mean_cer"] is None:
-        return "**Not scored:** the OCR model cannot read this text (Korean and most kana are beyond it)."
+        return (
+            "**Not scored:** the OCR engines here cannot read this text (Korean and kana need "
+            "Tesseract with its Korean and Japanese language data)."
+        )
 
     def mark(ok: bool) -> str:
         return "**yes**" if ok else "no"

@@ -62,6 +62,36 @@ def client(server_url):
     return Client(server_url, verbose=False)
 
 
+def missing_tool(message: str) -> None:
+    """Fail on CI, which installs every tool (.ci/run), so nothing skips there; elsewhere skip."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{message} (CI installs it in .ci/run)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def noto_cjk():
+    """Path of Noto Sans CJK, for Korean and Japanese renders."""
+    from flux_demo.typography_view import find_font
+
+    path = find_font("NotoSansCJK-Regular.ttc")
+    if path is None:
+        missing_tool("fonts-noto-cjk is not installed")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tesseract():
+    """Tesseract with Korean and Japanese data, the OCR engine for Hangul and kana."""
+    from flux_demo import ocr_tesseract
+
+    if not {"kor", "jpn"} <= ocr_tesseract.installed_languages():
+        missing_tool(
+            "Tesseract with Korean and Japanese data is not installed: apt-get install "
+            "tesseract-ocr tesseract-ocr-kor tesseract-ocr-jpn, pip install pytesseract"
+        )
+
+
 @pytest.fixture(scope="session")
 def browser():
     """Headless Debian Chromium driven by Playwright."""

@@ -67,17 +67,23 @@ def test_score_text_against_the_wrong_text_gives_high_cer(typo_client, rendered)
     assert not scores["exact_match"] and not scores["normalised_match"]
 
 
-def test_score_text_says_plainly_that_korean_is_not_scored(typo_client, tmp_path):
-    font = find_font("NotoSansCJK-Regular.ttc")
-    if font is None:
-        pytest.skip("fonts-noto-cjk is not installed")
-    render_text("안녕하세요", font, 64).save(tmp_path / "ko.png")
+def test_score_text_reads_korean_with_tesseract_and_says_so(typo_client, tmp_path, noto_cjk, tesseract):
+    render_text("안녕하세요", noto_cjk, 64).save(tmp_path / "ko.png")
     scores = typo_client.predict(
         image=handle_file(tmp_path / "ko.png"), expected="안녕하세요", api_name="/score_text"
     )
-    assert scores["mean_cer"] is None and not scores["exact_match"]
-    assert scores["targets"][0]["readable"] is False
-    assert scores["targets"][0]["unreadable_chars"] == "안녕하세요"
+    assert scores["tesseract_text"] == "안녕하세요"
+    assert scores["mean_cer"] == 0.0 and scores["exact_match"]
+    assert scores["targets"][0] == {
+        "target": "안녕하세요",
+        "recognised": "안녕하세요",
+        "cer": 0.0,
+        "exact": True,
+        "normalised_match": True,
+        "readable": True,
+        "engine": "tesseract",
+        "unreadable_chars": "",
+    }
 
 
 def test_typography_on_a_tiny_model_returns_the_image_and_a_high_cer(typo_client):

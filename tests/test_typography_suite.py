@@ -10,7 +10,7 @@ from flux_demo import pipelines
 from flux_demo import typography_suite as suite
 from flux_demo.generation import InvalidInput
 from flux_demo.typography import CATEGORIES, SuiteEntry, TargetScore, TextScore, load_suite
-from flux_demo.typography_view import score_diff, score_rows, score_summary
+from flux_demo.typography_view import TARGET_HEADERS, score_diff, score_rows, score_summary
 
 MODELS = ("tiny-schnell", "tiny-dev", "tiny-klein")
 
@@ -239,6 +239,20 @@ def test_score_views_label_unreadable_targets_not_scored_instead_of_diffing_them
     assert "cannot read" in score_summary(
         suite.score_as_dict(image_score(target("열림", 1.0, readable=False)))
     )
+
+
+def test_score_rows_name_the_engine_that_read_each_target():
+    scores = suite.score_as_dict(
+        image_score(
+            TargetScore("OPEN", "OPEN", 0.0, True, True, True),
+            TargetScore("열림", "열림", 0.0, True, True, True, engine="tesseract"),
+        )
+    )
+    rows = score_rows(scores)
+    assert all(len(row) == len(TARGET_HEADERS) for row in rows)
+    engine = TARGET_HEADERS.index("engine")
+    assert [row[engine] for row in rows] == ["rapidocr", "tesseract"]
+    assert score_diff(scores) == [("OPEN", "correct"), ("   ", None), ("열림", "correct")]
 
 
 def test_table_rows_follow_the_headers():

@@ -17,13 +17,16 @@ from flux_demo.models import MAX_SIDE, MIN_SIDE, get_spec
 
 TABS = ("generate", "compare", "typography")
 SETTING_KEYS = ("prompt", "model", "seed", "steps", "guidance", "width", "height")
+COMPARE_KEYS = ("models", "settings")  # the comparison's model list and per-model (steps, guidance)
 
 
 def link_query(settings: Mapping[str, object], tab: str = "generate") -> str:
-    """The query string (without '?') that reproduces `settings` (keys from SETTING_KEYS, plus models)."""
-    params = {key: settings[key] for key in (*SETTING_KEYS, "models") if settings.get(key) is not None}
+    """The query string (without '?') that reproduces `settings` (SETTING_KEYS and COMPARE_KEYS)."""
+    params = {key: settings[key] for key in (*SETTING_KEYS, *COMPARE_KEYS) if settings.get(key) is not None}
     if isinstance(params.get("models"), (list, tuple)):
         params["models"] = ",".join(params["models"])
+    if isinstance(params.get("settings"), Mapping):  # per-model steps and guidance: "dev:28:3.5,klein:4:1"
+        params["settings"] = ",".join(f"{m}:{st:g}:{g:g}" for m, (st, g) in params["settings"].items())
     if isinstance(params.get("guidance"), float):
         params["guidance"] = f"{params['guidance']:g}"
     if tab != "generate":
@@ -64,6 +67,7 @@ def parse_settings(params: Mapping[str, str], model_keys: Sequence[str]) -> tupl
     for side in ("width", "height"):
         attempt(side, lambda raw, s=side: _side(s, raw))
     attempt("models", lambda raw: _models(raw, model_keys))
+    attempt("settings", lambda raw: _model_settings(raw, model_keys))
     attempt("tab", _tab)
     return values, problems
 
@@ -90,6 +94,18 @@ def _models(raw: str, model_keys: Sequence[str]) -> list[str]:
     if not chosen:
         raise InvalidInput("models", "name one or more models")
     return list(dict.fromkeys(chosen))
+
+
+def _model_settings(raw: str, model_keys: Sequence[str]) -> dict[str, tuple[int, float]]:
+    """{model: (steps, guidance)} from "model:steps:guidance,...", each within that model's range."""
+    chosen = {}
+    for item in raw.split(","):
+        model, _, rest = item.strip().partition(":")
+        steps_text, _, guidance_text = rest.partition(":")
+        spec = generation.check_model(model, model_keys)
+        steps = generation.check_integer("steps", _number(steps_text), spec.min_steps, spec.max_steps)
+        chosen[spec.key] = (steps, _guidance(spec, float(guidance_text)))
+    return chosen
 
 
 def _tab(raw: str) -> str:

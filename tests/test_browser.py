@@ -28,3 +28,13 @@ def test_enter_in_the_prompt_box_submits(page, server_url):
     box.fill("A neon sign that reads 'HELLO FLUX'")
     box.press("Enter")
     page.locator("#result img").wait_for(state="visible", timeout=60_000)
+
+
+def test_page_loads_without_javascript_errors(page, server_url):
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(server_url)
+    page.locator("#run").wait_for(state="visible")
+    for tab in ("Compare models", "Typography lab"):
+        page.get_by_role("tab", name=tab).click()
+    assert errors == []

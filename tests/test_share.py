@@ -212,3 +212,57 @@ def test_the_app_works_embedded_in_an_iframe(page, server_url):
         frame.locator("#run").click()
         frame.locator("#result img").wait_for(state="visible", timeout=60_000)
         assert frame.locator("#result img").evaluate("img => img.naturalWidth") == 256
+
+
+def test_a_comparison_link_round_trips_models_and_per_model_settings():
+    shared = {"prompt": "a fox", "models": ["tiny-dev", "tiny-klein"], "seed": 9, "width": 256, "height": 256}
+    shared["settings"] = {"tiny-dev": (20, 3.5), "tiny-klein": (4, 1.0)}
+    values, problems = permalink.parse_settings(
+        dict(parse_qsl(permalink.link_query(shared, "compare"))), MODELS
+    )
+    assert problems == []
+    assert values == {**shared, "tab": "compare"}
+
+
+@pytest.mark.browser
+def test_a_comparison_link_fills_the_form_and_copy_link_keeps_the_edited_settings(page, server_url):
+    query = urlencode(
+        {
+            "tab": "compare",
+            "prompt": "A harbour",
+            "models": "tiny-dev",
+            "seed": 5,
+            "settings": "tiny-dev:6:2.5",
+        }
+    )
+    page.goto(f"{server_url}?{query}")
+    page.locator("#compare-run").wait_for(state="visible")
+    page.wait_for_function("document.querySelector('#compare-prompt textarea').value === 'A harbour'")
+    page.locator("#compare-run").click()
+    page.locator("#compare-gallery img").first.wait_for(state="visible", timeout=60_000)
+    page.locator("#compare-copy-link").click()
+    link = page.locator("#compare-link textarea")
+    page.wait_for_function("el => el.value.includes('?')", arg=link.element_handle())
+    params = dict(parse_qsl(link.input_value().split("?", 1)[1]))
+    assert params["models"] == "tiny-dev"
+    assert params["settings"] == "tiny-dev:6:2.5"
+    assert params["seed"] == "5"
+    assert "6" in page.locator("#compare-table").inner_text()  # the run used the linked 6 steps
+
+
+@pytest.mark.browser
+def test_a_typography_link_fills_the_lab_and_its_result_has_a_copy_link(page, server_url):
+    query = urlencode(
+        {"tab": "typography", "prompt": 'A sign that says "OPEN"', "model": "tiny-klein", "seed": 12}
+    )
+    page.goto(f"{server_url}?{query}")
+    prompt = page.locator("#typo-prompt textarea")
+    prompt.wait_for(state="visible")
+    page.wait_for_function("el => el.value.includes('OPEN')", arg=prompt.element_handle())
+    page.locator("#typo-run").click()
+    page.locator("#typo-boxes img").wait_for(state="visible", timeout=60_000)
+    page.locator("#typography-copy-link").click()
+    link = page.locator("#typography-link textarea")
+    page.wait_for_function("el => el.value.includes('?')", arg=link.element_handle())
+    params = dict(parse_qsl(link.input_value().split("?", 1)[1]))
+    assert (params["tab"], params["model"], params["seed"]) == ("typography", "tiny-klein", "12")

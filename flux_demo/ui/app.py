@@ -50,8 +50,9 @@ def create_demo(settings: Settings | None = None) -> gr.Blocks:
             with gr.Tab(t("tab_compare"), id="compare"):
                 compare_tab = comparison.build_tab(model_keys)
             with gr.Tab(t("tab_typography"), id="typography"):
-                typography.build_tab(model_keys)
-        share.wire_permalinks(demo, tabs, link_notice, (generate_tab.form, compare_tab.form), model_keys)
+                typography_form = typography.build_tab(model_keys)
+        forms = (generate_tab.form, compare_tab.form, typography_form)
+        share.wire_permalinks(demo, tabs, link_notice, forms, model_keys)
         gr.Markdown(f"<small>flux-demo {__version__}</small>")
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.gpu_concurrency)
     # In the background, so the page is served while imports (and, if asked, weights) load.

@@ -179,9 +179,22 @@ def make_sweep_fn(model_keys: Sequence[str]):
 
 @dataclass
 class ComparisonTab:
-    """The inputs a link can fill: prompt, models, seed, width, height (in that order)."""
+    """The inputs a link can fill, {field name: component} (see share.field_updates)."""
 
-    form: list
+    form: dict
+
+
+def link_settings(prompt, models, seed, width, height, settings) -> dict:
+    """What a link to this comparison carries: its inputs and each chosen model's steps and guidance."""
+    chosen = {model: values for model, values in parse_settings(settings).items() if model in (models or ())}
+    return {
+        "prompt": prompt,
+        "models": models,
+        "seed": seed,
+        "width": width,
+        "height": height,
+        "settings": chosen,
+    }
 
 
 def build_tab(model_keys: Sequence[str]) -> ComparisonTab:
@@ -243,8 +256,8 @@ def build_tab(model_keys: Sequence[str]) -> ComparisonTab:
         api_name="compare",
         concurrency_id=GPU_QUEUE,
     ).then(slider_pickers, images, [left, right], queue=False, api_visibility="private").then(
-        lambda *values: dict(zip(("prompt", "models", "seed", "width", "height"), values, strict=True)),
-        [prompt, models, seed, width, height],
+        link_settings,
+        [prompt, models, seed, width, height, settings],
         shared,
         queue=False,
         api_visibility="private",
@@ -265,4 +278,5 @@ def build_tab(model_keys: Sequence[str]) -> ComparisonTab:
         api_name="seed_sweep",
         concurrency_id=GPU_QUEUE,
     )
-    return ComparisonTab([prompt, models, seed, width, height])
+    form = {"prompt": prompt, "models": models, "seed": seed, "width": width, "height": height}
+    return ComparisonTab({**form, "settings": settings})

@@ -14,16 +14,16 @@ from flux_demo.models import get_spec
 from flux_demo.ui.i18n import t
 
 # The full URL is built in the browser: behind a proxy or inside an iframe only the page knows its address.
-_COPY_JS = """(query) => {
-    if (!query) { return ""; }
-    const url = window.location.origin + window.location.pathname + "?" + query;
-    if (navigator.clipboard) { navigator.clipboard.writeText(url).catch(() => {}); }
+_URL_JS = "(query) => (query ? window.location.origin + window.location.pathname + '?' + query : '')"
+_COPY_JS = """(url) => {
+    if (url && navigator.clipboard) { navigator.clipboard.writeText(url).catch(() => {}); }
     return url;
 }"""
 
 
-def add_copy_link(details: gr.JSON, tab: str) -> gr.Textbox:
-    """A "Copy link" button and the link it copies, built from a result's `details` (seed included)."""
+def add_copy_link(source: gr.JSON, tab: str, pick=None) -> gr.Textbox:
+    """The link to a result, built from its settings in `source` (seed included), and a button that
+    copies it; `pick` extracts the settings when `source` holds more than them."""
     query = gr.Textbox(visible=False)
     with gr.Row():
         copy = gr.Button(t("copy_link"), size="sm", scale=0, elem_id=f"{tab}-copy-link")
@@ -34,46 +34,51 @@ def add_copy_link(details: gr.JSON, tab: str) -> gr.Textbox:
             interactive=False,
             elem_id=f"{tab}-link",
         )
-    details.change(
-        lambda d: permalink.link_query(d, tab) if d else "",
-        details,
-        query,
-        queue=False,
-        api_visibility="private",
-    )
-    copy.click(None, query, link, js=_COPY_JS)
+
+    def to_query(value) -> str:
+        settings = pick(value) if pick and value else value
+        return permalink.link_query(settings, tab) if settings else ""
+
+    source.change(to_query, source, query, queue=False, api_visibility="private")
+    # The link appears with each result; the button copies it.
+    query.change(None, query, link, js=_URL_JS)
+    copy.click(None, link, link, js=_COPY_JS)
     return link
 
 
-def form_updates(values: dict, model_keys: Sequence[str]) -> list:
-    """Updates for the text-to-image form (`TextToImageTab.form`) from checked values; fields not given
-    are left as they are."""
-    from flux_demo.ui.text_to_image import slider_ranges
+def field_updates(values: dict, model_keys: Sequence[str]) -> dict[str, object]:
+    """Form updates by field name (prompt, model, aspect, width, height, steps, guidance, seed,
+    randomize, models, settings) from checked link or PNG values; fields not given are absent."""
+    from flux_demo.comparison import recommended_settings
+    from flux_demo.ui.text_to_image import CUSTOM_SIZE, slider_ranges
 
+    updates = {key: values[key] for key in ("prompt", "seed", "width", "height", "models") if key in values}
     model = values.get("model")
-    steps_args, guidance_args = slider_ranges(model) if model else ({}, {})
-    skip = gr.skip()
-    aspect = skip
+    if "seed" in values:
+        updates["randomize"] = False  # a shared seed must not be re-randomized
     if "width" in values or "height" in values:
-        aspect = "Custom"
+        updates["aspect"] = CUSTOM_SIZE
     elif model:  # a new model without a size: its own native 1:1 size
-        width, height = size_for_aspect("1:1", get_spec(model).default_size)
-        values, aspect = {**values, "width": width, "height": height}, "1:1"
-    if "steps" in values:
-        steps_args["value"] = values["steps"]
-    if "guidance" in values:
-        guidance_args["value"] = values["guidance"]
-    return [
-        values.get("prompt", skip),
-        model or skip,
-        aspect,
-        values.get("width", skip),
-        values.get("height", skip),
-        gr.Slider(**steps_args) if steps_args else skip,
-        gr.Slider(**guidance_args) if guidance_args else skip,
-        values.get("seed", skip),
-        False if "seed" in values else skip,  # a shared seed must not be re-randomized
-    ]
+        updates["width"], updates["height"] = size_for_aspect("1:1", get_spec(model).default_size)
+        updates["aspect"] = "1:1"
+    # A new model brings its own slider ranges and defaults; explicit values override the defaults.
+    sliders = dict(zip(("steps", "guidance"), slider_ranges(model), strict=True)) if model else {}
+    for key in ("steps", "guidance"):
+        if key in values:
+            sliders[key] = {**sliders.get(key, {}), "value": values[key]}
+    updates |= {key: gr.Slider(**args) for key, args in sliders.items()}
+    if model:
+        updates["model"] = model
+    if "settings" in values:
+        chosen = values["settings"]
+        updates["settings"] = [[key, *chosen.get(key, recommended_settings(key))] for key in model_keys]
+    return updates
+
+
+def form_updates(form: dict, values: dict, model_keys: Sequence[str]) -> list:
+    """Updates for the components of `form` ({field name: component}), skipping fields not given."""
+    updates = field_updates(values, model_keys)
+    return [updates.get(name, gr.skip()) for name in form]
 
 
 def read_png_settings(png: str | None, model_keys: Sequence[str]) -> tuple[dict, list[str]]:
@@ -94,7 +99,7 @@ def read_png_settings(png: str | None, model_keys: Sequence[str]) -> tuple[dict,
     return permalink.parse_settings(text, model_keys)
 
 
-def add_png_restore(form: list, model_keys: Sequence[str]) -> gr.File:
+def add_png_restore(form: dict, model_keys: Sequence[str]) -> gr.File:
     """A drop box: a PNG made by this app (or with the same keys) refills the form with its settings."""
     with gr.Accordion(t("restore"), open=False):
         png = gr.File(label=t("restore_png"), file_types=[".png"], type="filepath", elem_id="restore-png")
@@ -104,35 +109,24 @@ def add_png_restore(form: list, model_keys: Sequence[str]) -> gr.File:
         for problem in problems:
             gr.Warning(problem)
         gr.Info(f"Restored {', '.join(values)} from the PNG.")
-        return form_updates(values, model_keys)
+        return form_updates(form, values, model_keys)
 
-    png.upload(restore, png, form, api_visibility="private")
+    png.upload(restore, png, list(form.values()), api_visibility="private")
     return png
 
 
-def link_updates(values: dict, model_keys: Sequence[str]) -> list:
-    """Updates for the comparison form (`ComparisonTab.form`) from a link's checked values."""
-    skip = gr.skip()
-    return [values.get(key, skip) for key in ("prompt", "models", "seed", "width", "height")]
-
-
-def wire_permalinks(
-    demo: gr.Blocks, tabs: gr.Tabs, notice: gr.Markdown, forms: tuple[list, list], model_keys
-):
-    """Fill the forms (text to image, comparison) from the page URL's query parameters when it opens;
-    ignored parameters are listed in `notice`."""
-    generate_form, compare_form = forms
+def wire_permalinks(demo: gr.Blocks, tabs: gr.Tabs, notice: gr.Markdown, forms: Sequence[dict], model_keys):
+    """Fill every tab's form ({field name: component}) from the page URL's query parameters when it
+    opens; ignored parameters are listed in `notice`."""
 
     def apply_link(request: gr.Request):
         values, problems = permalink.parse_settings(dict(request.query_params), model_keys)
         message = "**Some link parameters were ignored:** " + "; ".join(problems) if problems else ""
         return [
-            *form_updates(dict(values), model_keys),
-            *link_updates(values, model_keys),
+            *(update for form in forms for update in form_updates(form, values, model_keys)),
             gr.Tabs(selected=values["tab"]) if "tab" in values else gr.skip(),
             gr.Markdown(message, visible=bool(problems)),
         ]
 
-    demo.load(
-        apply_link, None, [*generate_form, *compare_form, tabs, notice], queue=False, api_visibility="private"
-    )
+    components = [component for form in forms for component in form.values()]
+    demo.load(apply_link, None, [*components, tabs, notice], queue=False, api_visibility="private")

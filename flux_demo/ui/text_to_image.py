@@ -110,7 +110,7 @@ def aspect_size(aspect: str, model: str):
 class TextToImageTab:
     """The tab's components, for the permalink wiring that fills the form."""
 
-    form: list  # prompt, model, aspect, width, height, steps, guidance, seed, randomize (share.form_updates)
+    form: dict  # {field name: component} that a link or a PNG can fill (share.field_updates)
     run: gr.Button
     image: gr.Image
     seed_used: gr.Number
@@ -163,7 +163,17 @@ def build_tab(model_keys: Sequence[str]) -> TextToImageTab:
                 with gr.Row():
                     seed = NamedNumber(0, label=t("seed"), precision=0, minimum=0, maximum=MAX_SEED)
                     randomize = gr.Checkbox(True, label=t("randomize"))
-            form = [prompt, model, aspect, width, height, steps, guidance, seed, randomize]
+            form = {
+                "prompt": prompt,
+                "model": model,
+                "aspect": aspect,
+                "width": width,
+                "height": height,
+                "steps": steps,
+                "guidance": guidance,
+                "seed": seed,
+                "randomize": randomize,
+            }
             share.add_png_restore(form, model_keys)
         with gr.Column(scale=1):
             image = gr.Image(label=t("result"), format="png", type="pil", interactive=False, elem_id="result")

@@ -28,6 +28,7 @@ from flux_demo.typography_view import (
     score_rows,
     score_summary,
 )
+from flux_demo.ui import share
 from flux_demo.ui.i18n import t
 from flux_demo.ui.text_to_image import served_ranges, slider_ranges
 from flux_demo.ui.widgets import (
@@ -45,8 +46,10 @@ INTRO = (
     "OCR (RapidOCR) reads the image back and compares. **CER** is the character error rate, 0–1, "
     "lower is better; *exact* needs every character and its case right; *normalised* ignores case, "
     "punctuation and spaces.\n\n"
-    "**Korean is not scored:** the bundled OCR model cannot read Hangul (and reads almost no "
-    "Japanese kana), so such texts are marked *not scored* and left out of every mean and rate."
+    "**Korean and Japanese kana are read by Tesseract** when it is installed with its Korean and "
+    "Japanese data (the *engine* column says which OCR read each target): RapidOCR cannot read "
+    "Hangul and reads almost no kana. Without Tesseract such texts are marked *not scored* and "
+    "left out of every mean and rate."
 )
 OFFLINE_NOTE = "The offline tiny models draw noise, not letters, so expect a CER near 1 from them."
 DEFAULT_SUITE_PROMPTS = 6
@@ -91,10 +94,11 @@ def make_typography_fn(model_keys: Sequence[str]):
             height: Image height in pixels, 256-2048; snapped to a multiple of 16.
 
         Returns:
-            The PNG (with its generation parameters as metadata) and a dict: recognised_text,
+            The PNG (with its generation parameters as metadata) and a dict: recognised_text
+            (RapidOCR), tesseract_text (null unless a Korean or kana target needed Tesseract),
             mean_cer (0-1, lower is better; null when no target is readable), exact_match,
             normalised_match, targets (per quoted text: target, recognised, cer, exact,
-            normalised_match, readable), boxes (OCR lines), ocr_seconds and details (generation).
+            normalised_match, readable, engine), boxes (OCR lines), ocr_seconds and details.
         """
         request = GenerationRequest(prompt, model, width, height, steps, guidance, seed)
         valid = generation.validate(request, model_keys)
@@ -115,9 +119,11 @@ def score_text(image: Image.Image, expected: str) -> dict:
         expected: The text the image should show, 1-500 characters; newlines count as spaces.
 
     Returns:
-        A dict: recognised_text (all OCR lines), mean_cer (0-1, lower is better; null when the OCR
-        model cannot read the expected text, e.g. Korean), exact_match, normalised_match (ignoring
-        case, punctuation and spaces), targets, boxes and ocr_seconds.
+        A dict: recognised_text (all RapidOCR lines), tesseract_text (Tesseract's reading, for
+        Korean and kana; null when not needed), mean_cer (0-1, lower is better; null when no
+        installed OCR engine can read the expected text), exact_match, normalised_match (ignoring
+        case, punctuation and spaces), targets (each with the engine that read it), boxes and
+        ocr_seconds.
     """
     image = suite.check_image(image)
     expected = suite.check_expected(expected)
@@ -223,7 +229,8 @@ class ScoreViews:
         )
 
 
-def build_generate_section(model_keys: Sequence[str]) -> None:
+def build_generate_section(model_keys: Sequence[str]) -> dict:
+    """The generate-and-score section; returns its form ({field name: component}) for links."""
     first = get_spec(model_keys[0])
     steps_args, guidance_args = slider_ranges(first.key)
     union = served_ranges(model_keys)
@@ -271,8 +278,10 @@ def build_generate_section(model_keys: Sequence[str]) -> None:
                 label=t("generated_image"), type="pil", format="png", interactive=False, elem_id="typo-image"
             )
             views = ScoreViews("typo")
+            share.add_copy_link(views.scores, "typography", pick=lambda scores: scores.get("details"))
     write.click(write_prompt, [text, scene], prompt, queue=False, api_visibility="private")
-    model.change(
+    # `.input`: only the visitor's own choice resets the settings, not a link that sets the model.
+    model.input(
         model_defaults, model, [steps, guidance, width, height], queue=False, api_visibility="private"
     )
     event = gr.on(
@@ -284,6 +293,15 @@ def build_generate_section(model_keys: Sequence[str]) -> None:
         concurrency_id=GPU_QUEUE,
     )
     views.show_after(event, image)
+    return {
+        "prompt": prompt,
+        "model": model,
+        "seed": seed,
+        "steps": steps,
+        "guidance": guidance,
+        "width": width,
+        "height": height,
+    }
 
 
 def build_score_section() -> None:
@@ -365,8 +383,9 @@ def build_suite_section(model_keys: Sequence[str]) -> None:
     )
 
 
-def build_tab(model_keys: Sequence[str]) -> None:
-    """The Typography lab: generate and score, run the suite, score any image."""
+def build_tab(model_keys: Sequence[str]) -> dict:
+    """The Typography lab: generate and score, run the suite, score any image. Returns the
+    generate-and-score form ({field name: component}) that a link can fill."""
     # The first score would otherwise pay about a second to start the OCR engine.
     threading.Thread(target=typography.warm_up, daemon=True, name="ocr-warm-up").start()
     notes = [INTRO]
@@ -375,8 +394,9 @@ def build_tab(model_keys: Sequence[str]) -> None:
     gr.Markdown("\n\n".join(notes), elem_id="typo-intro")
     with gr.Tabs(elem_id="typo-sections"):
         with gr.Tab(t("typo_tab_generate"), id="typo-generate"):
-            build_generate_section(model_keys)
+            form = build_generate_section(model_keys)
         with gr.Tab(t("typo_tab_suite"), id="typo-suite"):
             build_suite_section(model_keys)
         with gr.Tab(t("typo_tab_score"), id="typo-score"):
             build_score_section()
+    return form

@@ -78,6 +78,27 @@ def plan_requests(
     return requests
 
 
+@dataclass
+class RunProgress:
+    """Progress of run `index` of `count`, reported on one bar over `total` steps. A plain class, not a
+    closure, because ZeroGPU pickles the GPU function's arguments into its worker process."""
+
+    progress: Callable
+    index: int
+    count: int
+    name: str
+    offset: int
+    total: int
+
+    def __call__(self, value, desc: str = "", **_kwargs):
+        if isinstance(value, tuple):
+            step, steps = value
+            desc = f"Model {self.index} of {self.count} ({self.name}): step {step} of {steps}"
+            self.progress((self.offset + step, self.total), desc=desc)
+        else:
+            self.progress((self.offset, self.total), desc=f"Model {self.index} of {self.count}: {desc}")
+
+
 class OverallProgress:
     """One progress bar over several runs: 'model k of n, step i of m'."""
 
@@ -88,21 +109,12 @@ class OverallProgress:
         self.done = 0
         self.index = 0
 
-    def for_run(self, request: ValidRequest) -> Callable | None:
+    def for_run(self, request: ValidRequest) -> RunProgress | None:
         if self.progress is None:
             return None
         self.index += 1
-        name, index, offset = get_spec(request.model).name, self.index, self.done
-
-        def report(value, desc: str = "", **_kwargs):
-            if isinstance(value, tuple):
-                step, steps = value
-                desc = f"Model {index} of {self.count} ({name}): step {step} of {steps}"
-                self.progress((offset + step, self.total), desc=desc)
-            else:
-                self.progress((offset, self.total), desc=f"Model {index} of {self.count}: {desc}")
-
-        return report
+        name = get_spec(request.model).name
+        return RunProgress(self.progress, self.index, self.count, name, self.done, self.total)
 
     def finished(self, request: ValidRequest) -> None:
         self.done += request.steps
@@ -128,9 +140,9 @@ def run_all(requests: Sequence[ValidRequest], progress: Callable | None = None) 
             raise
         except GenerationFailed as err:  # out of memory, unavailable, GPU quota: already in plain words
             run.error = str(err)
-        except Exception as err:  # a missing, gated or broken model must not stop the others
+        except Exception as err:  # a broken model must not stop the others; details go to the log only
             log.warning("comparison: %s failed: %s", request.model, err, exc_info=True)
-            run.error = f"{get_spec(request.model).name} is unavailable: {type(err).__name__}: {err}"
+            run.error = f"{get_spec(request.model).name} failed ({type(err).__name__}); see the server log"
         overall.finished(request)
         targets = extract_targets(request.prompt)
         if run.ok and targets:

@@ -46,6 +46,17 @@ def on_zerogpu() -> bool:
     return _env_bool("SPACES_ZERO_GPU", False)
 
 
+ZEROGPU_SIZES = ("large", "xlarge")
+
+
+def zerogpu_size() -> str:
+    """The ZeroGPU slice to request (`FLUX_DEMO_ZEROGPU_SIZE`): all three real models need "xlarge"."""
+    size = os.environ.get("FLUX_DEMO_ZEROGPU_SIZE", "").strip().lower() or "xlarge"
+    if size not in ZEROGPU_SIZES:
+        raise ValueError(f"FLUX_DEMO_ZEROGPU_SIZE must be one of {', '.join(ZEROGPU_SIZES)}, got {size!r}")
+    return size
+
+
 def default_tiny_dir() -> Path:
     cache_home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(cache_home) / "flux-demo" / "tiny-models"
@@ -78,8 +89,8 @@ class Settings:
         return cls(
             models=models,
             memory_mode=memory_mode,
-            # ZeroGPU wants weights loaded at start-up, outside the GPU-bound call.
-            preload=_env_bool("FLUX_DEMO_PRELOAD", on_zerogpu()),
+            # (On ZeroGPU `create_demo` always loads before launch, as `spaces` requires.)
+            preload=_env_bool("FLUX_DEMO_PRELOAD", False),
             tiny_dir=Path(os.environ.get("FLUX_DEMO_TINY_DIR") or default_tiny_dir()),
             queue_size=_env_int("FLUX_DEMO_QUEUE_SIZE", 32, minimum=1),
             gpu_concurrency=_env_int("FLUX_DEMO_GPU_CONCURRENCY", 1, minimum=1),

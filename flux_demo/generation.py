@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import secrets
 import threading
 import time
@@ -20,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 import spaces  # no-op off Spaces; on ZeroGPU it must come before torch initialises CUDA
 
 from flux_demo import cancellation, faults, metadata, pipelines
+from flux_demo.config import zerogpu_size
 from flux_demo.faults import GenerationCancelled, OutOfGpuMemory
 from flux_demo.models import MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE, ModelSpec, get_spec
 
@@ -194,7 +194,7 @@ def _slot_and_lock(model: str) -> tuple[threading.Semaphore, threading.Lock]:
         return _gpu_slots, _model_locks.setdefault(model, threading.Lock())
 
 
-@spaces.GPU(duration=gpu_seconds, size=os.environ.get("FLUX_DEMO_ZEROGPU_SIZE", "xlarge"))
+@spaces.GPU(duration=gpu_seconds, size=zerogpu_size())
 def _denoise(
     request: ValidRequest,
     progress: ProgressFn | None = None,
@@ -210,37 +210,37 @@ def _denoise(
     with slot, lock:
         if abandoned():  # cancelled while it waited for the GPU
             raise GenerationCancelled()
-        pipe = pipelines.prepare_for_call(request.model)
-        cuda = torch.cuda.is_available()
-        if cuda:
-            torch.cuda.reset_peak_memory_stats()
+        with pipelines.in_use(request.model) as pipe:
+            cuda = torch.cuda.is_available()
+            if cuda:
+                torch.cuda.reset_peak_memory_stats()
 
-        def on_step_end(pipeline, step: int, _timestep, callback_kwargs):
-            if abandoned():
-                # diffusers' own interrupt flag skips the remaining steps, but the pipeline would still
-                # decode latents nobody will see (a VAE pass can cost more than a step), so stop now.
-                pipeline._interrupt = True
-                raise GenerationCancelled()
-            if progress is not None:
-                progress((step + 1, request.steps), desc=f"{spec.name}: denoising step", unit="steps")
-            return callback_kwargs
+            def on_step_end(pipeline, step: int, _timestep, callback_kwargs):
+                if abandoned():
+                    # diffusers' own interrupt flag skips the remaining steps, but the pipeline would still
+                    # decode latents nobody will see (a VAE pass can cost more than a step), so stop now.
+                    pipeline._interrupt = True
+                    raise GenerationCancelled()
+                if progress is not None:
+                    progress((step + 1, request.steps), desc=f"{spec.name}: denoising step", unit="steps")
+                return callback_kwargs
 
-        pipe._interrupt = False  # a stopped call must never stop the next one
-        out_of_memory = False
-        try:
-            output = _call_pipeline(pipe, spec, request, on_step_end)
-        except torch.OutOfMemoryError:
-            out_of_memory = True
-        except GenerationCancelled:
-            pipe.maybe_free_model_hooks()  # what the pipeline does after a finished call (offload hooks)
-            raise
-        finally:
-            pipe._interrupt = False
-        if out_of_memory:
-            # Outside the except block, whose traceback keeps the failed call's tensors alive.
-            faults.free_gpu_memory()
-            raise OutOfGpuMemory()
-        peak = torch.cuda.max_memory_allocated() if cuda else None
+            pipe._interrupt = False  # a stopped call must never stop the next one
+            out_of_memory = False
+            try:
+                output = _call_pipeline(pipe, spec, request, on_step_end)
+            except torch.OutOfMemoryError:
+                out_of_memory = True
+            except GenerationCancelled:
+                pipe.maybe_free_model_hooks()  # what the pipeline does after a finished call (offload hooks)
+                raise
+            finally:
+                pipe._interrupt = False
+            if out_of_memory:
+                # Outside the except block, whose traceback keeps the failed call's tensors alive.
+                faults.free_gpu_memory()
+                raise OutOfGpuMemory()
+            peak = torch.cuda.max_memory_allocated() if cuda else None
     return output.images[0], peak
 
 
@@ -275,10 +275,13 @@ def generate(request: ValidRequest, progress: ProgressFn | None = None) -> Gener
     start = time.perf_counter()
     try:
         image, peak_bytes = _denoise(request, progress, abandoned)
+    except faults.GenerationFailed:
+        raise
     except Exception as err:
         fault = faults.from_zerogpu(err)
-        if fault is None:
-            raise
+        if fault is None:  # unexpected: the details (paths, tensors) go to the log, not to the visitor
+            log.error("generating with %s failed", spec.key, exc_info=True)
+            fault = faults.GenerationFailed(f"generation failed ({type(err).__name__}); see the server log")
         raise fault from err
     seconds = time.perf_counter() - start
     settings = {k: v for k, v in asdict(request).items() if k != "notes"}  # what reproduces the image

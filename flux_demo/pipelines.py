@@ -7,6 +7,8 @@ encoders, tokenizers and VAE by object identity; only the transformer and schedu
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import logging
 import threading
 from collections.abc import Iterable
@@ -106,7 +108,7 @@ def preload(model_keys: Iterable[str]) -> None:
 def _shared_from_siblings(spec: ModelSpec) -> dict:
     if not spec.share_group:
         return {}
-    for key, pipe in _pipelines.items():
+    for key, pipe in list(_pipelines.items()):  # another group may be inserting meanwhile
         if get_spec(key).share_group == spec.share_group:
             return {name: getattr(pipe, name) for name in spec.shared_components}
     return {}
@@ -212,36 +214,58 @@ def _place(pipe, device: str) -> Placement:
 
 # Models in "gpu" mode, most recently used last: the memory plan moves the least recently used out.
 _recent: list[str] = []
+# Models whose pipeline is running now: never moved out (FLUX_DEMO_GPU_CONCURRENCY > 1 runs several).
+_running: collections.Counter[str] = collections.Counter()
+_placement_lock = threading.Lock()
+
+
+def _own_modules(key: str) -> list:
+    """`key`'s modules that no other loaded pipeline shares (the shared FLUX.1 encoders are not own)."""
+    others = {
+        id(m) for other, pipe in list(_pipelines.items()) if other != key for m in _modules(pipe).values()
+    }
+    return [m for m in _modules(_pipelines[key]).values() if id(m) not in others]
 
 
 def _ensure_on_gpu(model_key: str, pipe) -> None:
     """Move `pipe` to the GPU, first moving idle models' own modules to the CPU if the card is full.
 
     This is the memory plan for cards smaller than all served models together (for example a 48 GB
-    ZeroGPU slice with schnell, dev and klein): shared modules stay, idle transformers leave.
+    card with schnell, dev and klein): shared modules stay, idle transformers (and klein's encoder) leave.
+    Call with `_placement_lock` held.
     """
     import torch
 
-    mine = {id(m) for m in _modules(pipe).values()}
     needed = sum(_module_bytes(m, off_gpu_only=True) for m in _modules(pipe).values())
     if needed:
-        idle = []
-        for key in _recent:
-            if key == model_key:
-                continue
-            own = [m for m in _modules(_pipelines[key]).values() if id(m) not in mine]
-            idle.append((key, sum(_module_bytes(m) - _module_bytes(m, off_gpu_only=True) for m in own)))
+        idle = [
+            (key, sum(_module_bytes(m) - _module_bytes(m, off_gpu_only=True) for m in _own_modules(key)))
+            for key in _recent
+            if key != model_key and not _running[key]
+        ]
         free, _total = torch.cuda.mem_get_info()
         for key in plan_evictions(needed, free, idle):
             log.info("memory plan: moving %s's own modules to the CPU to make room for %s", key, model_key)
-            for module in _modules(_pipelines[key]).values():
-                if id(module) not in mine:
-                    module.to("cpu")
+            for module in _own_modules(key):
+                module.to("cpu")
         torch.cuda.empty_cache()
         pipe.to("cuda")
     if model_key in _recent:
         _recent.remove(model_key)
     _recent.append(model_key)
+
+
+@contextlib.contextmanager
+def in_use(model_key: str):
+    """The pipeline for `model_key`, placed and ready, marked as running until the block ends."""
+    with _placement_lock:
+        pipe = prepare_for_call(model_key)
+        _running[model_key] += 1
+    try:
+        yield pipe
+    finally:
+        with _placement_lock:
+            _running[model_key] -= 1
 
 
 def prepare_for_call(model_key: str):
@@ -271,4 +295,5 @@ def clear_cache() -> None:
     with _registry_lock:
         _pipelines.clear()
         _recent.clear()
+        _running.clear()
         _offload_owner = None

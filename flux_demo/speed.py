@@ -20,7 +20,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from flux_demo.config import on_zerogpu
+from flux_demo.config import on_zerogpu, zerogpu_size
 
 log = logging.getLogger(__name__)
 
@@ -100,13 +100,29 @@ def apply_speed_options(pipe, options: SpeedOptions, device: str, spec=None) -> 
     """
     # Order matters: attention and fp8 change the modules that compilation then traces; caches add hooks
     # whose data-dependent branches rule out fullgraph compilation.
-    applied = {
-        "attention": _apply_attention(pipe.transformer, options.attention, device),
-        "fp8": _apply_fp8(pipe.transformer, options.fp8, device),
-        "cache": _apply_cache(pipe.transformer, options.cache, spec),
-    }
-    cache_on = _is_on(applied["cache"])
-    applied["compile"] = _apply_compile(pipe, options.compile, device, spec, cache_on=cache_on)
+    if options.compile == "aoti":
+        # fp8 is applied inside the ahead-of-time build, and the compiled forward would bypass a cache.
+        applied = {
+            "attention": _apply_attention(pipe.transformer, options.attention, device),
+            "fp8": "decided inside the aoti build",
+            "cache": "off"
+            if options.cache == "off"
+            else f"{SKIPPED}the aoti-compiled transformer has no hooks",
+        }
+        fp8 = {"auto": None, "on": True, "off": False}[options.fp8]
+        applied["compile"] = (
+            compile_for_zerogpu(pipe, example_call(spec), fp8=fp8)
+            if device == "cuda"
+            else f"{SKIPPED}aoti compiles for a GPU; this is {device}"
+        )
+    else:
+        applied = {
+            "attention": _apply_attention(pipe.transformer, options.attention, device),
+            "fp8": _apply_fp8(pipe.transformer, options.fp8, device),
+            "cache": _apply_cache(pipe.transformer, options.cache, spec),
+        }
+        cache_on = _is_on(applied["cache"])
+        applied["compile"] = _apply_compile(pipe, options.compile, device, spec, cache_on=cache_on)
     for name, outcome in applied.items():
         level = logging.WARNING if outcome.startswith(SKIPPED) and _requested(options, name) else logging.INFO
         log.log(level, "speed option %s: %s", name, outcome)
@@ -213,10 +229,6 @@ def _apply_cache(transformer, requested: str, spec) -> str:
 def _apply_compile(pipe, requested: str, device: str, spec, cache_on: bool) -> str:
     if requested == "off":
         return "off"
-    if requested == "aoti":
-        if device != "cuda":
-            return f"{SKIPPED}aoti compiles for a GPU; this is {device}"
-        return compile_for_zerogpu(pipe, example_call(spec))
     if on_zerogpu():
         return f"{SKIPPED}no torch.compile on ZeroGPU; FLUX_DEMO_COMPILE=aoti compiles ahead of time"
     if requested == "auto" and device != "cuda":
@@ -288,7 +300,7 @@ def compile_for_zerogpu(pipe, call_kwargs: dict, fp8: bool | None = None, gpu_se
     import spaces
     import torch
 
-    @spaces.GPU(duration=gpu_seconds)
+    @spaces.GPU(duration=gpu_seconds, size=zerogpu_size())
     def compile_on_gpu():
         use_fp8 = fp8
         if use_fp8 is None:

@@ -128,3 +128,23 @@ def test_visitor_compares_models_and_sees_images_and_the_slider(page, server_url
     assert page.locator("#compare-gallery img").count() >= 3
     page.locator("#compare-slider img").first.wait_for(state="visible", timeout=30_000)
     assert page.locator("#compare-slider img").count() >= 2
+
+
+def test_gpu_call_arguments_can_cross_into_a_zerogpu_worker(monkeypatch):
+    """ZeroGPU pickles the GPU function's arguments into its worker; closures would fail there."""
+    from multiprocessing.reduction import ForkingPickler
+
+    real_denoise = generation._denoise
+    pickled = []
+
+    def pickling_denoise(*args):
+        pickled.append(len(ForkingPickler.dumps(args)))
+        return real_denoise(*args)
+
+    monkeypatch.setattr(generation, "_denoise", pickling_denoise)
+    requests = comparison.plan_requests("a fox", ["tiny-schnell", "tiny-klein"], [1], 256, 256, {}, MODELS)
+    import gradio as gr
+
+    runs = list(comparison.run_all(requests, progress=gr.Progress()))  # what the UI passes
+    assert all(run.ok for run in runs), [run.error for run in runs]
+    assert len(pickled) == 2

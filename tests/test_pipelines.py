@@ -125,3 +125,18 @@ def test_memory_plan_moves_least_recently_used_models_until_the_new_one_fits():
     assert pipelines.plan_evictions(24 * gb, 40 * gb, idle) == []
     assert pipelines.plan_evictions(24 * gb, 10 * gb, idle) == ["schnell"]
     assert pipelines.plan_evictions(40 * gb, 5 * gb, idle) == ["schnell", "klein"]
+
+
+def test_memory_plan_never_moves_modules_that_another_model_shares(settings):
+    pipelines.configure(settings)
+    for key in ("tiny-schnell", "tiny-dev", "tiny-klein"):
+        pipelines.get_pipeline(key)
+    schnell = pipelines.get_pipeline("tiny-schnell")
+    own = {id(module) for module in pipelines._own_modules("tiny-schnell")}
+    assert own == {id(schnell.transformer)}  # the encoders and VAE stay for dev
+    klein = pipelines.get_pipeline("tiny-klein")
+    assert {id(m) for m in pipelines._own_modules("tiny-klein")} == {
+        id(klein.transformer),
+        id(klein.text_encoder),
+        id(klein.vae),
+    }

@@ -1,10 +1,11 @@
 """Robustness: cancellation, a full queue, and faults (out of memory, a broken model, ZeroGPU errors).
 
-Timings are compared as ratios on the same machine, never against absolute limits.
+Cancellation is checked by counting the denoising steps that really ran, not by timing.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import re
@@ -59,32 +60,55 @@ def wait_for_steps(job, steps: int, timeout: float = 120) -> float:
     return (time.perf_counter() - start) / step
 
 
-def assert_recovers_within_a_few_steps(server_url: str, stop_run) -> None:
-    """Start a long run, stop it with `stop_run(job)`, and time the next request against what is left."""
+@pytest.fixture
+def steps_run(monkeypatch):
+    """Counts the denoising steps each seed's run really executed (the server runs in this process)."""
+    counts: collections.Counter = collections.Counter()
+    real_call = generation._call_pipeline
+
+    def counting_call(pipe, spec, request, on_step_end):
+        def on_step(pipeline, step, timestep, kwargs):
+            counts[request.seed] += 1
+            return on_step_end(pipeline, step, timestep, kwargs)
+
+        return real_call(pipe, spec, request, on_step)
+
+    monkeypatch.setattr(generation, "_call_pipeline", counting_call)
+    return counts
+
+
+def assert_stopped_within_a_few_steps(counts, stopped_at: int) -> None:
+    """The long run executed at most a few steps after it was stopped, never all of them."""
+    assert counts[LONG["seed"]] < LONG["steps"]
+    assert counts[LONG["seed"]] <= stopped_at + 5, (
+        f"ran {counts[LONG['seed']]} steps, stopped at {stopped_at}"
+    )
+
+
+def assert_recovers_within_a_few_steps(server_url: str, stop_run, counts) -> None:
+    """Start a long run, stop it with `stop_run(job)`; the next request runs and the long one stopped."""
     reference = pixels(Client(server_url, verbose=False).predict(**QUICK, api_name="/generate")[0])
     long_client = Client(server_url, verbose=False)
     job = long_client.submit(**LONG, api_name="/generate")
-    seconds_per_step = wait_for_steps(job, 3)
-    remaining = (LONG["steps"] - step_of(job)) * seconds_per_step
-    stopped = time.perf_counter()
+    wait_for_steps(job, 3)
     stop_run(job, long_client)
+    stopped_at = counts[LONG["seed"]]
+    # The next request gets the GPU slot only once the long run has let go of it.
     path = Client(server_url, verbose=False).predict(**QUICK, api_name="/generate")[0]
-    recovery = time.perf_counter() - stopped
-    # Without the interrupt the next request waits for every remaining step (plus decoding).
-    assert recovery < remaining / 4, f"next request took {recovery:.1f}s; the run had {remaining:.1f}s left"
+    assert_stopped_within_a_few_steps(counts, stopped_at)
     # The interrupted pipeline is intact: same seed, same pixels as before the interruption.
     assert np.array_equal(pixels(path), reference)
 
 
-def test_cancelled_run_frees_the_gpu_for_the_next_request_within_a_step(server_url):
-    assert_recovers_within_a_few_steps(server_url, lambda job, _client: job.cancel())
+def test_cancelled_run_frees_the_gpu_for_the_next_request_within_a_step(server_url, steps_run):
+    assert_recovers_within_a_few_steps(server_url, lambda job, _client: job.cancel(), steps_run)
 
 
 def fn_index(client: Client, api_name: str) -> int:
     return next(i for i, e in client.endpoints.items() if e.api_name == api_name)
 
 
-def test_client_that_disconnects_stops_its_run_within_a_step(server_url):
+def test_client_that_disconnects_stops_its_run_within_a_step(server_url, steps_run):
     """A raw queue client that hangs up mid-run: the server interrupts the run."""
     base = server_url.rstrip("/") + "/gradio_api"
     session = "disconnecting-visitor"
@@ -97,7 +121,7 @@ def test_client_that_disconnects_stops_its_run_within_a_step(server_url):
         http.post(
             f"{base}/queue/join", json={"data": data, "fn_index": index, "session_hash": session}
         ).raise_for_status()
-        seconds_per_step, step, start = None, 0, time.perf_counter()
+        step = 0
         with http.stream("GET", f"{base}/queue/data", params={"session_hash": session}) as stream:
             for line in stream.iter_lines():
                 if not line.startswith("data:"):
@@ -107,14 +131,11 @@ def test_client_that_disconnects_stops_its_run_within_a_step(server_url):
                     continue
                 step = max(u.get("index") or 0 for u in message["progress_data"])
                 if step >= 3:
-                    seconds_per_step = (time.perf_counter() - start) / step
                     break
         # leaving the `with` closed the event stream: the visitor is gone
-    remaining = (LONG["steps"] - step) * seconds_per_step
-    stopped = time.perf_counter()
+    stopped_at = steps_run[LONG["seed"]]
     path = Client(server_url, verbose=False).predict(**QUICK, api_name="/generate")[0]
-    recovery = time.perf_counter() - stopped
-    assert recovery < remaining / 4, f"next request took {recovery:.1f}s; the run had {remaining:.1f}s left"
+    assert_stopped_within_a_few_steps(steps_run, stopped_at)
     assert np.array_equal(pixels(path), reference)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import gradio as gr
 
 from flux_demo import __version__, pipelines
-from flux_demo.config import Settings
+from flux_demo.config import Settings, on_zerogpu
 from flux_demo.models import enabled_model_keys
 from flux_demo.ui import comparison, share, text_to_image, typography
 from flux_demo.ui.i18n import EN, I18N, t
@@ -54,10 +54,16 @@ def create_demo(settings: Settings | None = None) -> gr.Blocks:
         forms = (generate_tab.form, compare_tab.form, typography_form)
         share.wire_permalinks(demo, tabs, link_notice, forms, model_keys)
         gr.Markdown(f"<small>flux-demo {__version__}</small>")
+    demo.flux_demo_settings = settings  # launch_options reads the same settings
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.gpu_concurrency)
-    # In the background, so the page is served while imports (and, if asked, weights) load.
-    warm = pipelines.preload if settings.preload else pipelines.warm_imports
-    threading.Thread(target=warm, args=(model_keys,), daemon=True, name="warm-up").start()
+    if on_zerogpu():
+        # spaces packs the weights moved to CUDA when the app launches and forks its GPU worker from this
+        # process, so every model must be loaded before launch, whatever FLUX_DEMO_PRELOAD says.
+        pipelines.preload(model_keys)
+    else:
+        # In the background, so the page is served while imports (and, if asked, weights) load.
+        warm = pipelines.preload if settings.preload else pipelines.warm_imports
+        threading.Thread(target=warm, args=(model_keys,), daemon=True, name="warm-up").start()
     return demo
 
 
@@ -91,7 +97,7 @@ def serve_locally(demo: gr.Blocks):
         server_name="127.0.0.1",
         server_port=free_port(),
         quiet=True,
-        **launch_options(),
+        **launch_options(getattr(demo, "flux_demo_settings", None)),
     )
     try:
         yield demo.local_url

@@ -71,10 +71,10 @@ EN = {
     "typo_tab_suite": "Run the suite",
     "typo_tab_score": "Score any image",
     "offline_notice": (
-        "**Offline preview models.** No GPU was found, so this app runs tiny FLUX models with random "
-        "weights: they use the real pipelines but draw noise, not pictures. To run the real FLUX models, "
-        "start the app on a machine with a CUDA GPU (or a ZeroGPU Space), or set "
-        "`FLUX_DEMO_MODELS=schnell,dev,klein`."
+        "**Offline preview models.** This app is running tiny FLUX models with random weights (no GPU "
+        "was found, or `FLUX_DEMO_MODELS` chose them): they use the real pipelines but draw noise, not "
+        "pictures. To run the real FLUX models, start the app on a machine with a CUDA GPU (or a ZeroGPU "
+        "Space), or set `FLUX_DEMO_MODELS=schnell,dev,klein`."
     ),
 }
 
@@ -143,7 +143,8 @@ KO = {
     "typo_tab_suite": "스위트 실행",
     "typo_tab_score": "이미지 채점",
     "offline_notice": (
-        "**오프라인 미리보기 모델.** GPU가 없어 무작위 가중치의 작은 FLUX 모델로 실행 중입니다. "
+        "**오프라인 미리보기 모델.** 무작위 가중치의 작은 FLUX 모델로 실행 중입니다 (GPU가 없거나 "
+        "`FLUX_DEMO_MODELS`로 선택됨). "
         "실제 파이프라인을 쓰지만 그림이 아닌 노이즈가 나옵니다. 실제 FLUX 모델을 쓰려면 CUDA GPU가 있는 "
         "머신(또는 ZeroGPU Space)에서 실행하거나 `FLUX_DEMO_MODELS=schnell,dev,klein`을 설정하세요."
     ),

@@ -7,8 +7,10 @@ Named endpoints: `/typography` (generate and score), `/score_text` (score an upl
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -130,11 +132,19 @@ def score_text(image: Image.Image, expected: str) -> dict:
     return suite.score_as_dict(typography.score_text(image, expected))
 
 
+REPORTS_MAX_AGE_S = 3600  # like the app's delete_cache: Gradio copies the files it serves into its cache
+
+
 def _reports_folder() -> Path:
-    """A fresh folder under Gradio's temporary directory, which Gradio serves downloads from."""
-    root = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
+    """A fresh folder for one run's reports; folders of earlier runs older than an hour are removed."""
+    root = (
+        Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio") / "typography-suite"
+    )
     root.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix="typography-suite-", dir=root))
+    for old in root.iterdir():
+        if time.time() - old.stat().st_mtime > REPORTS_MAX_AGE_S:
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(dir=root))
 
 
 def make_suite_fn(model_keys: Sequence[str], entries: Sequence[typography.SuiteEntry]):

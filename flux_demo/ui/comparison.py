@@ -9,16 +9,17 @@ import gradio as gr
 
 from flux_demo import comparison
 from flux_demo.comparison import MAX_SWEEP_SEEDS, ModelRun
-from flux_demo.generation import MAX_SEED, InvalidInput, check_integer, size_for_aspect
-from flux_demo.models import MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE, get_spec
+from flux_demo.generation import MAX_PROMPT_CHARS, MAX_SEED, InvalidInput, check_integer, size_for_aspect
+from flux_demo.models import get_spec
 from flux_demo.ui import share
 from flux_demo.ui.i18n import t
 from flux_demo.ui.widgets import (
     GPU_QUEUE,
     NamedCheckboxGroup,
-    NamedNumber,
     NamedSlider,
     model_choices,
+    seed_box,
+    size_sliders,
     user_errors,
 )
 
@@ -205,16 +206,14 @@ def build_tab(model_keys: Sequence[str]) -> ComparisonTab:
             prompt = gr.Textbox(
                 label=t("prompt"),
                 value='A chalkboard cafe menu that says "FLUX" in white chalk',
-                max_length=2000,
+                max_length=MAX_PROMPT_CHARS,
                 elem_id="compare-prompt",
             )
             models = NamedCheckboxGroup(
                 model_choices(model_keys), value=list(model_keys), label=t("models"), elem_id="compare-models"
             )
-            with gr.Row():
-                seed = NamedNumber(42, label=t("seed"), precision=0, minimum=0, maximum=MAX_SEED)
-                width = NamedSlider(MIN_SIDE, MAX_SIDE, value=width0, step=SIZE_MULTIPLE, label=t("width"))
-                height = NamedSlider(MIN_SIDE, MAX_SIDE, value=height0, step=SIZE_MULTIPLE, label=t("height"))
+            seed = seed_box(42)
+            width, height = size_sliders(width0, height0)
             settings = gr.Dataframe(
                 settings_rows(model_keys),
                 headers=SETTINGS_HEADERS,

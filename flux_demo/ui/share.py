@@ -12,6 +12,7 @@ from flux_demo import metadata, permalink
 from flux_demo.generation import size_for_aspect
 from flux_demo.models import get_spec
 from flux_demo.ui.i18n import t
+from flux_demo.ui.widgets import CUSTOM_SIZE, slider_ranges
 
 # The full URL is built in the browser: behind a proxy or inside an iframe only the page knows its address.
 _URL_JS = "(query) => (query ? window.location.origin + window.location.pathname + '?' + query : '')"
@@ -50,7 +51,6 @@ def field_updates(values: dict, model_keys: Sequence[str]) -> dict[str, object]:
     """Form updates by field name (prompt, model, aspect, width, height, steps, guidance, seed,
     randomize, models, settings) from checked link or PNG values; fields not given are absent."""
     from flux_demo.comparison import recommended_settings
-    from flux_demo.ui.text_to_image import CUSTOM_SIZE, slider_ranges
 
     updates = {key: values[key] for key in ("prompt", "seed", "width", "height", "models") if key in values}
     model = values.get("model")
@@ -79,6 +79,20 @@ def form_updates(form: dict, values: dict, model_keys: Sequence[str]) -> list:
     """Updates for the components of `form` ({field name: component}), skipping fields not given."""
     updates = field_updates(values, model_keys)
     return [updates.get(name, gr.skip()) for name in form]
+
+
+def reset_on_model(model: gr.Dropdown, form: dict, model_keys: Sequence[str]) -> None:
+    """When the visitor picks another model, reset `form`'s steps, guidance and size to its defaults.
+
+    `.input` fires on the visitor's own changes only, so a link or PNG that sets the model keeps its values.
+    """
+    model.input(
+        lambda key: form_updates(form, {"model": key}, model_keys),
+        model,
+        list(form.values()),
+        queue=False,
+        api_visibility="private",
+    )
 
 
 def read_png_settings(png: str | None, model_keys: Sequence[str]) -> tuple[dict, list[str]]:

@@ -8,13 +8,20 @@ from dataclasses import dataclass
 import gradio as gr
 
 from flux_demo import generation
-from flux_demo.generation import ASPECT_RATIOS, MAX_SEED, GenerationRequest, size_for_aspect
-from flux_demo.models import MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE, get_spec
+from flux_demo.generation import ASPECT_RATIOS, GenerationRequest, size_for_aspect
+from flux_demo.models import get_spec
 from flux_demo.ui import share
 from flux_demo.ui.i18n import t
-from flux_demo.ui.widgets import GPU_QUEUE, NamedNumber, NamedSlider, model_choices, show_notes, user_errors
-
-CUSTOM_SIZE = "Custom"
+from flux_demo.ui.widgets import (
+    CUSTOM_SIZE,
+    GPU_QUEUE,
+    model_choices,
+    seed_box,
+    show_notes,
+    size_sliders,
+    step_sliders,
+    user_errors,
+)
 
 EXAMPLE_PROMPTS = (
     "A cute robot reading a book in a cozy library, warm lighting",
@@ -67,38 +74,6 @@ def make_generate_fn(model_keys: Sequence[str]):
     return generate
 
 
-def slider_ranges(model: str) -> tuple[dict, dict]:
-    """Constructor arguments for the steps and guidance sliders at the model's defaults and ranges."""
-    spec = get_spec(model)
-    low, high = spec.guidance_range or (spec.default_guidance, spec.default_guidance + 1)
-    steps = {"value": spec.default_steps, "minimum": spec.min_steps, "maximum": spec.max_steps}
-    guidance = {
-        "value": spec.default_guidance,
-        "minimum": low,
-        "maximum": high,
-        "interactive": not spec.ignores_guidance,
-        "info": spec.guidance_note(),
-    }
-    return steps, guidance
-
-
-def served_ranges(model_keys: Sequence[str]) -> dict[str, dict]:
-    """The widest steps and guidance bounds over the served models (what the API accepts at all)."""
-    specs = [get_spec(key) for key in model_keys]
-    guidance = [bound for s in specs for bound in (s.guidance_range or (s.default_guidance,))]
-    return {
-        "steps": {"minimum": min(s.min_steps for s in specs), "maximum": max(s.max_steps for s in specs)},
-        "guidance": {"minimum": min(guidance), "maximum": max(max(guidance), min(guidance) + 1)},
-    }
-
-
-def model_settings(model: str):
-    """Reset steps, guidance and size to the chosen model's defaults and ranges."""
-    steps, guidance = slider_ranges(model)
-    width, height = size_for_aspect("1:1", get_spec(model).default_size)
-    return gr.Slider(**steps), gr.Slider(**guidance), "1:1", width, height
-
-
 def aspect_size(aspect: str, model: str):
     """Width and height for a preset at the model's native pixel count; 'Custom' leaves them alone."""
     if aspect == CUSTOM_SIZE:
@@ -119,9 +94,7 @@ class TextToImageTab:
 
 def build_tab(model_keys: Sequence[str]) -> TextToImageTab:
     first = get_spec(model_keys[0])
-    steps_args, guidance_args = slider_ranges(first.key)
     width0, height0 = size_for_aspect("1:1", first.default_size)
-    union = served_ranges(model_keys)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             prompt = gr.Textbox(
@@ -147,21 +120,10 @@ def build_tab(model_keys: Sequence[str]) -> TextToImageTab:
                 stop = gr.Button(t("stop"), variant="stop", elem_id="stop", scale=1, min_width=80)
             with gr.Accordion(t("advanced"), open=False):
                 aspect = gr.Radio([*ASPECT_RATIOS, CUSTOM_SIZE], value="1:1", label=t("aspect"))
+                width, height = size_sliders(width0, height0)
+                steps, guidance = step_sliders(model_keys)
                 with gr.Row():
-                    width = NamedSlider(
-                        MIN_SIDE, MAX_SIDE, value=width0, step=SIZE_MULTIPLE, label=t("width")
-                    )
-                    height = NamedSlider(
-                        MIN_SIDE, MAX_SIDE, value=height0, step=SIZE_MULTIPLE, label=t("height")
-                    )
-                # The server accepts the union of the served models' ranges; the browser narrows them
-                # per model, and `generation.validate` enforces the chosen model's own range.
-                steps = NamedSlider(step=1, label=t("steps"), **{**steps_args, **union["steps"]})
-                guidance = NamedSlider(
-                    step=0.1, label=t("guidance"), **{**guidance_args, **union["guidance"]}
-                )
-                with gr.Row():
-                    seed = NamedNumber(0, label=t("seed"), precision=0, minimum=0, maximum=MAX_SEED)
+                    seed = seed_box()
                     randomize = gr.Checkbox(True, label=t("randomize"))
             form = {
                 "prompt": prompt,
@@ -193,9 +155,8 @@ def build_tab(model_keys: Sequence[str]) -> TextToImageTab:
         concurrency_id=GPU_QUEUE,
     )
     stop.click(None, cancels=[run_event], api_visibility="private")
-    # `.input` fires on the visitor's own changes only, so a link or PNG that sets the model keeps its values.
-    model.input(
-        model_settings, model, [steps, guidance, aspect, width, height], queue=False, api_visibility="private"
+    share.reset_on_model(
+        model, {k: form[k] for k in ("steps", "guidance", "aspect", "width", "height")}, model_keys
     )
     aspect.input(aspect_size, [aspect, model], [width, height], queue=False, api_visibility="private")
     gr.Examples(

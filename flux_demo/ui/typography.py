@@ -19,8 +19,8 @@ from PIL import Image
 
 from flux_demo import generation, typography
 from flux_demo import typography_suite as suite
-from flux_demo.generation import MAX_SEED, GenerationRequest, InvalidInput
-from flux_demo.models import MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE, get_spec
+from flux_demo.generation import GenerationRequest, InvalidInput
+from flux_demo.models import get_spec
 from flux_demo.typography_view import (
     DIFF_COLORS,
     TARGET_HEADERS,
@@ -32,14 +32,15 @@ from flux_demo.typography_view import (
 )
 from flux_demo.ui import share
 from flux_demo.ui.i18n import t
-from flux_demo.ui.text_to_image import served_ranges, slider_ranges
 from flux_demo.ui.widgets import (
     GPU_QUEUE,
     NamedCheckboxGroup,
-    NamedNumber,
     NamedSlider,
     model_choices,
+    seed_box,
     show_notes,
+    size_sliders,
+    step_sliders,
     user_errors,
 )
 
@@ -197,13 +198,6 @@ def show_score(image: Image.Image | None, scores: dict | None):
     )
 
 
-def model_defaults(model: str):
-    """Steps, guidance and size reset to the chosen model's registry defaults."""
-    steps, guidance = slider_ranges(model)
-    side = get_spec(model).default_size
-    return gr.Slider(**steps), gr.Slider(**guidance), side, side
-
-
 # --- layout ------------------------------------------------------------------------------------
 
 
@@ -242,8 +236,6 @@ class ScoreViews:
 def build_generate_section(model_keys: Sequence[str]) -> dict:
     """The generate-and-score section; returns its form ({field name: component}) for links."""
     first = get_spec(model_keys[0])
-    steps_args, guidance_args = slider_ranges(first.key)
-    union = served_ranges(model_keys)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             with gr.Group():
@@ -270,18 +262,9 @@ def build_generate_section(model_keys: Sequence[str]) -> dict:
                 elem_id="typo-model",
             )
             with gr.Accordion(t("settings"), open=False):
-                seed = NamedNumber(0, label=t("seed"), precision=0, minimum=0, maximum=MAX_SEED)
-                steps = NamedSlider(step=1, label=t("steps"), **{**steps_args, **union["steps"]})
-                guidance = NamedSlider(
-                    step=0.1, label=t("guidance"), **{**guidance_args, **union["guidance"]}
-                )
-                with gr.Row():
-                    width = NamedSlider(
-                        MIN_SIDE, MAX_SIDE, value=first.default_size, step=SIZE_MULTIPLE, label=t("width")
-                    )
-                    height = NamedSlider(
-                        MIN_SIDE, MAX_SIDE, value=first.default_size, step=SIZE_MULTIPLE, label=t("height")
-                    )
+                seed = seed_box()
+                steps, guidance = step_sliders(model_keys)
+                width, height = size_sliders(first.default_size, first.default_size)
             run = gr.Button(t("typo_run"), variant="primary", elem_id="typo-run")
         with gr.Column(scale=1):
             image = gr.Image(
@@ -290,9 +273,8 @@ def build_generate_section(model_keys: Sequence[str]) -> dict:
             views = ScoreViews("typo")
             share.add_copy_link(views.scores, "typography", pick=lambda scores: scores.get("details"))
     write.click(write_prompt, [text, scene], prompt, queue=False, api_visibility="private")
-    # `.input`: only the visitor's own choice resets the settings, not a link that sets the model.
-    model.input(
-        model_defaults, model, [steps, guidance, width, height], queue=False, api_visibility="private"
+    share.reset_on_model(
+        model, {"steps": steps, "guidance": guidance, "width": width, "height": height}, model_keys
     )
     event = gr.on(
         [run.click, prompt.submit],
@@ -355,7 +337,7 @@ def build_suite_section(model_keys: Sequence[str]) -> None:
             categories = NamedCheckboxGroup(
                 typography.suite_categories(entries), value=[], label=t("categories")
             )
-            seed = NamedNumber(0, label=t("seed"), precision=0, minimum=0, maximum=MAX_SEED)
+            seed = seed_box()
             run = gr.Button(t("suite_run"), variant="primary", elem_id="suite-run")
         with gr.Column(scale=2):
             board = gr.Dataframe(

@@ -9,12 +9,13 @@ from collections.abc import Callable, Sequence
 import gradio as gr
 
 from flux_demo.faults import GenerationFailed
-from flux_demo.generation import InvalidInput, check_number
-from flux_demo.models import get_spec
+from flux_demo.generation import MAX_SEED, InvalidInput, check_number
+from flux_demo.models import MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE, get_spec
 from flux_demo.ui.i18n import t
 
 # Every GPU-bound event joins this concurrency group, so one GPU never runs two pipelines at once.
 GPU_QUEUE = "gpu"
+CUSTOM_SIZE = "Custom"  # the aspect-ratio choice that leaves width and height as typed
 
 
 def model_choices(model_keys: Sequence[str]) -> list[tuple[str, str]]:
@@ -116,3 +117,55 @@ class NamedCheckboxGroup(_NamedBoundsMixin, gr.CheckboxGroup):
 
     def get_block_name(self) -> str:
         return "checkboxgroup"
+
+
+def slider_ranges(model: str) -> tuple[dict, dict]:
+    """Constructor arguments for the steps and guidance sliders at the model's defaults and ranges."""
+    spec = get_spec(model)
+    low, high = spec.guidance_range or (spec.default_guidance, spec.default_guidance + 1)
+    steps = {"value": spec.default_steps, "minimum": spec.min_steps, "maximum": spec.max_steps}
+    guidance = {
+        "value": spec.default_guidance,
+        "minimum": low,
+        "maximum": high,
+        "interactive": not spec.ignores_guidance,
+        "info": spec.guidance_note(),
+    }
+    return steps, guidance
+
+
+def served_ranges(model_keys: Sequence[str]) -> dict[str, dict]:
+    """The widest steps and guidance bounds over the served models (what the API accepts at all)."""
+    specs = [get_spec(key) for key in model_keys]
+    guidance = [bound for s in specs for bound in (s.guidance_range or (s.default_guidance,))]
+    return {
+        "steps": {"minimum": min(s.min_steps for s in specs), "maximum": max(s.max_steps for s in specs)},
+        "guidance": {"minimum": min(guidance), "maximum": max(max(guidance), min(guidance) + 1)},
+    }
+
+
+def step_sliders(model_keys: Sequence[str]) -> tuple[NamedSlider, NamedSlider]:
+    """Steps and guidance sliders at the first served model's defaults.
+
+    The server accepts the union of the served models' ranges; the browser narrows them per model, and
+    `generation.validate` enforces the chosen model's own range.
+    """
+    steps_args, guidance_args = slider_ranges(model_keys[0])
+    union = served_ranges(model_keys)
+    steps = NamedSlider(step=1, label=t("steps"), **{**steps_args, **union["steps"]})
+    guidance = NamedSlider(step=0.1, label=t("guidance"), **{**guidance_args, **union["guidance"]})
+    return steps, guidance
+
+
+def size_sliders(width: int, height: int) -> tuple[NamedSlider, NamedSlider]:
+    """Width and height sliders over the allowed sizes, in steps of 16 pixels."""
+    with gr.Row():
+        return tuple(
+            NamedSlider(MIN_SIDE, MAX_SIDE, value=value, step=SIZE_MULTIPLE, label=t(name))
+            for name, value in (("width", width), ("height", height))
+        )
+
+
+def seed_box(value: int = 0) -> NamedNumber:
+    """An exact-integer seed field, 0 to 2**32 - 1."""
+    return NamedNumber(value, label=t("seed"), precision=0, minimum=0, maximum=MAX_SEED)

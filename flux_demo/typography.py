@@ -1,4 +1,4 @@
-"""Typography lab core: the prompt suite, target-text extraction and OCR scoring.
+"""Typography lab core: target-text extraction and OCR scoring (the suite lives in typography_suite).
 
 OCR runs on RapidOCR (PP-OCRv4 det/rec ONNX models shipped inside the wheel, so it works offline).
 Its recogniser reads Latin script, digits, symbols and Chinese characters (which covers Japanese
@@ -10,34 +10,17 @@ being counted as a model error.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
 import time
 import unicodedata
 from dataclasses import dataclass
-from pathlib import Path
 
 from PIL import Image
 from rapidfuzz.distance import Levenshtein
 
 from flux_demo import ocr_tesseract
-
-SUITE_PATH = Path(__file__).resolve().parent.parent / "examples" / "typography_suite.json"
-CATEGORIES = (
-    "single words",
-    "signs and storefronts",
-    "neon",
-    "posters",
-    "numbers and symbols",
-    "long sentences",
-    "multi-line text",
-    "mixed case",
-    "handwriting and chalk",
-    "logos",
-    "non-Latin scripts",
-)
 
 # One alternation so that matches never overlap: a double-quoted target may contain apostrophes
 # or single quotes.  A straight or curly single quote only opens after a non-word character and
@@ -84,43 +67,6 @@ def quote_prompt(text: str, scene: str) -> str:
         if _collapse_spaces(text) in extract_targets(prompt):
             return prompt
     raise ValueError(f"text: cannot quote {text!r}; it uses every quote mark (\" “” ' 「」)")
-
-
-# --- the suite -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SuiteEntry:
-    """One typography test prompt; ``targets`` are the texts extracted from its quotes."""
-
-    id: str
-    category: str
-    prompt: str
-    targets: tuple[str, ...]
-
-
-def load_suite(path: Path = SUITE_PATH) -> list[SuiteEntry]:
-    """Read and validate the typography suite (unique ids, known categories, matching targets)."""
-    entries = [
-        SuiteEntry(row["id"], row["category"], row["prompt"], tuple(row["targets"]))
-        for row in json.loads(Path(path).read_text(encoding="utf-8"))
-    ]
-    seen: set[str] = set()
-    for entry in entries:
-        if entry.id in seen:
-            raise ValueError(f"{path}: duplicate id {entry.id!r}")
-        seen.add(entry.id)
-        if entry.category not in CATEGORIES:
-            raise ValueError(f"{path}: {entry.id}: unknown category {entry.category!r}")
-        if list(entry.targets) != extract_targets(entry.prompt):
-            raise ValueError(f"{path}: {entry.id}: targets do not match the quotes in the prompt")
-    return entries
-
-
-def suite_categories(entries: list[SuiteEntry] | None = None) -> list[str]:
-    """Categories that have at least one entry, in the canonical order."""
-    present = {entry.category for entry in (load_suite() if entries is None else entries)}
-    return [category for category in CATEGORIES if category in present]
 
 
 # --- the OCR engine ----------------------------------------------------------------------------

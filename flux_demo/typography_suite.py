@@ -1,4 +1,4 @@
-"""Typography lab runner: generate and OCR-score prompts, run the suite, aggregate a leaderboard.
+"""Typography suite: the prompt data, generate-and-score, the suite runner and its leaderboard.
 
 No Gradio here: the tab (`flux_demo.ui.typography`) turns `InvalidInput` into a `gr.Error` and these
 results into tables, galleries and downloads. Images are generated through `flux_demo.generation`
@@ -17,12 +17,63 @@ from PIL import Image
 
 from flux_demo import generation, typography
 from flux_demo.generation import GenerationRequest, GenerationResult, InvalidInput, ValidRequest
-from flux_demo.typography import SuiteEntry, TextScore
+from flux_demo.typography import TextScore, extract_targets
 
+SUITE_PATH = Path(__file__).resolve().parent.parent / "examples" / "typography_suite.json"
+CATEGORIES = (
+    "single words",
+    "signs and storefronts",
+    "neon",
+    "posters",
+    "numbers and symbols",
+    "long sentences",
+    "multi-line text",
+    "mixed case",
+    "handwriting and chalk",
+    "logos",
+    "non-Latin scripts",
+)
 MAX_EXPECTED_CHARS = 500
 MAX_SCORE_SIDE = 4096  # uploads larger than this in either side are refused, not resized
 # Called after each suite image: (images done, images in all, the image just scored).
 OnImage = Callable[[int, int, "ScoredImage"], object]
+
+
+# --- the suite data -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SuiteEntry:
+    """One typography test prompt; ``targets`` are the texts extracted from its quotes."""
+
+    id: str
+    category: str
+    prompt: str
+    targets: tuple[str, ...]
+
+
+def load_suite(path: Path = SUITE_PATH) -> list[SuiteEntry]:
+    """Read and validate the typography suite (unique ids, known categories, matching targets)."""
+    entries = [
+        SuiteEntry(row["id"], row["category"], row["prompt"], tuple(row["targets"]))
+        for row in json.loads(Path(path).read_text(encoding="utf-8"))
+    ]
+    seen: set[str] = set()
+    for entry in entries:
+        if entry.id in seen:
+            raise ValueError(f"{path}: duplicate id {entry.id!r}")
+        seen.add(entry.id)
+        if entry.category not in CATEGORIES:
+            raise ValueError(f"{path}: {entry.id}: unknown category {entry.category!r}")
+        if list(entry.targets) != extract_targets(entry.prompt):
+            raise ValueError(f"{path}: {entry.id}: targets do not match the quotes in the prompt")
+    return entries
+
+
+def suite_categories(entries: list[SuiteEntry] | None = None) -> list[str]:
+    """Categories that have at least one entry, in the canonical order."""
+    present = {entry.category for entry in (load_suite() if entries is None else entries)}
+    return [category for category in CATEGORIES if category in present]
 
 
 # --- checks ------------------------------------------------------------------------------------
@@ -126,7 +177,7 @@ def select_entries(
 ) -> list[SuiteEntry]:
     """Up to ``count`` entries from ``categories`` (all when empty), taken round-robin by category so
     that a short run still covers many kinds of text."""
-    queues = {category: [] for category in typography.CATEGORIES}
+    queues = {category: [] for category in CATEGORIES}
     for entry in entries:
         if not categories or entry.category in categories:
             queues[entry.category].append(entry)
@@ -207,7 +258,7 @@ def leaderboard(images: Sequence[ScoredImage]) -> list[tuple[str, Aggregate]]:
 
 def by_category(images: Sequence[ScoredImage]) -> list[tuple[str, str, Aggregate]]:
     """(model, category, aggregate) in model order, then the suite's category order."""
-    order = {category: i for i, category in enumerate(typography.CATEGORIES)}
+    order = {category: i for i, category in enumerate(CATEGORIES)}
     groups = _grouped(images, lambda image: (image.model, image.entry.category))
     models = list(dict.fromkeys(image.model for image in images))
     rows = [(model, category, agg) for (model, category), agg in groups.items()]

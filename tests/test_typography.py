@@ -9,12 +9,10 @@ from PIL import Image
 
 from flux_demo import ocr_tesseract
 from flux_demo.typography import (
-    CATEGORIES,
     RAPIDOCR,
     TESSERACT,
     character_error_rate,
     extract_targets,
-    load_suite,
     normalise,
     ocr_engine,
     quote_prompt,
@@ -22,9 +20,9 @@ from flux_demo.typography import (
     recognize,
     score_target,
     score_text,
-    suite_categories,
     unreadable_chars,
 )
+from flux_demo.typography_suite import CATEGORIES, load_suite, suite_categories
 from flux_demo.typography_view import char_diff, draw_boxes, find_font, render_text
 
 # --- target extraction -------------------------------------------------------------------------

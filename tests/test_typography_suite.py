@@ -9,7 +9,8 @@ from PIL import Image
 from flux_demo import pipelines
 from flux_demo import typography_suite as suite
 from flux_demo.generation import InvalidInput
-from flux_demo.typography import CATEGORIES, SuiteEntry, TargetScore, TextScore, load_suite
+from flux_demo.typography import TargetScore, TextScore
+from flux_demo.typography_suite import CATEGORIES, SuiteEntry, load_suite
 from flux_demo.typography_view import TARGET_HEADERS, score_diff, score_rows, score_summary
 
 MODELS = ("tiny-schnell", "tiny-dev", "tiny-klein")

@@ -148,7 +148,7 @@ def _reports_folder() -> Path:
     return Path(tempfile.mkdtemp(dir=root))
 
 
-def make_suite_fn(model_keys: Sequence[str], entries: Sequence[typography.SuiteEntry]):
+def make_suite_fn(model_keys: Sequence[str], entries: Sequence[suite.SuiteEntry]):
     """The `/typography_suite` handler, bound to the served models and the suite."""
 
     @user_errors
@@ -319,7 +319,7 @@ def build_score_section() -> None:
 
 
 def build_suite_section(model_keys: Sequence[str]) -> None:
-    entries = typography.load_suite()
+    entries = suite.load_suite()
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             models = NamedCheckboxGroup(
@@ -334,9 +334,7 @@ def build_suite_section(model_keys: Sequence[str]) -> None:
                 info="Prompts per model, taken in turn from each chosen category.",
                 elem_id="suite-count",
             )
-            categories = NamedCheckboxGroup(
-                typography.suite_categories(entries), value=[], label=t("categories")
-            )
+            categories = NamedCheckboxGroup(suite.suite_categories(entries), value=[], label=t("categories"))
             seed = seed_box()
             run = gr.Button(t("suite_run"), variant="primary", elem_id="suite-run")
         with gr.Column(scale=2):

@@ -73,6 +73,7 @@ class Settings:
     queue_size: int
     gpu_concurrency: int
     mcp_server: bool = True
+    rate_limit: str | None = None  # e.g. "10/minute" per visitor for GPU work; None: no limit
     speed: SpeedOptions = field(default_factory=_default_speed)
 
     @classmethod
@@ -95,5 +96,6 @@ class Settings:
             queue_size=_env_int("FLUX_DEMO_QUEUE_SIZE", 32, minimum=1),
             gpu_concurrency=_env_int("FLUX_DEMO_GPU_CONCURRENCY", 1, minimum=1),
             mcp_server=_env_bool("FLUX_DEMO_MCP", True),
+            rate_limit=os.environ.get("FLUX_DEMO_RATE_LIMIT", "").strip() or None,
             speed=SpeedOptions.from_env(),
         )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from flux_demo import __version__, pipelines
+from flux_demo import __version__, limits, pipelines
 from flux_demo.config import Settings, on_zerogpu
 from flux_demo.models import enabled_model_keys
 from flux_demo.ui import comparison, share, text_to_image, typography
@@ -36,6 +36,7 @@ def create_demo(settings: Settings | None = None) -> gr.Blocks:
     """Build the app for `settings` (default: from the environment), with its queue configured."""
     settings = settings or Settings.from_env()
     pipelines.configure(settings)
+    limits.configure(settings.rate_limit)
     model_keys = enabled_model_keys(settings)
     with FluxDemoBlocks(title=TITLE, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(f"# {TITLE}")

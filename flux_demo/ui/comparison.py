@@ -17,10 +17,10 @@ from flux_demo.ui.widgets import (
     GPU_QUEUE,
     NamedCheckboxGroup,
     NamedSlider,
+    gpu_event,
     model_choices,
     seed_box,
     size_sliders,
-    user_errors,
 )
 
 SETTINGS_HEADERS = ["model", "steps", "guidance"]
@@ -84,7 +84,7 @@ def caption(run: ModelRun, with_seed: bool = False) -> str:
 
 
 def make_compare_fn(model_keys: Sequence[str]):
-    @user_errors
+    @gpu_event
     def compare(
         prompt: str,
         models: list[str],
@@ -140,7 +140,7 @@ def pick_pair(left: str, right: str, images: dict):
 
 
 def make_sweep_fn(model_keys: Sequence[str]):
-    @user_errors
+    @gpu_event
     def seed_sweep(
         prompt: str,
         models: list[str],

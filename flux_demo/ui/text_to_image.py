@@ -15,12 +15,12 @@ from flux_demo.ui.i18n import t
 from flux_demo.ui.widgets import (
     CUSTOM_SIZE,
     GPU_QUEUE,
+    gpu_event,
     model_choices,
     seed_box,
     show_notes,
     size_sliders,
     step_sliders,
-    user_errors,
 )
 
 EXAMPLE_PROMPTS = (
@@ -37,7 +37,7 @@ EXAMPLE_PROMPTS = (
 def make_generate_fn(model_keys: Sequence[str]):
     """The `/generate` handler, bound to the models this process serves."""
 
-    @user_errors
+    @gpu_event
     def generate(
         prompt: str,
         model: str,

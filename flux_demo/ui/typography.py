@@ -36,6 +36,7 @@ from flux_demo.ui.widgets import (
     GPU_QUEUE,
     NamedCheckboxGroup,
     NamedSlider,
+    gpu_event,
     model_choices,
     seed_box,
     show_notes,
@@ -74,7 +75,7 @@ def write_prompt(text: str, scene: str) -> str:
 def make_typography_fn(model_keys: Sequence[str]):
     """The `/typography` handler, bound to the served models."""
 
-    @user_errors
+    @gpu_event
     def typography_run(
         prompt: str,
         model: str,
@@ -151,7 +152,7 @@ def _reports_folder() -> Path:
 def make_suite_fn(model_keys: Sequence[str], entries: Sequence[suite.SuiteEntry]):
     """The `/typography_suite` handler, bound to the served models and the suite."""
 
-    @user_errors
+    @gpu_event
     def typography_suite(
         models: list[str], count: float, categories: list[str], seed: float, progress=gr.Progress()
     ):

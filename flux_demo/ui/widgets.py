@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 import gradio as gr
 
+from flux_demo import limits
 from flux_demo.faults import GenerationFailed
 from flux_demo.generation import MAX_SEED, InvalidInput, check_number
 from flux_demo.models import MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE, get_spec
@@ -34,6 +35,25 @@ def as_user_error(err: InvalidInput | GenerationFailed) -> gr.Error:
     """The `gr.Error` a visitor sees for bad input or a fault (out of memory, model unavailable...)."""
     title = "Invalid input" if isinstance(err, InvalidInput) else err.title
     return gr.Error(str(err), title=title)
+
+
+def gpu_event(fn: Callable) -> Callable:
+    """`user_errors` for a GPU-bound handler, which also counts against the visitor's rate limit."""
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def limited_stream(*args, **kwargs):
+            limits.check_current_visitor()
+            yield from fn(*args, **kwargs)
+
+        return user_errors(limited_stream)
+
+    @functools.wraps(fn)
+    def limited(*args, **kwargs):
+        limits.check_current_visitor()
+        return fn(*args, **kwargs)
+
+    return user_errors(limited)
 
 
 def user_errors(fn: Callable) -> Callable:

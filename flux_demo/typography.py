@@ -239,6 +239,22 @@ class TextScore:
     seconds: float  # OCR plus matching, wall clock
     tesseract_text: str | None = None  # Tesseract's whole reading; None unless a target needed it
 
+    @classmethod
+    def from_targets(cls, targets, recognised_text: str, boxes=(), seconds: float = 0.0, tesseract_text=None):
+        """A score whose overall fields are derived from `targets` (only readable ones count)."""
+        targets = tuple(targets)
+        readable = [score for score in targets if score.readable]
+        return cls(
+            targets=targets,
+            mean_cer=sum(score.cer for score in readable) / len(readable) if readable else None,
+            all_exact=bool(readable) and all(score.exact for score in readable),
+            all_normalised=bool(readable) and all(score.normalised_match for score in readable),
+            recognised_text=recognised_text,
+            boxes=tuple(boxes),
+            seconds=seconds,
+            tesseract_text=tesseract_text,
+        )
+
     def reading(self, engine: str) -> str:
         """Everything ``engine`` (RAPIDOCR or TESSERACT) read in the image, spaces collapsed."""
         return (self.tesseract_text or "") if engine == TESSERACT else self.recognised_text
@@ -288,14 +304,6 @@ def score_text(image: Image.Image, expected: str | list[str]) -> TextScore:
         else score_target(target, ocr_text)
         for target in targets
     )
-    readable = [score for score in scores if score.readable]
-    return TextScore(
-        targets=scores,
-        mean_cer=sum(score.cer for score in readable) / len(readable) if readable else None,
-        all_exact=bool(readable) and all(score.exact for score in readable),
-        all_normalised=bool(readable) and all(score.normalised_match for score in readable),
-        recognised_text=ocr_text,
-        boxes=tuple(boxes),
-        seconds=time.perf_counter() - started,
-        tesseract_text=tesseract_text,
+    return TextScore.from_targets(
+        scores, ocr_text, boxes, time.perf_counter() - started, tesseract_text=tesseract_text
     )

@@ -27,16 +27,7 @@ def target(text: str, cer: float, exact: bool = False, normalised: bool = False,
 
 def image_score(*targets: TargetScore) -> TextScore:
     """A TextScore built by hand, with overall fields derived as `score_text` derives them."""
-    readable = [t for t in targets if t.readable]
-    return TextScore(
-        targets=targets,
-        mean_cer=sum(t.cer for t in readable) / len(readable) if readable else None,
-        all_exact=bool(readable) and all(t.exact for t in readable),
-        all_normalised=bool(readable) and all(t.normalised_match for t in readable),
-        recognised_text="",
-        boxes=(),
-        seconds=0.1,
-    )
+    return TextScore.from_targets(targets, "", seconds=0.1)
 
 
 def scored(model: str, category: str, score: TextScore, entry_id: str = "x") -> suite.ScoredImage:

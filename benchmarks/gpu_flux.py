@@ -2,7 +2,7 @@
 
 Builds the published FLUX.1 architectures in bf16 directly on the GPU (transformer 19 double + 38 single
 blocks, T5-XXL, CLIP-L, the FLUX VAE) with the offline tokenizers, then times warm 1024² images:
-schnell 4 steps, dev 28 steps, for each variant through `flux_demo.speed.apply_speed_options` (the
+schnell 4 steps, dev 28 steps, for each variant through `flux_demo.pipelines.speed.apply_speed_options` (the
 app's own code). Each variant gets a fresh transformer; warm-up runs (which include compilation) are
 timed separately and excluded. Results go to $OUT/gpu_flux.json after every variant, so a timeout keeps
 what finished.
@@ -27,9 +27,9 @@ import time
 
 import harness
 
-from flux_demo import speed
+from flux_demo.config import SpeedOptions
 from flux_demo.models import DEV, SCHNELL
-from flux_demo.speed import SpeedOptions
+from flux_demo.pipelines import speed
 
 NATIVE = {"attention": "native"}
 VARIANTS = {
@@ -162,7 +162,7 @@ def build_shared(smoke: bool, device, dtype) -> dict:
     from diffusers import AutoencoderKL
     from transformers import CLIPTextModel, T5EncoderModel
 
-    from flux_demo.tiny import build_clip_tokenizer, build_t5_tokenizer
+    from flux_demo.offline.tiny import build_clip_tokenizer, build_t5_tokenizer
 
     clip_config, t5_config = text_configs(smoke)
     torch.manual_seed(0)
@@ -179,7 +179,7 @@ def build_shared(smoke: bool, device, dtype) -> dict:
 def assemble(shared: dict, transformer, variant_key: str):
     from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline
 
-    from flux_demo.tiny import SCHEDULER_CONFIGS
+    from flux_demo.offline.tiny import SCHEDULER_CONFIGS
 
     scheduler = FlowMatchEulerDiscreteScheduler(**SCHEDULER_CONFIGS[variant_key])
     pipe = FluxPipeline(scheduler=scheduler, transformer=transformer, **shared)

@@ -42,9 +42,9 @@ def use_offline_env(workdir: Path) -> None:
 
 
 def free_port() -> int:
-    from flux_demo.ui.app import free_port as app_free_port
+    from tests.helpers import free_port as helper_free_port
 
-    return app_free_port()
+    return helper_free_port()
 
 
 def page_is_served(url: str) -> bool:
@@ -82,8 +82,9 @@ def app_process(env: dict[str, str], timeout_s: float = 300):
 
 def app_in_process():
     """The real app built by `create_demo` and launched in this process; a context yielding its URL."""
+    from tests.helpers import serve_locally
+
     from flux_demo.ui import create_demo
-    from flux_demo.ui.app import serve_locally
 
     return serve_locally(create_demo())
 

@@ -28,16 +28,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a plain script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from flux_demo import ocr_tesseract  # noqa: E402
-from flux_demo.typography import (  # noqa: E402
-    RAPIDOCR,
-    TESSERACT,
-    ocr_engine,
-    recognize,
-    score_target,
-    score_text,
-)
-from flux_demo.typography_view import find_font, render_text  # noqa: E402
+from tests.helpers import render_text  # noqa: E402
+
+from flux_demo.typography import tesseract as ocr_tesseract  # noqa: E402
+from flux_demo.typography.ocr import RAPIDOCR, TESSERACT, ocr_engine, recognize  # noqa: E402
+from flux_demo.typography.scoring import score_target, score_text  # noqa: E402
 
 OUTPUT = ROOT / "benchmarks" / "results" / "scorer_accuracy.json"
 
@@ -101,7 +96,7 @@ def make_cases(count: int, seed: int) -> list[dict]:
 
 def run_case(case: dict) -> dict:
     """Render one case, OCR it once, and score it against the true and the wrong text."""
-    font_path = find_font(case["font"]) if case["font"] else None
+    font_path = case["font"] or None
     if case["font"] and font_path is None:
         return {**case, "skipped": f"font {case['font']} not installed"}
     image = render_text(case["text"], font_path, case["size"], case["colour"], case["background"])
@@ -153,13 +148,13 @@ def main() -> None:
     ocr_engine()
     load_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    recognize(render_text("warm up", find_font("DejaVuSans.ttf")))
+    recognize(render_text("warm up", "DejaVuSans.ttf"))
     first_call_seconds = time.perf_counter() - started
     # Tesseract: the language check, then one Korean read (each read is a fresh tesseract process).
     started = time.perf_counter()
     languages = ocr_tesseract.installed_languages()
     if "kor" in languages:
-        ocr_tesseract.read(render_text("커피", find_font("NotoSansCJK-Regular.ttc")), "kor")
+        ocr_tesseract.read(render_text("커피", "NotoSansCJK-Regular.ttc"), "kor")
     tesseract_first_use_seconds = time.perf_counter() - started if "kor" in languages else None
 
     # 2. Score every case.

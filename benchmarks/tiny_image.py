@@ -26,21 +26,22 @@ def main() -> None:
     args = parser.parse_args()
     harness.use_offline_env(Path(tempfile.mkdtemp(prefix="tiny-image-")))
 
-    from flux_demo import generation, pipelines
-    from flux_demo.config import Settings
+    from flux_demo import generation
+    from flux_demo.pipelines import ModelHost
+    from flux_demo.validation import GenerationRequest, validate
 
-    pipelines.configure(Settings.from_env())
+    host = ModelHost()
     rows, results = [], {}
     for model, guidance in MODELS:
-        request = generation.GenerationRequest("A cute robot reading a book", model, 256, 256, 4, guidance, 1)
-        valid = generation.validate(request, (model,))
+        request = GenerationRequest("A cute robot reading a book", model, 256, 256, 4, guidance, 1)
+        valid = validate(request, (model,))
         start = time.perf_counter()
-        generation.generate(valid)
+        generation.generate(host, valid)
         first = time.perf_counter() - start
         warm = []
         for _ in range(args.repeats):
             start = time.perf_counter()
-            generation.generate(valid)
+            generation.generate(host, valid)
             warm.append(time.perf_counter() - start)
         summary = harness.summary_ms(warm)
         results[model] = {"first_call_s": round(first, 3), "warm": summary}

@@ -13,8 +13,11 @@ from dataclasses import dataclass
 
 from flux_demo import generation
 from flux_demo.faults import GenerationCancelled, GenerationFailed
-from flux_demo.generation import GenerationRequest, GenerationResult, InvalidInput, ValidRequest
+from flux_demo.generation import GenerationResult
 from flux_demo.models import get_spec
+from flux_demo.pipelines import ModelHost
+from flux_demo.typography import TextScore, extract_targets, score_text
+from flux_demo.validation import GenerationRequest, InvalidInput, ValidRequest, check_model, validate
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +32,7 @@ class ModelRun:
     request: ValidRequest | None
     result: GenerationResult | None = None
     error: str | None = None
-    score: object | None = None  # typography.TextScore when the prompt quotes text
+    score: TextScore | None = None  # when the prompt quotes text
 
     @property
     def ok(self) -> bool:
@@ -47,7 +50,7 @@ def check_models(models, available: Sequence[str]) -> tuple[str, ...]:
     if isinstance(models, str) or not isinstance(models, (list, tuple)) or not models:
         raise InvalidInput("models", f"choose one or more of {', '.join(available)}")
     for model in models:
-        generation.check_model(model, available)
+        check_model(model, available)
     if len(set(models)) != len(models):
         raise InvalidInput("models", "each model may be chosen once")
     return tuple(models)
@@ -70,7 +73,7 @@ def plan_requests(
             steps, guidance = overrides.get(model, recommended_settings(model))
             raw = GenerationRequest(prompt, model, width, height, steps, guidance, seed, False)
             try:
-                requests.append(generation.validate(raw, available))
+                requests.append(validate(raw, available))
             except InvalidInput as err:
                 if err.field in ("steps", "guidance"):  # say which model's setting is wrong
                     raise InvalidInput(f"{err.field} for {model}", str(err).split(": ", 1)[1]) from None
@@ -113,38 +116,31 @@ class OverallProgress:
         if self.progress is None:
             return None
         self.index += 1
-        name = get_spec(request.model).name
+        name = request.spec.name
         return RunProgress(self.progress, self.index, self.count, name, self.done, self.total)
 
     def finished(self, request: ValidRequest) -> None:
         self.done += request.steps
 
 
-def _score(image, targets: Sequence[str]):
-    """The typography score of `image` against the prompt's quoted texts (the one shared scorer)."""
-    from flux_demo import typography
-
-    return typography.score_text(image, list(targets))
-
-
-def run_all(requests: Sequence[ValidRequest], progress: Callable | None = None) -> Iterator[ModelRun]:
-    """Run the requests in order, yielding each model's outcome as soon as it is known."""
-    from flux_demo.typography import extract_targets
-
+def run_all(
+    host: ModelHost, requests: Sequence[ValidRequest], progress: Callable | None = None
+) -> Iterator[ModelRun]:
+    """Run the requests in order on `host`, yielding each model's outcome as soon as it is known."""
     overall = OverallProgress(progress, requests)
     for request in requests:
         run = ModelRun(request.model, request)
         try:
-            run.result = generation.generate(request, overall.for_run(request))
+            run.result = generation.generate(host, request, overall.for_run(request))
         except (InvalidInput, GenerationCancelled):
             raise
         except GenerationFailed as err:  # out of memory, unavailable, GPU quota: already in plain words
             run.error = str(err)
         except Exception as err:  # a broken model must not stop the others; details go to the log only
             log.warning("comparison: %s failed: %s", request.model, err, exc_info=True)
-            run.error = f"{get_spec(request.model).name} failed ({type(err).__name__}); see the server log"
+            run.error = f"{request.spec.name} failed ({type(err).__name__}); see the server log"
         overall.finished(request)
         targets = extract_targets(request.prompt)
         if run.ok and targets:
-            run.score = _score(run.result.image, targets)
+            run.score = score_text(run.result.image, targets)  # the one shared scorer
         yield run

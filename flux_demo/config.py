@@ -1,25 +1,23 @@
 """Settings read from environment variables, in one place.
 
 Every knob a Space owner can turn lives here, with its default and the range it accepts; the README's
-environment-variable table mirrors this module.
+environment-variable table mirrors this module. It imports nothing from the package.
+
+Speed options (applied by `flux_demo.pipelines.speed`):
+
+    FLUX_DEMO_COMPILE    auto | off | regional | aoti    auto: regional on a CUDA GPU, off elsewhere
+    FLUX_DEMO_FP8        auto | off | on                 auto: on where compute capability >= 8.9 + torchao
+    FLUX_DEMO_ATTENTION  auto | <diffusers backend>      auto: FlashAttention 3 on Hopper if installed,
+                                                          else PyTorch SDPA's own choice
+    FLUX_DEMO_CACHE      off | first-block:T | taylorseer:N | mag:T   lossy step caches, off by default
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # speed.py reads on_zerogpu from here
-    from flux_demo.speed import SpeedOptions
-
-
-def _default_speed() -> SpeedOptions:
-    from flux_demo.speed import SpeedOptions
-
-    return SpeedOptions()
-
 
 MEMORY_MODES = ("auto", "gpu", "model-offload", "sequential-offload")
 
@@ -46,6 +44,16 @@ def on_zerogpu() -> bool:
     return _env_bool("SPACES_ZERO_GPU", False)
 
 
+def on_space() -> bool:
+    """True on a Hugging Face Space, where the platform sets SPACE_ID."""
+    return bool(os.environ.get("SPACE_ID", "").strip())
+
+
+def default_trusted_proxies() -> int:
+    """One on a Space (its front-end proxy appends the visitor's address to X-Forwarded-For), else none."""
+    return 1 if on_space() else 0
+
+
 ZEROGPU_SIZES = ("large", "xlarge")
 
 
@@ -62,6 +70,69 @@ def default_tiny_dir() -> Path:
     return Path(cache_home) / "flux-demo" / "tiny-models"
 
 
+COMPILE_MODES = ("auto", "off", "regional", "aoti")
+FP8_MODES = ("auto", "off", "on")
+# kind -> (config parameter, default value); the value after ":" overrides the default.
+CACHE_KINDS = {
+    "first-block": ("threshold", 0.08),
+    "taylorseer": ("cache_interval", 5),
+    "mag": ("threshold", 0.06),
+}
+
+
+@dataclass(frozen=True)
+class SpeedOptions:
+    """Requested speed-ups; `apply_speed_options` decides what this machine can actually use."""
+
+    compile: str = "auto"
+    fp8: str = "auto"
+    attention: str = "auto"
+    cache: str = "off"  # "off" or "<kind>[:<value>]", see CACHE_KINDS
+
+    def __post_init__(self):
+        _check_choice("FLUX_DEMO_COMPILE", self.compile, COMPILE_MODES)
+        _check_choice("FLUX_DEMO_FP8", self.fp8, FP8_MODES)
+        parse_cache(self.cache)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SpeedOptions:
+        env = os.environ if environ is None else environ
+
+        def read(name: str, default: str) -> str:
+            return env.get(name, "").strip().lower() or default
+
+        return cls(
+            compile=read("FLUX_DEMO_COMPILE", "auto"),
+            fp8=read("FLUX_DEMO_FP8", "auto"),
+            attention=read("FLUX_DEMO_ATTENTION", "auto"),
+            cache=read("FLUX_DEMO_CACHE", "off"),
+        )
+
+
+def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+
+
+def parse_cache(value: str) -> tuple[str, float] | None:
+    """`"first-block:0.1"` -> `("first-block", 0.1)`; `"off"` -> None; a bad value raises ValueError."""
+    if value == "off":
+        return None
+    kind, _, number = value.partition(":")
+    if kind not in CACHE_KINDS:
+        allowed = ", ".join(["off", *(f"{k}[:{v}]" for k, (_, v) in CACHE_KINDS.items())])
+        raise ValueError(f"FLUX_DEMO_CACHE must be one of {allowed}, got {value!r}")
+    if not number:
+        return kind, float(CACHE_KINDS[kind][1])
+    try:
+        parsed = float(number)
+    except ValueError:
+        parsed = -1.0
+    if not parsed > 0:
+        raise ValueError(f"FLUX_DEMO_CACHE: the value after '{kind}:' must be a number > 0, got {number!r}")
+    return kind, parsed
+
+
 @dataclass(frozen=True)
 class Settings:
     """The app's configuration; build it with `Settings.from_env()`."""
@@ -74,12 +145,12 @@ class Settings:
     gpu_concurrency: int
     mcp_server: bool = True
     rate_limit: str | None = None  # e.g. "10/minute" per visitor for GPU work; None: no limit
-    speed: SpeedOptions = field(default_factory=_default_speed)
+    trusted_proxies: int = 0  # proxies in front of the app whose X-Forwarded-For entries are trusted
+    session_capacity: int = 2000  # browser sessions whose state Gradio keeps (least recently used out)
+    speed: SpeedOptions = field(default_factory=SpeedOptions)
 
     @classmethod
     def from_env(cls) -> Settings:
-        from flux_demo.speed import SpeedOptions
-
         models_env = os.environ.get("FLUX_DEMO_MODELS", "").strip()
         models = tuple(k.strip() for k in models_env.split(",") if k.strip()) or None
         memory_mode = os.environ.get("FLUX_DEMO_MEMORY_MODE", "auto").strip().lower() or "auto"
@@ -97,5 +168,7 @@ class Settings:
             gpu_concurrency=_env_int("FLUX_DEMO_GPU_CONCURRENCY", 1, minimum=1),
             mcp_server=_env_bool("FLUX_DEMO_MCP", True),
             rate_limit=os.environ.get("FLUX_DEMO_RATE_LIMIT", "").strip() or None,
+            trusted_proxies=_env_int("FLUX_DEMO_TRUSTED_PROXIES", default_trusted_proxies(), minimum=0),
+            session_capacity=_env_int("FLUX_DEMO_SESSION_CAPACITY", 2000, minimum=10),
             speed=SpeedOptions.from_env(),
         )

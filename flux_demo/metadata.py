@@ -1,6 +1,6 @@
 """PNG text metadata that records how an image was made, and reading it back.
 
-The keys are documented in the README. Values are plain strings, so any PNG tool can read them, and
+The keys are documented in docs/api.md. Values are plain strings, so any PNG tool can read them, and
 seeds are written as decimal integers, never floats.
 """
 
@@ -35,7 +35,7 @@ def png_text(
 
 
 def attach(image: Image.Image, text: Mapping[str, str]) -> Image.Image:
-    """Put `text` into `image.info`; Gradio and `save_png` write str items of info as PNG text chunks."""
+    """Put `text` into `image.info`; Gradio writes its str items as PNG text chunks when it saves."""
     image.info.update(text)
     return image
 

@@ -2,17 +2,15 @@
 
 Everything else (pipelines, generation, the tabs) reads a `ModelSpec` and never branches on a model's
 name. Real entries point at Hub repo ids; `tiny-*` entries are offline twins with the same pipeline
-classes and tiny random weights, built by `flux_demo.tiny`.
+classes and tiny random weights, built by `flux_demo.offline`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
-
-from flux_demo.config import Settings, on_zerogpu
 
 FLUX1_SHARED = ("text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "vae")
 
@@ -41,12 +39,10 @@ class ModelSpec:
     # Models in the same group load these components once and share the objects.
     share_group: str | None = None
     shared_components: tuple[str, ...] = ()
-    # Offline twin: name of the builder in flux_demo.tiny; empty for Hub checkpoints.
+    # Offline twin: name of the builder in flux_demo.offline.tiny; empty for Hub checkpoints.
     tiny_variant: str = ""
     # Estimated GPU seconds per step at 1024x1024, for the ZeroGPU duration request.
     seconds_per_step_1mp: float = 0.5
-    # Extra keyword arguments for the pipeline call (for example a distilled model's fixed settings).
-    call_kwargs: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
     min_steps: int = 1
 
     @property
@@ -159,21 +155,3 @@ def get_spec(key: str) -> ModelSpec:
         return MODELS[key]
     except KeyError:
         raise KeyError(f"unknown model {key!r}; known models: {', '.join(MODELS)}") from None
-
-
-def gpu_available() -> bool:
-    """A CUDA GPU is present here, or ZeroGPU will attach one per call."""
-    if on_zerogpu():
-        return True
-    import torch  # deferred: the registry itself must stay cheap to import
-
-    return torch.cuda.is_available()
-
-
-def enabled_model_keys(settings: Settings) -> tuple[str, ...]:
-    """The models this process serves: `FLUX_DEMO_MODELS`, else real ones on a GPU and tiny ones elsewhere."""
-    if settings.models is not None:
-        for key in settings.models:
-            get_spec(key)
-        return settings.models
-    return REAL_DEFAULT if gpu_available() else TINY_DEFAULT

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from urllib.parse import urlencode
 
-from flux_demo import generation
-from flux_demo.generation import MAX_SEED, InvalidInput
+from flux_demo import validation
 from flux_demo.models import MAX_SIDE, MIN_SIDE, get_spec
+from flux_demo.validation import MAX_SEED, InvalidInput
 
 TABS = ("generate", "compare", "typography")
 SETTING_KEYS = ("prompt", "model", "seed", "steps", "guidance", "width", "height")
@@ -56,12 +56,12 @@ def parse_settings(params: Mapping[str, str], model_keys: Sequence[str]) -> tupl
         except (InvalidInput, ValueError, OverflowError) as err:
             problems.append(f"Ignored {key}={str(raw)[:40]!r}: {str(err).removeprefix(f'{key}: ')}")
 
-    attempt("prompt", generation.check_prompt)
-    attempt("model", lambda raw: generation.check_model(raw, model_keys).key)
+    attempt("prompt", validation.check_prompt)
+    attempt("model", lambda raw: validation.check_model(raw, model_keys).key)
     spec = get_spec(values.get("model", model_keys[0]))
-    attempt("seed", lambda raw: generation.check_integer("seed", _number(raw), 0, MAX_SEED))
+    attempt("seed", lambda raw: validation.check_integer("seed", _number(raw), 0, MAX_SEED))
     attempt(
-        "steps", lambda raw: generation.check_integer("steps", _number(raw), spec.min_steps, spec.max_steps)
+        "steps", lambda raw: validation.check_integer("steps", _number(raw), spec.min_steps, spec.max_steps)
     )
     attempt("guidance", lambda raw: _guidance(spec, float(raw)))
     for side in ("width", "height"):
@@ -73,7 +73,7 @@ def parse_settings(params: Mapping[str, str], model_keys: Sequence[str]) -> tupl
 
 
 def _guidance(spec, value: float) -> float:
-    generation.check_number("guidance", value, "a finite number")
+    validation.check_number("guidance", value, "a finite number")
     low, high = spec.guidance_range or (spec.default_guidance, spec.default_guidance)
     if not low <= value <= high:
         raise InvalidInput("guidance", f"must be from {low:g} to {high:g} for {spec.name}")
@@ -81,16 +81,16 @@ def _guidance(spec, value: float) -> float:
 
 
 def _side(name: str, raw: str) -> int:
-    value = generation.check_integer(
-        name, round(generation.check_number(name, float(raw), "")), MIN_SIDE, MAX_SIDE
+    value = validation.check_integer(
+        name, round(validation.check_number(name, float(raw), "")), MIN_SIDE, MAX_SIDE
     )
-    return generation.snap_to_multiple(value)
+    return validation.snap_to_multiple(value)
 
 
 def _models(raw: str, model_keys: Sequence[str]) -> list[str]:
     chosen = [key.strip() for key in raw.split(",") if key.strip()]
     for key in chosen:
-        generation.check_model(key, model_keys)
+        validation.check_model(key, model_keys)
     if not chosen:
         raise InvalidInput("models", "name one or more models")
     return list(dict.fromkeys(chosen))
@@ -102,8 +102,8 @@ def _model_settings(raw: str, model_keys: Sequence[str]) -> dict[str, tuple[int,
     for item in raw.split(","):
         model, _, rest = item.strip().partition(":")
         steps_text, _, guidance_text = rest.partition(":")
-        spec = generation.check_model(model, model_keys)
-        steps = generation.check_integer("steps", _number(steps_text), spec.min_steps, spec.max_steps)
+        spec = validation.check_model(model, model_keys)
+        steps = validation.check_integer("steps", _number(steps_text), spec.min_steps, spec.max_steps)
         chosen[spec.key] = (steps, _guidance(spec, float(guidance_text)))
     return chosen
 

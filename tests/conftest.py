@@ -1,56 +1,126 @@
-"""Shared fixtures: offline settings, a launched app, a gradio_client, and a Chromium page."""
+"""Fixtures and hooks: offline settings, model hosts, a launched app, a gradio_client and a Chromium page.
+
+Markers come from fixtures: a test whose fixtures include `serve` (the app launcher, used by
+`server_url`) is marked `server`, one that includes `browser` (used by `page`) is marked `browser`, so
+`python -m pytest -m "not server and not browser"` is the fast subset, and `LAUNCH_GUARD` makes any
+launch outside those fixtures fail. Helpers shared with test modules are in `tests/helpers.py`.
+"""
 
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 from pathlib import Path
 
 import pytest
 
-# Before anything imports gradio or the app: keep every file the tests write in one temporary tree.
-_TMP = Path(tempfile.mkdtemp(prefix="flux-demo-tests-"))
-os.environ.setdefault("GRADIO_TEMP_DIR", str(_TMP / "gradio"))
-os.environ.setdefault("FLUX_DEMO_TINY_DIR", str(_TMP / "tiny-models"))
-os.environ["FLUX_DEMO_MODELS"] = "tiny-schnell,tiny-dev,tiny-klein"
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, LAUNCH_GUARD, font_installed, missing_tool, serve_locally
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-CHROMIUM = os.environ.get("FLUX_DEMO_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+# --- hooks -------------------------------------------------------------------------------------
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's tmpdir plugin has set up `_tmp_path_factory`
+def pytest_configure(config):
+    """Before any test module imports gradio (which reads GRADIO_TEMP_DIR at import) or the app: keep every
+    file the tests write under pytest's own basetemp, and serve the offline tiny models."""
+    files = config._tmp_path_factory.mktemp("flux-demo", numbered=False)
+    # Everything that asks `tempfile` (or, in a child process such as Chromium, $TMPDIR) for a temporary
+    # folder gets one here too: gradio_client downloads, Playwright profiles, torch's compiled headers.
+    (files / "tmp").mkdir()
+    os.environ["TMPDIR"] = tempfile.tempdir = str(files / "tmp")
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(files / "gradio"))
+    os.environ.setdefault("FLUX_DEMO_TINY_DIR", str(files / "tiny-models"))
+    # Compiled kernels are a cache, as in torch's default /tmp/torchinductor_<user>, kept between runs (the
+    # regional-compile test takes seconds with it, about a minute without) but out of /tmp.
+    cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_home / "flux-demo" / "torchinductor"))
+    os.environ["FLUX_DEMO_MODELS"] = "tiny-schnell,tiny-dev,tiny-klein"
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark each test `server` / `browser` from the fixtures it uses (`fixturenames` is the closure)."""
+    for item in items:
+        for marker, fixture in LAUNCH_GUARD.FIXTURES.items():
+            if fixture in item.fixturenames:
+                item.add_marker(marker)
+            elif item.get_closest_marker(marker) is not None:
+                raise pytest.UsageError(
+                    f"{item.nodeid} is marked `{marker}` by hand; the mark comes from the `{fixture}` fixture"
+                )
+
+
+def pytest_collection_finish(session):
+    """Guard `Blocks.launch` and Chromium launches for the selected tests (see `LaunchGuard`)."""
+    if session.items:
+        LAUNCH_GUARD.install()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Tell the launch guard which test is running, fixtures' setup and teardown included."""
+    LAUNCH_GUARD.item = item
+    try:
+        return (yield)
+    finally:
+        LAUNCH_GUARD.item = None
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say how many servers and browsers the run started (none in the fast subset)."""
+    if LAUNCH_GUARD.installed:
+        counts = LAUNCH_GUARD.launches
+        terminalreporter.write_line(
+            f"flux-demo: {counts['server']} Gradio server(s) and {counts['browser']} browser(s) launched"
+        )
+
+
+# --- the app -----------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
 def settings():
-    """Settings for the offline tiny models, read from the environment set above."""
+    """Settings for the offline tiny models, read from the environment set in `pytest_configure`."""
     from flux_demo.config import Settings
 
     return Settings.from_env()
 
 
-def launched(demo):
-    """Launch `demo` on a free local port with the app's own launch options; yield its URL."""
-    from flux_demo.ui.app import serve_locally
+@pytest.fixture(scope="session")
+def host(settings):
+    """The session's `ModelHost`: it loads each tiny model once, for the core tests and the served app."""
+    from flux_demo.pipelines import ModelHost
 
-    return serve_locally(demo)
+    return ModelHost(settings)
+
+
+@pytest.fixture
+def fresh_host(settings):
+    """A new `ModelHost` with nothing loaded, for tests that watch loading or change a host's state."""
+    from flux_demo.pipelines import ModelHost
+
+    return ModelHost(settings)
 
 
 @pytest.fixture(scope="session")
-def server_url(settings):
-    """URL of the real app, built by `create_demo` and launched once for the session."""
+def demo(host):
+    """The app built by `create_demo` on the session's host (not launched by this fixture)."""
     from flux_demo.ui import create_demo
 
-    with launched(create_demo(settings)) as url:
+    return create_demo(host=host)
+
+
+@pytest.fixture(scope="session")
+def serve():
+    """The app launcher, `with serve(demo) as url:`; every test that starts a server does so through it."""
+    return serve_locally
+
+
+@pytest.fixture(scope="session")
+def server_url(serve, demo):
+    """URL of the session's app, launched once."""
+    with serve(demo) as url:
         yield url
 
 
@@ -62,39 +132,45 @@ def client(server_url):
     return Client(server_url, verbose=False)
 
 
-def missing_tool(message: str) -> None:
-    """Fail on CI, which installs every tool (.ci/run), so nothing skips there; elsewhere skip."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{message} (CI installs it in .ci/run)")
-    pytest.skip(message)
+# --- tools the OCR tests need ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def dejavu():
+    """DejaVu font file names by face; required, so the render tests cannot silently skip everything."""
+    names = {face: f"{face}.ttf" for face in ("DejaVuSans", "DejaVuSerif", "DejaVuSans-Bold")}
+    missing = [name for name in names.values() if not font_installed(name)]
+    assert not missing, f"install fonts-dejavu-core: {missing} not found"
+    return names
 
 
 @pytest.fixture(scope="session")
 def noto_cjk():
-    """Path of Noto Sans CJK, for Korean and Japanese renders."""
-    from flux_demo.typography_view import find_font
-
-    path = find_font("NotoSansCJK-Regular.ttc")
-    if path is None:
+    """File name of Noto Sans CJK, for Korean and Japanese renders."""
+    name = "NotoSansCJK-Regular.ttc"
+    if not font_installed(name):
         missing_tool("fonts-noto-cjk is not installed")
-    return path
+    return name
 
 
 @pytest.fixture(scope="session")
 def tesseract():
     """Tesseract with Korean and Japanese data, the OCR engine for Hangul and kana."""
-    from flux_demo import ocr_tesseract
+    from flux_demo.typography import tesseract as engine
 
-    if not {"kor", "jpn"} <= ocr_tesseract.installed_languages():
+    if not {"kor", "jpn"} <= engine.installed_languages():
         missing_tool(
             "Tesseract with Korean and Japanese data is not installed: apt-get install "
             "tesseract-ocr tesseract-ocr-kor tesseract-ocr-jpn, pip install pytesseract"
         )
 
 
+# --- the browser -------------------------------------------------------------------------------
+
+
 @pytest.fixture(scope="session")
 def browser():
-    """Headless Debian Chromium driven by Playwright."""
+    """Headless Debian Chromium driven by Playwright; every browser test gets it through this fixture."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium not found at {CHROMIUM}: install Debian's chromium package")
     from playwright.sync_api import sync_playwright
@@ -113,19 +189,3 @@ def page(browser):
     page.set_default_timeout(60_000)
     yield page
     context.close()
-
-
-def readme_examples(*api_names: str) -> list[str]:
-    """README's gradio_client examples that call any of `api_names`, pointed at the offline tiny models."""
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
-    examples = [b for b in blocks if "gradio_client" in b and any(f'"{n}"' in b for n in api_names)]
-    assert examples, f"README must show gradio_client calls of {api_names}"
-    return [re.sub(r'"(schnell|dev|klein)"', r'"tiny-\1"', code) for code in examples]
-
-
-def run_readme_example(code: str, server_url: str) -> dict:
-    """Run a README example against `server_url` at 256x256 (tiny models); returns its variables."""
-    namespace: dict = {}
-    code = code.replace("http://127.0.0.1:7860/", server_url).replace("1024", "256")
-    exec(compile(code, "README.md", "exec"), namespace)
-    return namespace

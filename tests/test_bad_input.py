@@ -1,9 +1,12 @@
-"""Hostile input, table-driven: every endpoint rejects each bad value with a named, clear error.
+"""Hostile input, table-driven, at two levels: the core checks, and every endpoint of the real server.
 
-Each row is (endpoint, changes to that endpoint's good call, pattern the error must match). Rows go
-through gradio_client like any outside caller; values JSON cannot carry strictly (NaN, infinities),
-which gradio_client refuses to send, go through Gradio's REST route as raw JSON instead. After each
-rejection the server must still serve a good request.
+`UNIT_TABLE`: each row calls one core check (`validate`, the comparison and typography checks) with one
+bad field; the error must be `InvalidInput` naming that field and what is allowed. No server.
+
+`TABLE`: each row is (endpoint, changes to that endpoint's good call, pattern the error must match).
+Rows go through gradio_client like any outside caller; values JSON cannot carry strictly (NaN,
+infinities), which gradio_client refuses to send, go through Gradio's REST route as raw JSON instead.
+After each rejection the server must still serve a good request.
 
 To cover a new endpoint: add its cheap good call to GOOD_CALLS and rows built with `rows(...)` or
 the field helpers below. Every endpoint in the table must be served.
@@ -21,6 +24,10 @@ from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
+from flux_demo import comparison
+from flux_demo.typography import suite
+from flux_demo.validation import MAX_SEED, GenerationRequest, InvalidInput, validate
+
 NAN, INF = math.nan, math.inf
 SETTINGS_HEADERS = ["model", "steps", "guidance"]
 
@@ -28,6 +35,88 @@ SETTINGS_HEADERS = ["model", "steps", "guidance"]
 def settings_table(*rows):
     return {"headers": SETTINGS_HEADERS, "data": [list(row) for row in rows]}
 
+
+# --- the core checks --------------------------------------------------------------------------
+
+UNIT_MODELS = ("tiny-schnell", "tiny-dev")
+
+
+def validating(**changes):
+    """A call of `validate` on a good tiny-dev request with `changes`."""
+    fields = dict(prompt="a red fox", model="tiny-dev", width=256, height=256, steps=4, guidance=3.5, seed=7)
+    return lambda: validate(GenerationRequest(**{**fields, **changes}), UNIT_MODELS)
+
+
+def planning(models=("tiny-schnell",), overrides=None):
+    """A call of the comparison's `plan_requests` with these models and edited settings."""
+    return lambda: comparison.plan_requests("a fox", models, [1], 256, 256, overrides or {}, UNIT_MODELS)
+
+
+UNIT_TABLE = [
+    pytest.param(call, field, pattern, id=f"{field}-{case}")
+    for case, call, field, pattern in [
+        ("empty", validating(prompt=""), "prompt", "required"),
+        ("blank", validating(prompt="   \n "), "prompt", "required"),
+        ("long", validating(prompt="x" * 2001), "prompt", "at most 2000"),
+        ("nul", validating(prompt="bad\x00byte"), "prompt", "control characters"),
+        ("number", validating(prompt=42), "prompt", "text"),
+        ("unknown", validating(model="flux-pro"), "model", "tiny-schnell, tiny-dev"),
+        ("small", validating(width=128), "width", "256 to 2048"),
+        ("large", validating(height=4096), "height", "256 to 2048"),
+        ("nan", validating(width=NAN), "width", "finite"),
+        ("inf", validating(height=INF), "height", "finite"),
+        ("zero", validating(steps=0), "steps", "1 to 50"),
+        ("many", validating(steps=51), "steps", "1 to 50"),
+        ("fraction", validating(steps=4.5), "steps", "integer"),
+        ("schnell-range", validating(model="tiny-schnell", steps=28, guidance=0), "steps", "1 to 16"),
+        ("low", validating(guidance=0.5), "guidance", "1 to 10"),
+        ("nan", validating(guidance=NAN), "guidance", "finite"),
+        ("negative", validating(seed=-1), "seed", "0 to 4294967295"),
+        ("overflow", validating(seed=MAX_SEED + 1), "seed", "0 to 4294967295"),
+        ("huge", validating(seed=10**30), "seed", "0 to 4294967295"),
+        ("fraction", validating(seed=1.5), "seed", "integer"),
+        ("bool", validating(seed=True), "seed", "number"),
+        ("text", validating(randomize_seed="yes"), "randomize_seed", "true or false"),
+        ("none", planning(models=[]), "models", "choose one or more"),
+        ("twice", planning(models=["tiny-dev", "tiny-dev"]), "models", "each model may be chosen once"),
+        ("unknown", planning(models=["flux-pro"]), "model", "must be one of"),
+        ("string", planning(models="tiny-dev"), "models", "choose one or more"),
+        (
+            "edited",
+            planning(overrides={"tiny-schnell": (40, 0)}),
+            "steps for tiny-schnell",
+            "must be an integer from 1 to 16",
+        ),
+        ("blank", lambda: suite.check_expected("   "), "expected", "is required"),
+        ("long", lambda: suite.check_expected("x" * 501), "expected", "at most 500 characters"),
+        ("nul", lambda: suite.check_expected("OPEN\x00"), "expected", "control characters"),
+        ("none", lambda: suite.check_expected(None), "expected", "must be text"),
+        ("none", lambda: suite.check_image(None), "image", "is required"),
+        (
+            "large",
+            lambda: suite.check_image(Image.new("RGB", (4100, 8))),
+            "image",
+            "must be at most 4096×4096 pixels, got 4100×8",
+        ),
+        ("unquoted", lambda: suite.prompt_targets("A neon sign at night"), "prompt", "put the text"),
+    ]
+]
+
+
+@pytest.mark.parametrize(("call", "field", "pattern"), UNIT_TABLE)
+def test_core_checks_reject_bad_input_naming_the_field(call, field, pattern):
+    with pytest.raises(InvalidInput) as err:
+        call()
+    assert err.value.field == field
+    assert str(err.value).startswith(f"{field}: ")
+    assert re.search(pattern, str(err.value)), str(err.value)
+
+
+def test_the_largest_image_to_score_is_accepted():
+    assert suite.check_image(Image.new("RGB", (4096, 4096))).size == (4096, 4096)
+
+
+# --- every endpoint of the real server ---------------------------------------------------------
 
 # A cheap call per endpoint that succeeds: the base every row changes one field of.
 GOOD_CALLS: dict[str, dict] = {
@@ -219,14 +308,23 @@ TABLE = [
     *rows("/typography", "prompt", [("a sign with no quotes", r"prompt: put the text to render in quotes")]),
     *rows("/typography", "model", model_cases()[:1]),
     *rows("/typography", "seed", seed_cases()[:1]),
+    *rows("/typography", "steps", [(40, r"steps: must be an integer from 1 to 16")]),
     *rows("/score_text", "expected", prompt_cases("expected", 500)[1:5]),
-    *rows("/score_text", "image", [(None, r"image: is required")]),
-    *rows("/typography_suite", "models", models_cases()[:1]),
+    *rows(
+        "/score_text",
+        "image",
+        [
+            (None, r"image: is required"),
+            ("<huge png>", r"image: must be at most 4096×4096 pixels, got 4112×16"),
+        ],
+    ),
+    *rows("/typography_suite", "models", [models_cases()[0], models_cases()[2]]),
     *rows(
         "/typography_suite",
         "count",
         [(0, r"count: .*less than minimum value 1"), (NAN, r"count: must be a finite")],
     ),
+    *rows("/typography_suite", "seed", [(None, r"seed: must be")]),
 ]
 
 
@@ -246,17 +344,22 @@ def served(api_client) -> dict[str, list[str]]:
 
 
 @pytest.fixture(scope="module")
-def tiny_png(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("upload") / "sign.png"
-    Image.new("RGB", (64, 32), "white").save(path)
-    return str(path)
+def uploads(tmp_path_factory) -> dict[str, str]:
+    """PNG files for the table's "<tiny png>" and "<huge png>" values: a blank sign, one too wide to score."""
+    folder = tmp_path_factory.mktemp("upload")
+    sizes = {"<tiny png>": (64, 32), "<huge png>": (4112, 16)}
+    for name, size in sizes.items():
+        Image.new("RGB", size, "white").save(folder / f"{name[1:5]}.png")
+    return {name: str(folder / f"{name[1:5]}.png") for name in sizes}
 
 
-def good_call(api: str, tiny_png: str) -> dict:
-    call = dict(GOOD_CALLS[api])
-    if "image" in call:
-        call["image"] = handle_file(tiny_png)
-    return call
+def good_call(api: str, uploads: dict[str, str], changes: dict | None = None) -> dict:
+    """The endpoint's good call with `changes`, file placeholders replaced by uploads."""
+    call = {**GOOD_CALLS[api], **(changes or {})}
+    return {
+        name: handle_file(uploads[value]) if isinstance(value, str) and value in uploads else value
+        for name, value in call.items()
+    }
 
 
 def strict_json(kwargs: dict) -> bool:
@@ -280,17 +383,12 @@ def call_raw(server_url: str, api: str, args: list) -> str:
     return stream
 
 
-def test_table_has_at_least_sixty_bad_inputs():
-    assert len(TABLE) >= 60
-
-
-@pytest.mark.server
 @pytest.mark.parametrize(("api", "changes", "pattern"), TABLE)
 def test_bad_input_is_rejected_by_name_and_the_server_still_serves(
-    api_client, server_url, served, tiny_png, api, changes, pattern
+    api_client, server_url, served, uploads, api, changes, pattern
 ):
     assert api in served, f"{api} is in the table but the app does not serve it"
-    call = {**good_call(api, tiny_png), **changes}
+    call = good_call(api, uploads, changes)
     if strict_json(call):
         with pytest.raises(AppError, match=f"(?is){pattern}"):
             api_client.predict(**call, api_name=api)
@@ -301,9 +399,8 @@ def test_bad_input_is_rejected_by_name_and_the_server_still_serves(
     assert Image.open(path).size == (256, 256)
 
 
-@pytest.mark.server
 @pytest.mark.parametrize("api", list(GOOD_CALLS))
-def test_each_good_call_of_the_table_succeeds(api_client, served, tiny_png, api):
+def test_each_good_call_of_the_table_succeeds(api_client, served, uploads, api):
     """The base calls are valid, so each row's error comes from the one field it changes."""
     assert api in served, f"{api} is in the table but the app does not serve it"
-    api_client.predict(**good_call(api, tiny_png), api_name=api)
+    api_client.predict(**good_call(api, uploads), api_name=api)

@@ -1,9 +1,5 @@
 """The real page in headless Chromium: what a visitor does first."""
 
-import pytest
-
-pytestmark = pytest.mark.browser
-
 
 def test_visitor_types_a_prompt_clicks_run_and_sees_an_image(page, server_url):
     page.goto(server_url)

@@ -5,35 +5,42 @@ import pytest
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from flux_demo import comparison, generation, pipelines
-from flux_demo.generation import GenerationRequest, InvalidInput
+from flux_demo import comparison, generation
+from flux_demo.validation import GenerationRequest, validate
 
 MODELS = ("tiny-schnell", "tiny-dev", "tiny-klein")
+# Edited settings that keep each model's guidance but run few steps: what is checked here does not
+# depend on the step count, and tiny-dev's recommended 28 steps cost seconds on a CPU.
+FEW_STEPS = {"tiny-schnell": (1, 0.0), "tiny-dev": (2, 3.5), "tiny-klein": (1, 1.0)}
 
 
-@pytest.fixture(autouse=True)
-def _configured(settings):
-    pipelines.configure(settings)
-
-
-def test_three_way_comparison_returns_three_images_of_the_requested_size_with_timings():
+def test_each_model_is_planned_with_its_recommended_settings():
     requests = comparison.plan_requests("a red fox", MODELS, [7], 320, 256, {}, MODELS)
-    runs = list(comparison.run_all(requests))
+    assert [(r.model, r.steps, r.guidance) for r in requests] == [
+        ("tiny-schnell", 4, 0.0),
+        ("tiny-dev", 28, 3.5),
+        ("tiny-klein", 4, 1.0),
+    ]
+
+
+def test_three_way_comparison_returns_three_images_of_the_requested_size_with_timings(host):
+    requests = comparison.plan_requests("a red fox", MODELS, [7], 320, 256, FEW_STEPS, MODELS)
+    runs = list(comparison.run_all(host, requests))
     assert [run.model for run in runs] == list(MODELS)
     for run in runs:
         assert run.ok, run.error
         assert run.result.image.size == (320, 256)
         assert run.result.details["seconds"] > 0
         assert run.result.details["seconds_per_step"] > 0
-    assert [run.request.steps for run in runs] == [4, 28, 4]  # each model's recommended settings
+    assert [run.request.steps for run in runs] == [1, 2, 1]
 
 
-def test_comparison_image_equals_generate_with_the_same_settings():
+def test_comparison_image_equals_generate_with_the_same_settings(host):
     (run,) = comparison.run_all(
-        comparison.plan_requests("a lighthouse", ["tiny-dev"], [5], 256, 256, {}, MODELS)
+        host, comparison.plan_requests("a lighthouse", ["tiny-dev"], [5], 256, 256, FEW_STEPS, MODELS)
     )
     direct = generation.generate(
-        generation.validate(GenerationRequest("a lighthouse", "tiny-dev", 256, 256, 28, 3.5, 5), MODELS)
+        host, validate(GenerationRequest("a lighthouse", "tiny-dev", 256, 256, 2, 3.5, 5), MODELS)
     )
     assert np.array_equal(np.asarray(run.result.image), np.asarray(direct.image))
 
@@ -43,53 +50,40 @@ def test_edited_settings_replace_the_recommended_ones():
     assert (requests[0].steps, requests[0].guidance) == (6, 2.5)
 
 
-def test_a_model_that_fails_to_load_is_reported_while_the_others_run(monkeypatch):
-    real_get = pipelines.get_pipeline
+def test_a_model_that_fails_to_load_is_reported_while_the_others_run(fresh_host, monkeypatch):
+    real_get = fresh_host.get
 
-    def get_pipeline(key):
+    def get(key):
         if key == "tiny-dev":
             raise OSError("You are trying to access a gated repo. Make sure to have access to it.")
         return real_get(key)
 
-    monkeypatch.setattr(pipelines, "get_pipeline", get_pipeline)
-    runs = list(comparison.run_all(comparison.plan_requests("a fox", MODELS, [1], 256, 256, {}, MODELS)))
+    monkeypatch.setattr(fresh_host, "get", get)
+    requests = comparison.plan_requests("a fox", MODELS, [1], 256, 256, FEW_STEPS, MODELS)
+    runs = list(comparison.run_all(fresh_host, requests))
     assert [run.ok for run in runs] == [True, False, True]
     assert "FLUX.1 [dev]" in runs[1].error and "gated" in runs[1].error
 
 
-def test_one_progress_bar_covers_every_step_of_every_model():
+def test_one_progress_bar_covers_every_step_of_every_model(host):
     seen = []
-    requests = comparison.plan_requests("a fox", MODELS, [1], 256, 256, {}, MODELS)
-    list(comparison.run_all(requests, progress=lambda value, desc="": seen.append((value, desc))))
+    overrides = {"tiny-schnell": (1, 0.0), "tiny-dev": (3, 3.5), "tiny-klein": (2, 1.0)}
+    requests = comparison.plan_requests("a fox", MODELS, [1], 256, 256, overrides, MODELS)
+    list(comparison.run_all(host, requests, progress=lambda value, desc="": seen.append((value, desc))))
     steps = [value for value, _ in seen if isinstance(value, tuple)]
-    assert steps[-1] == (36, 36)
+    assert steps[-1] == (6, 6)
     assert [done for done, _ in steps] == sorted(done for done, _ in steps)
-    assert any(desc.startswith("Model 2 of 3") and "step 28 of 28" in desc for _, desc in seen)
+    assert any(desc.startswith("Model 2 of 3") and "step 3 of 3" in desc for _, desc in seen)
 
 
-def test_quoted_text_is_scored_by_the_typography_scorer_and_random_weights_score_badly():
+def test_quoted_text_is_scored_by_the_typography_scorer_and_random_weights_score_badly(host):
     requests = comparison.plan_requests(
-        'A sign that says "OPEN"', ["tiny-schnell"], [1], 256, 256, {}, MODELS
+        'A sign that says "OPEN"', ["tiny-schnell"], [1], 256, 256, FEW_STEPS, MODELS
     )
-    (run,) = comparison.run_all(requests)
+    (run,) = comparison.run_all(host, requests)
     assert run.score is not None
     assert run.score.targets[0].target == "OPEN"
     assert not run.score.all_exact
-
-
-@pytest.mark.parametrize(
-    ("models", "field"),
-    [([], "models"), (["tiny-dev", "tiny-dev"], "models"), (["flux-pro"], "model"), ("tiny-dev", "models")],
-)
-def test_bad_model_lists_are_rejected(models, field):
-    with pytest.raises(InvalidInput) as err:
-        comparison.plan_requests("a fox", models, [1], 256, 256, {}, MODELS)
-    assert err.value.field == field
-
-
-def test_a_bad_edited_setting_names_the_model():
-    with pytest.raises(InvalidInput, match="steps for tiny-schnell: must be an integer from 1 to 16"):
-        comparison.plan_requests("a fox", ["tiny-schnell"], [1], 256, 256, {"tiny-schnell": (40, 0)}, MODELS)
 
 
 def test_compare_endpoint_runs_three_models(client):
@@ -119,7 +113,6 @@ def test_seed_sweep_gives_a_seeds_by_models_grid(client):
     assert len(first_row) == 3  # different seeds, different images
 
 
-@pytest.mark.browser
 def test_visitor_compares_models_and_sees_images_and_the_slider(page, server_url):
     page.goto(server_url)
     page.get_by_role("tab", name="Compare models").click()
@@ -130,7 +123,7 @@ def test_visitor_compares_models_and_sees_images_and_the_slider(page, server_url
     assert page.locator("#compare-slider img").count() >= 2
 
 
-def test_gpu_call_arguments_can_cross_into_a_zerogpu_worker(monkeypatch):
+def test_gpu_call_arguments_can_cross_into_a_zerogpu_worker(host, monkeypatch):
     """ZeroGPU pickles the GPU function's arguments into its worker; closures would fail there."""
     from multiprocessing.reduction import ForkingPickler
 
@@ -142,9 +135,11 @@ def test_gpu_call_arguments_can_cross_into_a_zerogpu_worker(monkeypatch):
         return real_denoise(*args)
 
     monkeypatch.setattr(generation, "_denoise", pickling_denoise)
-    requests = comparison.plan_requests("a fox", ["tiny-schnell", "tiny-klein"], [1], 256, 256, {}, MODELS)
+    requests = comparison.plan_requests(
+        "a fox", ["tiny-schnell", "tiny-klein"], [1], 256, 256, FEW_STEPS, MODELS
+    )
     import gradio as gr
 
-    runs = list(comparison.run_all(requests, progress=gr.Progress()))  # what the UI passes
+    runs = list(comparison.run_all(host, requests, progress=gr.Progress()))  # what the UI passes
     assert all(run.ok for run in runs), [run.error for run in runs]
     assert len(pickled) == 2

@@ -5,9 +5,10 @@ import dataclasses
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+from PIL import Image
 
 from flux_demo import limits
-from tests.conftest import launched
+from flux_demo.config import Settings
 
 
 def test_rates_parse_per_second_minute_and_hour():
@@ -28,30 +29,26 @@ def test_each_visitor_gets_their_own_sliding_window():
     limiter.check("a", now=60.5)  # the first request has left the window
 
 
-def test_limit_is_off_by_default(settings):
-    assert settings.rate_limit is None
+def test_limit_is_off_by_default(monkeypatch):
+    monkeypatch.delenv("FLUX_DEMO_RATE_LIMIT", raising=False)
+    assert limits.limiter_for(Settings.from_env().rate_limit) is None
+    monkeypatch.setenv("FLUX_DEMO_RATE_LIMIT", "5/hour")
+    limiter = limits.limiter_for(Settings.from_env().rate_limit)
+    assert (limiter.count, limiter.seconds) == (5, 3600.0)
 
 
-@pytest.mark.server
-def test_a_visitor_over_the_limit_gets_a_clear_error_and_cpu_endpoints_still_work(settings, tmp_path):
-    from PIL import Image
-
+def test_a_visitor_over_the_limit_gets_a_clear_error_and_scoring_counts_too(serve, settings, tmp_path):
     from flux_demo.ui import create_demo
 
-    call = {"prompt": "a fox", "model": "tiny-schnell", "width": 256, "height": 256, "steps": 1}
-    call |= {"guidance": 0.0, "seed": 1, "randomize_seed": False}
-    try:
-        with launched(create_demo(dataclasses.replace(settings, rate_limit="2/minute"))) as url:
-            client = Client(url, verbose=False)
-            client.predict(**call, api_name="/generate")
-            client.predict(**call, api_name="/generate")
+    generate = {"prompt": "a fox", "model": "tiny-schnell", "width": 256, "height": 256, "steps": 1}
+    generate |= {"guidance": 0.0, "seed": 1, "randomize_seed": False, "api_name": "/generate"}
+    Image.new("RGB", (64, 64), "white").save(tmp_path / "blank.png")
+    score = {"image": handle_file(tmp_path / "blank.png"), "expected": "OPEN", "api_name": "/score_text"}
+    # Its own host and limiter: the session's app, served from another host, stays unlimited.
+    with serve(create_demo(dataclasses.replace(settings, rate_limit="2/minute"))) as url:
+        client = Client(url, verbose=False)
+        client.predict(**generate)
+        assert client.predict(**score)["exact_match"] is False  # OCR work: the second unit
+        for call in (generate, score):
             with pytest.raises(AppError, match="rate limit: at most 2 GPU requests per minute"):
-                client.predict(**call, api_name="/generate")
-            Image.new("RGB", (64, 64), "white").save(tmp_path / "blank.png")
-
-            scores = client.predict(
-                image=handle_file(tmp_path / "blank.png"), expected="OPEN", api_name="/score_text"
-            )
-            assert scores["exact_match"] is False
-    finally:
-        limits.configure(settings.rate_limit)  # the limiter is process-wide; the session's app has none
+                client.predict(**call)

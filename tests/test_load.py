@@ -1,10 +1,6 @@
 """Many concurrent clients: every image carries its own request's prompt, seed and size."""
 
-import pytest
-
 from benchmarks.load import run_load
-
-pytestmark = pytest.mark.server
 
 
 def test_sixteen_concurrent_clients_get_their_own_images_with_no_mixups(server_url):

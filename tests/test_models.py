@@ -3,10 +3,11 @@
 import pytest
 
 from flux_demo.config import Settings
-from flux_demo.models import MODELS, enabled_model_keys, get_spec
+from flux_demo.models import MODELS, get_spec
+from flux_demo.pipelines.host import enabled_model_keys
 
 
-def test_schnell_and_dev_use_the_course_defaults():
+def test_schnell_and_dev_use_their_model_cards_defaults():
     schnell, dev = get_spec("schnell"), get_spec("dev")
     assert (schnell.default_steps, schnell.default_guidance, schnell.max_sequence_length) == (4, 0.0, 256)
     assert (dev.default_steps, dev.default_guidance, dev.max_sequence_length) == (28, 3.5, 512)

@@ -1,6 +1,7 @@
 """Robustness: cancellation, a full queue, and faults (out of memory, a broken model, ZeroGPU errors).
 
-Cancellation is checked by counting the denoising steps that really ran, not by timing.
+Cancellation is checked by counting the denoising steps that really ran, and the full queue by holding
+the pipeline on an event, not by timing.
 """
 
 from __future__ import annotations
@@ -11,19 +12,20 @@ import json
 import re
 import shutil
 import sys
+import threading
 import time
 
 import httpx
 import numpy as np
 import pytest
-from conftest import launched
 from gradio_client import Client
 from gradio_client.exceptions import AppError
+from gradio_client.utils import QueueError
 from PIL import Image
 
-from flux_demo import faults, generation, pipelines, tiny
-
-pytestmark = pytest.mark.server
+from flux_demo import faults, generation
+from flux_demo.offline import tiny
+from flux_demo.pipelines import ModelHost
 
 QUICK = dict(
     prompt="a red cube",
@@ -66,12 +68,12 @@ def steps_run(monkeypatch):
     counts: collections.Counter = collections.Counter()
     real_call = generation._call_pipeline
 
-    def counting_call(pipe, spec, request, on_step_end):
+    def counting_call(loaded, request, on_step_end):
         def on_step(pipeline, step, timestep, kwargs):
             counts[request.seed] += 1
             return on_step_end(pipeline, step, timestep, kwargs)
 
-        return real_call(pipe, spec, request, on_step)
+        return real_call(loaded, request, on_step)
 
     monkeypatch.setattr(generation, "_call_pipeline", counting_call)
     return counts
@@ -139,10 +141,8 @@ def test_client_that_disconnects_stops_its_run_within_a_step(server_url, steps_r
     assert np.array_equal(pixels(path), reference)
 
 
-def test_text_to_image_tab_has_a_stop_button_that_cancels_the_run(settings):
-    from flux_demo.ui import create_demo
-
-    config = create_demo(settings).get_config_file()
+def test_text_to_image_tab_has_a_stop_button_that_cancels_the_run(demo):
+    config = demo.get_config_file()
     stop = next(c for c in config["components"] if c["props"].get("elem_id") == "stop")
     generate = next(d for d in config["dependencies"] if d.get("api_name") == "generate")
     cancelling = [d for d in config["dependencies"] if d.get("cancels")]
@@ -150,25 +150,45 @@ def test_text_to_image_tab_has_a_stop_button_that_cancels_the_run(settings):
     assert any(generate["id"] in d["cancels"] for d in cancelling)
 
 
-def test_full_queue_says_busy_and_the_app_recovers_when_it_drains(settings):
-    """Queue of 2 waiting jobs, one running: the 4th and later submissions are turned away."""
+def join_queue(url: str, index: int, seed: int) -> httpx.Response:
+    """Put one /generate event in the queue by hand; the response comes once Gradio accepted or refused it."""
+    data = [{**QUICK, "seed": seed}[k] for k in QUICK]
+    body = {"data": data, "fn_index": index, "session_hash": f"queue-filler-{seed}"}
+    return httpx.post(f"{url.rstrip('/')}/gradio_api/queue/join", json=body, timeout=60)
+
+
+def test_full_queue_says_busy_and_the_app_recovers_when_it_drains(serve, settings, monkeypatch):
+    """One job holds the GPU on an event and 2 wait, so the queue (max 2) is full for certain: the next
+    submissions are turned away, and once the pipeline is released every accepted job runs."""
     from flux_demo.ui import create_demo
 
-    slow = {**QUICK, "width": 512, "height": 512, "steps": 8}
-    with launched(create_demo(dataclasses.replace(settings, queue_size=2))) as url:
-        client = Client(url, verbose=False)
-        jobs = [client.submit(**{**slow, "seed": seed}, api_name="/generate") for seed in range(6)]
-        outcomes = []
-        for job in jobs:
-            try:
-                outcomes.append(Image.open(job.result(timeout=300)[0]).size)
-            except Exception as err:  # gradio_client raises QueueError for the HTTP 503
-                outcomes.append(str(err))
-        busy = [o for o in outcomes if isinstance(o, str)]
-        assert busy and all("Queue is full" in o and "try again" in o for o in busy), outcomes
-        assert outcomes.count((512, 512)) >= 3, outcomes
-        # Raw callers get HTTP 503 with Gradio's detail while full; once drained, requests run again.
-        assert Image.open(client.predict(**QUICK, api_name="/generate")[0]).size == (256, 256)
+    real_call, hold, running, calls = generation._call_pipeline, threading.Event(), threading.Event(), []
+
+    def held_call(loaded, request, on_step_end):
+        calls.append(request.seed)
+        running.set()
+        assert hold.wait(timeout=120), "the test never released the pipeline"
+        return real_call(loaded, request, on_step_end)
+
+    monkeypatch.setattr(generation, "_call_pipeline", held_call)
+    with serve(create_demo(dataclasses.replace(settings, queue_size=2))) as url:
+        try:
+            client = Client(url, verbose=False)
+            first = client.submit(**{**QUICK, "seed": 1}, api_name="/generate")
+            assert running.wait(timeout=120), "the first job never reached the pipeline"
+            index = fn_index(client, "/generate")
+            assert [join_queue(url, index, seed).status_code for seed in (2, 3)] == [200, 200]
+            # Full: raw callers get HTTP 503 with Gradio's detail, gradio_client a QueueError.
+            refused = join_queue(url, index, 4)
+            assert refused.status_code == 503 and "Queue is full" in refused.text, refused.text
+            with pytest.raises(QueueError, match=r"Queue is full.*try again"):
+                client.submit(**{**QUICK, "seed": 5}, api_name="/generate").result(timeout=60)
+        finally:
+            hold.set()
+        assert Image.open(first.result(timeout=120)[0]).size == (256, 256)
+        # Drained: a new request runs, after the two queued ones (one GPU slot, first come first served).
+        assert Image.open(client.predict(**{**QUICK, "seed": 6}, api_name="/generate")[0]).size == (256, 256)
+        assert calls == [1, 2, 3, 6]
 
 
 def test_out_of_memory_becomes_a_clear_error_and_the_next_request_succeeds(client, monkeypatch):
@@ -191,13 +211,11 @@ def test_out_of_memory_becomes_a_clear_error_and_the_next_request_succeeds(clien
     assert Image.open(client.predict(**QUICK, api_name="/generate")[0]).size == (256, 256)
 
 
-def test_free_gpu_memory_runs_without_cuda():
-    faults.free_gpu_memory()
-
-
 def test_corrupt_model_is_unavailable_while_others_work_and_a_retry_succeeds_once_fixed(
-    client, settings, tmp_path, monkeypatch
+    serve, settings, tmp_path
 ):
+    from flux_demo.ui import create_demo
+
     for variant in ("flux1-schnell", "flux1-dev"):
         tiny.ensure_tiny_model(variant, settings.tiny_dir)
     copy = tmp_path / "tiny-models"
@@ -207,20 +225,20 @@ def test_corrupt_model_is_unavailable_while_others_work_and_a_retry_succeeds_onc
     )
     intact = weights.read_bytes()
     weights.write_bytes(intact[: len(intact) // 2])  # a truncated download
-    # The app's process-wide cache, emptied, and a tiny-model folder holding the corrupt copy.
-    monkeypatch.setattr(pipelines, "_pipelines", {})
-    monkeypatch.setattr(pipelines, "_settings", dataclasses.replace(settings, tiny_dir=copy))
+    # An app whose host loads from the folder holding the corrupt copy.
+    host = ModelHost(dataclasses.replace(settings, tiny_dir=copy))
+    with serve(create_demo(host=host)) as url:
+        client = Client(url, verbose=False)
+        with pytest.raises(
+            AppError, match=r"model: FLUX\.1 \[dev\].* is unavailable right now: .*failed to load"
+        ):
+            client.predict(**QUICK, api_name="/generate")
+        schnell = {**QUICK, "model": "tiny-schnell", "guidance": 0.0}
+        assert Image.open(client.predict(**schnell, api_name="/generate")[0]).size == (256, 256)
+        assert not host.is_loaded("tiny-dev")  # the failure is not cached
 
-    with pytest.raises(
-        AppError, match=r"model: FLUX\.1 \[dev\].* is unavailable right now: .*failed to load"
-    ):
-        client.predict(**QUICK, api_name="/generate")
-    schnell = {**QUICK, "model": "tiny-schnell", "guidance": 0.0}
-    assert Image.open(client.predict(**schnell, api_name="/generate")[0]).size == (256, 256)
-    assert not pipelines.is_loaded("tiny-dev")  # the failure is not cached
-
-    weights.write_bytes(intact)  # repaired
-    assert Image.open(client.predict(**QUICK, api_name="/generate")[0]).size == (256, 256)
+        weights.write_bytes(intact)  # repaired
+        assert Image.open(client.predict(**QUICK, api_name="/generate")[0]).size == (256, 256)
 
 
 def zerogpu_error(title: str, message: str):
@@ -268,8 +286,6 @@ def test_zerogpu_quota_error_reaches_the_visitor_readably(client, monkeypatch):
         client.predict(**QUICK, api_name="/generate")
 
 
-def test_delete_cache_cleans_temporary_outputs_on_a_schedule(settings):
-    from flux_demo.ui import create_demo
-
-    frequency, age = create_demo(settings).delete_cache
+def test_delete_cache_cleans_temporary_outputs_on_a_schedule(demo):
+    frequency, age = demo.delete_cache
     assert 0 < frequency <= 3600 and 0 < age <= 24 * 3600

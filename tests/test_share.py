@@ -82,7 +82,6 @@ def result_pixels(page) -> np.ndarray:
         return np.asarray(Image.open(response))
 
 
-@pytest.mark.browser
 def test_opening_a_link_and_pressing_run_reproduces_the_image(page, server_url, client):
     settings = {"prompt": "A cozy cabin in the snow", "model": "tiny-dev", "seed": 31337, "steps": 9}
     settings |= {"guidance": 4.5, "width": 320, "height": 256}
@@ -98,7 +97,6 @@ def test_opening_a_link_and_pressing_run_reproduces_the_image(page, server_url, 
     assert dict(parse_qsl(link.split("?", 1)[1])) == {k: str(v) for k, v in settings.items()}
 
 
-@pytest.mark.browser
 def test_bad_link_parameters_show_a_notice_and_the_page_still_works(page, server_url):
     page.goto(f"{server_url}?prompt=A+lighthouse&seed=-7&model=flux-pro&tab=compare")
     notice = page.locator("#link-notice")
@@ -108,7 +106,6 @@ def test_bad_link_parameters_show_a_notice_and_the_page_still_works(page, server
     assert page.locator("#compare-prompt textarea").input_value() == "A lighthouse"
 
 
-@pytest.mark.browser
 def test_dropping_a_png_restores_its_settings_into_the_form(page, server_url, client):
     path, seed, _ = client.predict(
         "A blue whale", "tiny-dev", 256, 320, 7, 6.0, 4242, False, api_name="/generate"
@@ -127,7 +124,6 @@ def test_dropping_a_png_restores_its_settings_into_the_form(page, server_url, cl
     assert metadata.read_png_text(Image.open(path))["seed"] == str(seed)
 
 
-@pytest.mark.browser
 def test_korean_browsers_get_the_korean_ui(browser, server_url):
     context = browser.new_context(locale="ko-KR")
     page = context.new_page()
@@ -203,7 +199,6 @@ def embedding_page(app_url: str):
         server.shutdown()
 
 
-@pytest.mark.browser
 def test_the_app_works_embedded_in_an_iframe(page, server_url):
     with embedding_page(server_url) as docs_url:
         page.goto(docs_url)
@@ -224,7 +219,6 @@ def test_a_comparison_link_round_trips_models_and_per_model_settings():
     assert values == {**shared, "tab": "compare"}
 
 
-@pytest.mark.browser
 def test_a_comparison_link_fills_the_form_and_copy_link_keeps_the_edited_settings(page, server_url):
     query = urlencode(
         {
@@ -250,7 +244,6 @@ def test_a_comparison_link_fills_the_form_and_copy_link_keeps_the_edited_setting
     assert "6" in page.locator("#compare-table").inner_text()  # the run used the linked 6 steps
 
 
-@pytest.mark.browser
 def test_a_typography_link_fills_the_lab_and_its_result_has_a_copy_link(page, server_url):
     query = urlencode(
         {"tab": "typography", "prompt": 'A sign that says "OPEN"', "model": "tiny-klein", "seed": 12}

@@ -7,23 +7,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from flux_demo import ocr_tesseract
-from flux_demo.typography import (
+from flux_demo.typography import tesseract as ocr_tesseract
+from flux_demo.typography.ocr import (
     RAPIDOCR,
     TESSERACT,
-    character_error_rate,
-    extract_targets,
-    normalise,
     ocr_engine,
-    quote_prompt,
     reading_engine,
     recognize,
-    score_target,
-    score_text,
     unreadable_chars,
 )
-from flux_demo.typography_suite import CATEGORIES, load_suite, suite_categories
-from flux_demo.typography_view import char_diff, draw_boxes, find_font, render_text
+from flux_demo.typography.scoring import character_error_rate, normalise, score_target, score_text
+from flux_demo.typography.suite import CATEGORIES, load_suite, suite_categories
+from flux_demo.typography.targets import extract_targets, quote_prompt
+from flux_demo.typography.view import char_diff, draw_boxes
+from tests.helpers import render_text
 
 # --- target extraction -------------------------------------------------------------------------
 
@@ -165,8 +162,8 @@ def test_char_diff_labels_reassemble_target_and_recognised_text():
     assert char_diff("OK", None) == [("OK", "missing")]
 
 
-def test_draw_boxes_marks_a_copy_and_leaves_the_input_untouched():
-    image = render_text("HELLO", find_font("DejaVuSans.ttf"), 48)
+def test_draw_boxes_marks_a_copy_and_leaves_the_input_untouched(dejavu):
+    image = render_text("HELLO", dejavu["DejaVuSans"], 48)
     before = np.asarray(image).copy()
     marked = draw_boxes(image, recognize(image))
     assert marked.size == image.size
@@ -175,15 +172,6 @@ def test_draw_boxes_marks_a_copy_and_leaves_the_input_untouched():
 
 
 # --- OCR on renders with known text -----------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def dejavu():
-    """The DejaVu fonts; required, so the render tests cannot silently skip everything."""
-    fonts = {name: find_font(f"{name}.ttf") for name in ("DejaVuSans", "DejaVuSerif", "DejaVuSans-Bold")}
-    missing = [name for name, path in fonts.items() if path is None]
-    assert not missing, f"install fonts-dejavu-core: {missing} not found"
-    return fonts
 
 
 # (text, font key, size px, colour, background); font None is Pillow's built-in font.

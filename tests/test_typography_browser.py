@@ -1,11 +1,6 @@
 """The Typography lab in headless Chromium: prompt helper, generate and score, upload and score, suite."""
 
-import pytest
-
-from flux_demo.typography_view import find_font, render_text
-from tests.test_typography_server import typography_url_fixture  # noqa: F401  (the typography_url fixture)
-
-pytestmark = pytest.mark.browser
+from tests.helpers import render_text
 
 
 def open_lab(page, url, section: str | None = None):
@@ -17,8 +12,8 @@ def open_lab(page, url, section: str | None = None):
         page.locator("#typo-text textarea").wait_for(state="visible")
 
 
-def test_visitor_writes_a_prompt_with_the_helper_then_generates_and_sees_the_diff(page, typography_url):
-    open_lab(page, typography_url)
+def test_visitor_writes_a_prompt_with_the_helper_then_generates_and_sees_the_diff(page, server_url):
+    open_lab(page, server_url)
     page.locator("#typo-text textarea").fill("OPEN")
     page.locator("#typo-scene textarea").fill("A neon sign above a bar at night")
     page.locator("#typo-write").click()
@@ -36,10 +31,10 @@ def test_visitor_writes_a_prompt_with_the_helper_then_generates_and_sees_the_dif
     assert "missing" in page.locator("#typo-diff").inner_text()  # the legend names what the colours mean
 
 
-def test_visitor_uploads_an_image_and_sees_an_exact_match(page, typography_url, tmp_path):
+def test_visitor_uploads_an_image_and_sees_an_exact_match(page, server_url, tmp_path, dejavu):
     path = tmp_path / "sign.png"
-    render_text("HELLO FLUX", find_font("DejaVuSans.ttf"), 48).save(path)
-    open_lab(page, typography_url, "Score any image")
+    render_text("HELLO FLUX", dejavu["DejaVuSans"], 48).save(path)
+    open_lab(page, server_url, "Score any image")
     page.locator("#score-upload input[type=file]").set_input_files(path)
     page.locator("#score-upload img").wait_for(state="visible")
     page.locator("#score-expected textarea").fill("HELLO FLUX")
@@ -52,18 +47,18 @@ def test_visitor_uploads_an_image_and_sees_an_exact_match(page, typography_url, 
     assert "HELLO FLUX" in page.locator("#score-diff").inner_text()
 
 
-def test_empty_expected_text_shows_an_error_naming_the_field(page, typography_url, tmp_path):
+def test_empty_expected_text_shows_an_error_naming_the_field(page, server_url, tmp_path):
     path = tmp_path / "blank.png"
     render_text("", None, 24).save(path)
-    open_lab(page, typography_url, "Score any image")
+    open_lab(page, server_url, "Score any image")
     page.locator("#score-upload input[type=file]").set_input_files(path)
     page.locator("#score-upload img").wait_for(state="visible")
     page.locator("#score-run").click()
     page.get_by_text("expected: is required").first.wait_for(timeout=30_000)
 
 
-def test_visitor_runs_a_tiny_suite_and_sees_the_leaderboard(page, typography_url):
-    open_lab(page, typography_url, "Run the suite")
+def test_visitor_runs_a_tiny_suite_and_sees_the_leaderboard(page, server_url):
+    open_lab(page, server_url, "Run the suite")
     models = page.locator("#suite-models")
     for name in ("FLUX.1 [dev]", "FLUX.2 [klein]"):
         models.get_by_label(name).uncheck()

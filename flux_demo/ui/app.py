@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import html
-import socket
+import os
 import threading
 from pathlib import Path
 
 import gradio as gr
 
-from flux_demo import __version__, limits, pipelines
+from flux_demo import __version__
 from flux_demo.config import Settings, on_zerogpu
-from flux_demo.models import enabled_model_keys
+from flux_demo.pipelines import ModelHost
 from flux_demo.ui import comparison, share, text_to_image, typography
 from flux_demo.ui.i18n import EN, I18N, t
 from flux_demo.ui.widgets import offline_notice
@@ -26,81 +25,67 @@ PAGE_HEAD = f'<meta name="description" content="{html.escape(DESCRIPTION)}">'
 
 class FluxDemoBlocks(gr.Blocks):
     """Blocks whose served page carries the description in its og:/twitter: tags, which Gradio fills from
-    `simple_description` (set for Interface only), so shared links preview with more than "Gradio"."""
+    `simple_description` (set for Interface only), so shared links preview with more than "Gradio".
+    `host` is the `ModelHost` the app serves from (set by `create_demo`)."""
+
+    host: ModelHost
 
     def get_config_file(self):
         return {**super().get_config_file(), "simple_description": DESCRIPTION}
 
 
-def create_demo(settings: Settings | None = None) -> gr.Blocks:
-    """Build the app for `settings` (default: from the environment), with its queue configured."""
-    settings = settings or Settings.from_env()
-    pipelines.configure(settings)
-    limits.configure(settings.rate_limit)
-    model_keys = enabled_model_keys(settings)
+def create_demo(settings: Settings | None = None, host: ModelHost | None = None) -> FluxDemoBlocks:
+    """Build the app with its queue. `host` owns the models and process state; by default a new one is
+    built from `settings` (default: from the environment), so two demos in one process are independent."""
+    host = host or ModelHost(settings)
+    settings = host.settings
+    model_keys = host.model_keys
     with FluxDemoBlocks(title=TITLE, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(f"# {TITLE}")
         gr.Markdown(t("description"))
         notice = offline_notice(model_keys)
         if notice is not None:
             gr.Markdown(notice, elem_id="offline-notice", container=True)
-        link_notice = gr.Markdown(visible=False, elem_id="link-notice", container=True)
+        link_notice = gr.HTML(visible=False, elem_id="link-notice", container=True)
         with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab(t("tab_generate"), id="generate"):
-                generate_tab = text_to_image.build_tab(model_keys)
+                generate_tab = text_to_image.build_tab(host)
             with gr.Tab(t("tab_compare"), id="compare"):
-                compare_tab = comparison.build_tab(model_keys)
+                compare_tab = comparison.build_tab(host)
             with gr.Tab(t("tab_typography"), id="typography"):
-                typography_form = typography.build_tab(model_keys)
+                typography_form = typography.build_tab(host)
         forms = (generate_tab.form, compare_tab.form, typography_form)
         share.wire_permalinks(demo, tabs, link_notice, forms, model_keys)
         gr.Markdown(f"<small>flux-demo {__version__}</small>")
-    demo.flux_demo_settings = settings  # launch_options reads the same settings
+    demo.host = host
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.gpu_concurrency)
     if on_zerogpu():
         # spaces packs the weights moved to CUDA when the app launches and forks its GPU worker from this
         # process, so every model must be loaded before launch, whatever FLUX_DEMO_PRELOAD says.
-        pipelines.preload(model_keys)
+        host.preload()
     else:
         # In the background, so the page is served while imports (and, if asked, weights) load.
-        warm = pipelines.preload if settings.preload else pipelines.warm_imports
-        threading.Thread(target=warm, args=(model_keys,), daemon=True, name="warm-up").start()
+        warm = host.preload if settings.preload else host.warm_imports
+        threading.Thread(target=warm, daemon=True, name="warm-up").start()
     return demo
 
 
 def launch_options(settings: Settings | None = None) -> dict:
     """Keyword arguments for `demo.launch`, shared by app.py and the tests."""
     settings = settings or Settings.from_env()
+    # Which X-Forwarded-For entries to believe is the rate limit's decision (FLUX_DEMO_TRUSTED_PROXIES):
+    # uvicorn, which Gradio runs, would otherwise replace the client address with the header's value for
+    # any request from a local address, forged headers included.
+    os.environ["FORWARDED_ALLOW_IPS"] = ""
     return {
         "head": PAGE_HEAD,
         "favicon_path": str(FAVICON),
         "max_file_size": "20mb",
+        # Gradio keeps a copy of every component's config per browser session (about 0.3 MB here), up to
+        # this many sessions, least recently used first out: 10,000 (its default) would be about 3 GB.
+        "state_session_capacity": settings.session_capacity,
         "show_error": True,
         "i18n": I18N,
         # Tools for MCP clients, described by the endpoints' docstrings (the gradio[mcp] extra).
         "mcp_server": settings.mcp_server,
     }
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serve_locally(demo: gr.Blocks):
-    """Launch `demo` on 127.0.0.1 and a free port with the app's own launch options (for tests and
-    benchmarks, which talk to the real server); yield its URL and close it afterwards."""
-    demo.launch(
-        prevent_thread_lock=True,
-        server_name="127.0.0.1",
-        server_port=free_port(),
-        quiet=True,
-        **launch_options(getattr(demo, "flux_demo_settings", None)),
-    )
-    try:
-        yield demo.local_url
-    finally:
-        demo.close()

@@ -9,19 +9,21 @@ import gradio as gr
 
 from flux_demo import comparison
 from flux_demo.comparison import MAX_SWEEP_SEEDS, ModelRun
-from flux_demo.generation import MAX_PROMPT_CHARS, MAX_SEED, InvalidInput, check_integer, size_for_aspect
 from flux_demo.models import get_spec
+from flux_demo.pipelines import ModelHost
 from flux_demo.ui import share
 from flux_demo.ui.i18n import t
 from flux_demo.ui.widgets import (
     GPU_QUEUE,
     NamedCheckboxGroup,
+    NamedDataframe,
     NamedSlider,
-    gpu_event,
+    event_handler,
     model_choices,
     seed_box,
     size_sliders,
 )
+from flux_demo.validation import MAX_PROMPT_CHARS, MAX_SEED, InvalidInput, check_integer, size_for_aspect
 
 SETTINGS_HEADERS = ["model", "steps", "guidance"]
 TABLE_HEADERS = [
@@ -83,8 +85,8 @@ def caption(run: ModelRun, with_seed: bool = False) -> str:
     return text
 
 
-def make_compare_fn(model_keys: Sequence[str]):
-    @gpu_event
+def make_compare_fn(host: ModelHost):
+    @event_handler(host.limiter)
     def compare(
         prompt: str,
         models: list[str],
@@ -109,10 +111,10 @@ def make_compare_fn(model_keys: Sequence[str]):
             seconds per step, peak VRAM on CUDA, OCR scores) and an image slider of the first two.
         """
         requests = comparison.plan_requests(
-            prompt, models, [seed], width, height, parse_settings(settings), model_keys
+            prompt, models, [seed], width, height, parse_settings(settings), host.model_keys
         )
         gallery, rows, images = [], [], {}
-        for run in comparison.run_all(requests, progress):
+        for run in comparison.run_all(host, requests, progress):
             rows.append(table_row(run))
             if run.ok:
                 gallery.append((run.result.image, caption(run)))
@@ -139,8 +141,8 @@ def pick_pair(left: str, right: str, images: dict):
     return images[left], images[right]
 
 
-def make_sweep_fn(model_keys: Sequence[str]):
-    @gpu_event
+def make_sweep_fn(host: ModelHost):
+    @event_handler(host.limiter)
     def seed_sweep(
         prompt: str,
         models: list[str],
@@ -166,10 +168,10 @@ def make_sweep_fn(model_keys: Sequence[str]):
         count = check_integer("seeds", seeds, 2, MAX_SWEEP_SEEDS)
         start = check_integer("first_seed", first_seed, 0, MAX_SEED - count + 1)
         requests = comparison.plan_requests(
-            prompt, models, range(start, start + count), width, height, {}, model_keys
+            prompt, models, range(start, start + count), width, height, {}, host.model_keys
         )
         gallery, rows = [], []
-        for run in comparison.run_all(requests, progress):
+        for run in comparison.run_all(host, requests, progress):
             rows.append([run.request.seed, *table_row(run)])
             if run.ok:
                 gallery.append((run.result.image, caption(run, with_seed=True)))
@@ -198,7 +200,8 @@ def link_settings(prompt, models, seed, width, height, settings) -> dict:
     }
 
 
-def build_tab(model_keys: Sequence[str]) -> ComparisonTab:
+def build_tab(host: ModelHost) -> ComparisonTab:
+    model_keys = host.model_keys
     base = max(get_spec(key).default_size for key in model_keys)
     width0, height0 = size_for_aspect("1:1", base)
     with gr.Row(equal_height=False):
@@ -214,8 +217,9 @@ def build_tab(model_keys: Sequence[str]) -> ComparisonTab:
             )
             seed = seed_box(42)
             width, height = size_sliders(width0, height0)
-            settings = gr.Dataframe(
+            settings = NamedDataframe(
                 settings_rows(model_keys),
+                field="settings",
                 headers=SETTINGS_HEADERS,
                 datatype=["str", "number", "number"],
                 label=t("compare_settings"),
@@ -249,7 +253,7 @@ def build_tab(model_keys: Sequence[str]) -> ComparisonTab:
             sweep_table = gr.Dataframe(headers=["seed", *TABLE_HEADERS], label=t("sweep_runs"))
     images = gr.State({})
     run.click(
-        make_compare_fn(model_keys),
+        make_compare_fn(host),
         [prompt, models, seed, width, height, settings],
         [gallery, table, slider, images],
         api_name="compare",
@@ -271,7 +275,7 @@ def build_tab(model_keys: Sequence[str]) -> ComparisonTab:
         queue=False,
         api_visibility="private",
     ).then(
-        make_sweep_fn(model_keys),
+        make_sweep_fn(host),
         [prompt, models, seed, sweep_seeds, width, height],
         [sweep_gallery, sweep_table],
         api_name="seed_sweep",

@@ -9,10 +9,10 @@ import gradio as gr
 from PIL import Image, UnidentifiedImageError
 
 from flux_demo import metadata, permalink
-from flux_demo.generation import size_for_aspect
 from flux_demo.models import get_spec
 from flux_demo.ui.i18n import t
-from flux_demo.ui.widgets import CUSTOM_SIZE, slider_ranges
+from flux_demo.ui.widgets import CUSTOM_SIZE, as_text, refusal, slider_ranges
+from flux_demo.validation import size_for_aspect
 
 # The full URL is built in the browser: behind a proxy or inside an iframe only the page knows its address.
 _URL_JS = "(query) => (query ? window.location.origin + window.location.pathname + '?' + query : '')"
@@ -98,18 +98,16 @@ def reset_on_model(model: gr.Dropdown, form: dict, model_keys: Sequence[str]) ->
 def read_png_settings(png: str | None, model_keys: Sequence[str]) -> tuple[dict, list[str]]:
     """Checked settings from a PNG's text metadata; raises gr.Error naming the `png` field."""
     if not png:
-        raise gr.Error("png: drop a PNG made by this app (or one with the same metadata keys)")
+        raise refusal("png: drop a PNG made by this app (or one with the same metadata keys)")
     try:
         with Image.open(png) as image:
             if image.format != "PNG":
-                raise gr.Error(f"png: must be a PNG file, got {image.format or 'an unknown format'}")
+                raise refusal(f"png: must be a PNG file, got {image.format or 'an unknown format'}")
             text = metadata.read_png_text(image)
     except (UnidentifiedImageError, OSError):
-        raise gr.Error(f"png: {Path(png).name} is not a readable image") from None
+        raise refusal(f"png: {Path(png).name} is not a readable image") from None
     if not text:
-        raise gr.Error(
-            f"png: no generation settings found; expected text keys {', '.join(metadata.PNG_KEYS)}"
-        )
+        raise refusal(f"png: no generation settings found; expected text keys {', '.join(metadata.PNG_KEYS)}")
     return permalink.parse_settings(text, model_keys)
 
 
@@ -121,7 +119,7 @@ def add_png_restore(form: dict, model_keys: Sequence[str]) -> gr.File:
     def restore(path):
         values, problems = read_png_settings(path, model_keys)
         for problem in problems:
-            gr.Warning(problem)
+            gr.Warning(as_text(problem))
         gr.Info(f"Restored {', '.join(values)} from the PNG.")
         return form_updates(form, values, model_keys)
 
@@ -129,17 +127,18 @@ def add_png_restore(form: dict, model_keys: Sequence[str]) -> gr.File:
     return png
 
 
-def wire_permalinks(demo: gr.Blocks, tabs: gr.Tabs, notice: gr.Markdown, forms: Sequence[dict], model_keys):
+def wire_permalinks(demo: gr.Blocks, tabs: gr.Tabs, notice: gr.HTML, forms: Sequence[dict], model_keys):
     """Fill every tab's form ({field name: component}) from the page URL's query parameters when it
     opens; ignored parameters are listed in `notice`."""
 
     def apply_link(request: gr.Request):
         values, problems = permalink.parse_settings(dict(request.query_params), model_keys)
-        message = "**Some link parameters were ignored:** " + "; ".join(problems) if problems else ""
+        ignored = "; ".join(as_text(problem) for problem in problems)
+        message = f"<p><strong>Some link parameters were ignored:</strong> {ignored}</p>" if problems else ""
         return [
             *(update for form in forms for update in form_updates(form, values, model_keys)),
             gr.Tabs(selected=values["tab"]) if "tab" in values else gr.skip(),
-            gr.Markdown(message, visible=bool(problems)),
+            gr.HTML(message, visible=bool(problems)),
         ]
 
     components = [component for form in forms for component in form.values()]

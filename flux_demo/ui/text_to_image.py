@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import gradio as gr
 
 from flux_demo import generation
-from flux_demo.generation import ASPECT_RATIOS, GenerationRequest, size_for_aspect
 from flux_demo.models import get_spec
+from flux_demo.pipelines import ModelHost
 from flux_demo.ui import share
 from flux_demo.ui.i18n import t
 from flux_demo.ui.widgets import (
     CUSTOM_SIZE,
     GPU_QUEUE,
-    gpu_event,
+    event_handler,
     model_choices,
     seed_box,
     show_notes,
     size_sliders,
     step_sliders,
 )
+from flux_demo.validation import ASPECT_RATIOS, MAX_PROMPT_CHARS, GenerationRequest, size_for_aspect, validate
 
 EXAMPLE_PROMPTS = (
     "A cute robot reading a book in a cozy library, warm lighting",
@@ -34,10 +34,10 @@ EXAMPLE_PROMPTS = (
 )
 
 
-def make_generate_fn(model_keys: Sequence[str]):
-    """The `/generate` handler, bound to the models this process serves."""
+def make_generate_fn(host: ModelHost):
+    """The `/generate` handler, bound to `host` and the models it serves."""
 
-    @gpu_event
+    @event_handler(host.limiter)
     def generate(
         prompt: str,
         model: str,
@@ -66,9 +66,9 @@ def make_generate_fn(model_keys: Sequence[str]):
             (model, steps, guidance, size, seconds).
         """
         request = GenerationRequest(prompt, model, width, height, steps, guidance, seed, randomize_seed)
-        valid = generation.validate(request, model_keys)
+        valid = validate(request, host.model_keys)
         show_notes(valid.notes)
-        result = generation.generate(valid, progress)
+        result = generation.generate(host, valid, progress)
         return result.image, result.request.seed, result.details
 
     return generate
@@ -92,7 +92,8 @@ class TextToImageTab:
     details: gr.JSON
 
 
-def build_tab(model_keys: Sequence[str]) -> TextToImageTab:
+def build_tab(host: ModelHost) -> TextToImageTab:
+    model_keys = host.model_keys
     first = get_spec(model_keys[0])
     width0, height0 = size_for_aspect("1:1", first.default_size)
     with gr.Row(equal_height=False):
@@ -102,7 +103,7 @@ def build_tab(model_keys: Sequence[str]) -> TextToImageTab:
                 placeholder='A neon sign that reads "HELLO FLUX" on a rainy street at night',
                 lines=1,
                 max_lines=6,
-                max_length=generation.MAX_PROMPT_CHARS,
+                max_length=MAX_PROMPT_CHARS,
                 info=t("prompt_info"),
                 elem_id="prompt",
             )
@@ -111,7 +112,7 @@ def build_tab(model_keys: Sequence[str]) -> TextToImageTab:
                 value=first.key,
                 label=t("model"),
                 elem_id="model",
-                # Checked by `generation.validate`, whose error names the field and the served models.
+                # Checked by `validation.validate`, whose error names the field and the served models.
                 allow_custom_value=True,
             )
             with gr.Row():
@@ -145,7 +146,7 @@ def build_tab(model_keys: Sequence[str]) -> TextToImageTab:
 
     inputs = [prompt, model, width, height, steps, guidance, seed, randomize]
     outputs = [image, seed_used, details]
-    generate_fn = make_generate_fn(model_keys)
+    generate_fn = make_generate_fn(host)
     run_event = gr.on(
         [run.click, prompt.submit],
         generate_fn,

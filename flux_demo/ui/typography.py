@@ -17,11 +17,12 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
-from flux_demo import generation, typography
-from flux_demo import typography_suite as suite
-from flux_demo.generation import GenerationRequest, InvalidInput
+from flux_demo import limits, typography
+from flux_demo.comparison import check_models
 from flux_demo.models import get_spec
-from flux_demo.typography_view import (
+from flux_demo.pipelines import ModelHost
+from flux_demo.typography import ocr, suite
+from flux_demo.typography.view import (
     DIFF_COLORS,
     TARGET_HEADERS,
     draw_boxes,
@@ -34,15 +35,25 @@ from flux_demo.ui import share
 from flux_demo.ui.i18n import t
 from flux_demo.ui.widgets import (
     GPU_QUEUE,
+    OCR_CONCURRENCY,
+    OCR_QUEUE,
     NamedCheckboxGroup,
+    NamedImage,
     NamedSlider,
-    gpu_event,
+    event_handler,
     model_choices,
     seed_box,
     show_notes,
     size_sliders,
     step_sliders,
-    user_errors,
+)
+from flux_demo.validation import (
+    MAX_PROMPT_CHARS,
+    GenerationRequest,
+    InvalidInput,
+    check_integer,
+    check_prompt,
+    validate,
 )
 
 INTRO = (
@@ -62,20 +73,21 @@ DEFAULT_SUITE_PROMPTS = 6
 # --- handlers ----------------------------------------------------------------------------------
 
 
-@user_errors
+@event_handler()
 def write_prompt(text: str, scene: str) -> str:
     """The prompt helper: ``scene`` with ``text`` quoted where ``{text}`` is, or appended."""
-    text = generation.check_prompt(text, "text", suite.MAX_EXPECTED_CHARS)
+    text = check_prompt(text, "text", suite.MAX_EXPECTED_CHARS)
+    scene = suite.check_scene(scene)
     try:
         return typography.quote_prompt(text, scene or "")
     except ValueError as err:
         raise InvalidInput("text", str(err).removeprefix("text: ")) from None
 
 
-def make_typography_fn(model_keys: Sequence[str]):
-    """The `/typography` handler, bound to the served models."""
+def make_typography_fn(host: ModelHost):
+    """The `/typography` handler, bound to `host` and the models it serves."""
 
-    @gpu_event
+    @event_handler(host.limiter)
     def typography_run(
         prompt: str,
         model: str,
@@ -105,33 +117,38 @@ def make_typography_fn(model_keys: Sequence[str]):
             normalised_match, readable, engine), boxes (OCR lines), ocr_seconds and details.
         """
         request = GenerationRequest(prompt, model, width, height, steps, guidance, seed)
-        valid = generation.validate(request, model_keys)
+        valid = validate(request, host.model_keys)
         targets = suite.prompt_targets(valid.prompt)
         show_notes(valid.notes)
-        result, score = suite.generate_and_score(valid, targets, progress)
+        result, score = suite.generate_and_score(host, valid, targets, progress)
         return result.image, {**suite.score_as_dict(score), "details": result.details}
 
     return typography_run
 
 
-@user_errors
-def score_text(image: Image.Image, expected: str) -> dict:
-    """OCR-score any image against the text it should show (works for images from any model).
+def make_score_fn(host: ModelHost):
+    """The `/score_text` handler, counted against the visitor's rate limit on `host`."""
 
-    Args:
-        image: The image to score, at most 4096x4096 pixels.
-        expected: The text the image should show, 1-500 characters; newlines count as spaces.
+    @event_handler(host.limiter)
+    def score_text(image: Image.Image, expected: str) -> dict:
+        """OCR-score any image against the text it should show (works for images from any model).
 
-    Returns:
-        A dict: recognised_text (all RapidOCR lines), tesseract_text (Tesseract's reading, for
-        Korean and kana; null when not needed), mean_cer (0-1, lower is better; null when no
-        installed OCR engine can read the expected text), exact_match, normalised_match (ignoring
-        case, punctuation and spaces), targets (each with the engine that read it), boxes and
-        ocr_seconds.
-    """
-    image = suite.check_image(image)
-    expected = suite.check_expected(expected)
-    return suite.score_as_dict(typography.score_text(image, expected))
+        Args:
+            image: The image to score, at most 4096x4096 pixels.
+            expected: The text the image should show, 1-500 characters; newlines count as spaces.
+
+        Returns:
+            A dict: recognised_text (all RapidOCR lines), tesseract_text (Tesseract's reading, for
+            Korean and kana; null when not needed), mean_cer (0-1, lower is better; null when no
+            installed OCR engine can read the expected text), exact_match, normalised_match (ignoring
+            case, punctuation and spaces), targets (each with the engine that read it), boxes and
+            ocr_seconds.
+        """
+        image = suite.check_image(image)
+        expected = suite.check_expected(expected)
+        return suite.score_as_dict(typography.score_text(image, expected))
+
+    return score_text
 
 
 REPORTS_MAX_AGE_S = 3600  # like the app's delete_cache: Gradio copies the files it serves into its cache
@@ -149,10 +166,11 @@ def _reports_folder() -> Path:
     return Path(tempfile.mkdtemp(dir=root))
 
 
-def make_suite_fn(model_keys: Sequence[str], entries: Sequence[suite.SuiteEntry]):
-    """The `/typography_suite` handler, bound to the served models and the suite."""
+def make_suite_fn(host: ModelHost, entries: Sequence[suite.SuiteEntry]):
+    """The `/typography_suite` handler, bound to `host`, the models it serves and the suite."""
+    model_keys = host.model_keys
 
-    @gpu_event
+    @event_handler(host.limiter)
     def typography_suite(
         models: list[str], count: float, categories: list[str], seed: float, progress=gr.Progress()
     ):
@@ -169,16 +187,24 @@ def make_suite_fn(model_keys: Sequence[str], entries: Sequence[suite.SuiteEntry]
             scored, images not scored), per-category results, the images with captions
             "model · id · CER", and the CSV and JSON reports.
         """
-        if not models:
-            raise InvalidInput("models", f"choose at least one of {', '.join(model_keys)}")
-        chosen = suite.select_entries(entries, int(count), categories or ())
+        models = check_models(models, model_keys)
+        count = check_integer("count", count, 1, len(entries))
+        chosen = suite.select_entries(entries, count, categories or ())
         total = len(chosen) * len(models)
+        if total > suite.MAX_SUITE_IMAGES:
+            raise InvalidInput(
+                "count",
+                f"a run makes at most {suite.MAX_SUITE_IMAGES} images; {count} prompts × {len(models)} "
+                f"models is {total}: choose fewer prompts or models",
+            )
+        if total > 1:  # one image is one unit of the visitor's rate limit; the call itself was one
+            limits.check_current_visitor(host.limiter, cost=total - 1)
         progress((0, total), desc="Generating suite images", unit="images")
 
         def advance(done: int, total: int, image: suite.ScoredImage) -> None:
             progress((done, total), desc=image.caption, unit="images")
 
-        images = suite.run_suite(chosen, models, model_keys, seed, on_image=advance)
+        images = suite.run_suite(host, chosen, models, seed, on_image=advance)
         csv_path, json_path = suite.write_reports(images, _reports_folder())
         board, per_category = suite.leaderboard_rows(images), suite.category_rows(images)
         gallery = [(image.image, image.caption) for image in images]
@@ -187,10 +213,14 @@ def make_suite_fn(model_keys: Sequence[str], entries: Sequence[suite.SuiteEntry]
     return typography_suite
 
 
+@event_handler()
 def show_score(image: Image.Image | None, scores: dict | None):
-    """The views of a score dict: the image with OCR boxes, a summary, a per-target table and a diff."""
+    """The views of a score dict: the image with OCR boxes, a summary, a per-target table and a diff.
+    Both come back from the browser, so both are checked like any other input."""
     if image is None or not scores:
         return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    image = suite.check_image(image)
+    scores = suite.check_score_dict(scores)
     return (
         draw_boxes(image, score_boxes(scores)),
         score_summary(scores),
@@ -229,13 +259,15 @@ class ScoreViews:
             show_score,
             [image, self.scores],
             [self.boxes, self.summary, self.table, self.diff],
-            queue=False,
             api_visibility="private",
+            concurrency_id="score-views",
+            concurrency_limit=2,
         )
 
 
-def build_generate_section(model_keys: Sequence[str]) -> dict:
+def build_generate_section(host: ModelHost) -> dict:
     """The generate-and-score section; returns its form ({field name: component}) for links."""
+    model_keys = host.model_keys
     first = get_spec(model_keys[0])
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
@@ -243,6 +275,7 @@ def build_generate_section(model_keys: Sequence[str]) -> dict:
                 text = gr.Textbox(label=t("typo_text"), placeholder="OPEN 24/7", elem_id="typo-text")
                 scene = gr.Textbox(
                     label=t("scene"),
+                    max_length=suite.MAX_SCENE_CHARS,
                     placeholder="A neon sign above a bar at night",
                     info="Describe the image; write {text} where the text goes, or it is added at the end.",
                     elem_id="typo-scene",
@@ -252,14 +285,14 @@ def build_generate_section(model_keys: Sequence[str]) -> dict:
                 label=t("typo_prompt"),
                 placeholder='A neon sign above a bar at night that says "OPEN 24/7"',
                 lines=2,
-                max_length=generation.MAX_PROMPT_CHARS,
+                max_length=MAX_PROMPT_CHARS,
                 elem_id="typo-prompt",
             )
             model = gr.Dropdown(
                 model_choices(model_keys),
                 value=first.key,
                 label=t("model"),
-                allow_custom_value=True,  # checked by `generation.validate`, which names the field
+                allow_custom_value=True,  # checked by `validation.validate`, which names the field
                 elem_id="typo-model",
             )
             with gr.Accordion(t("settings"), open=False):
@@ -268,8 +301,13 @@ def build_generate_section(model_keys: Sequence[str]) -> dict:
                 width, height = size_sliders(first.default_size, first.default_size)
             run = gr.Button(t("typo_run"), variant="primary", elem_id="typo-run")
         with gr.Column(scale=1):
-            image = gr.Image(
-                label=t("generated_image"), type="pil", format="png", interactive=False, elem_id="typo-image"
+            image = NamedImage(
+                label=t("generated_image"),
+                type="pil",
+                format="png",
+                interactive=False,
+                elem_id="typo-image",
+                max_side=suite.MAX_SCORE_SIDE,  # it comes back from the browser to draw the OCR boxes
             )
             views = ScoreViews("typo")
             share.add_copy_link(views.scores, "typography", pick=lambda scores: scores.get("details"))
@@ -279,11 +317,14 @@ def build_generate_section(model_keys: Sequence[str]) -> dict:
     )
     event = gr.on(
         [run.click, prompt.submit],
-        make_typography_fn(model_keys),
+        make_typography_fn(host),
         [prompt, model, seed, steps, guidance, width, height],
         [image, views.scores],
         api_name="typography",
-        concurrency_id=GPU_QUEUE,
+        # Not the GPU group: the GPU part waits for the host's GPU slot, and OCR then runs without
+        # holding the GPU for the next visitor.
+        concurrency_id=OCR_QUEUE,
+        concurrency_limit=OCR_CONCURRENCY,
     )
     views.show_after(event, image)
     return {
@@ -297,11 +338,15 @@ def build_generate_section(model_keys: Sequence[str]) -> dict:
     }
 
 
-def build_score_section() -> None:
+def build_score_section(host: ModelHost) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
-            upload = gr.Image(
-                label=t("image"), type="pil", sources=["upload", "clipboard"], elem_id="score-upload"
+            upload = NamedImage(
+                label=t("image"),
+                type="pil",
+                sources=["upload", "clipboard"],
+                elem_id="score-upload",
+                max_side=suite.MAX_SCORE_SIDE,
             )
             expected = gr.Textbox(
                 label=t("expected"),
@@ -314,12 +359,19 @@ def build_score_section() -> None:
         with gr.Column(scale=1):
             views = ScoreViews("score")
     event = gr.on(
-        [run.click, expected.submit], score_text, [upload, expected], views.scores, api_name="score_text"
+        [run.click, expected.submit],
+        make_score_fn(host),
+        [upload, expected],
+        views.scores,
+        api_name="score_text",
+        concurrency_id=OCR_QUEUE,
+        concurrency_limit=OCR_CONCURRENCY,
     )
     views.show_after(event, upload)
 
 
-def build_suite_section(model_keys: Sequence[str]) -> None:
+def build_suite_section(host: ModelHost) -> None:
+    model_keys = host.model_keys
     entries = suite.load_suite()
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
@@ -358,7 +410,7 @@ def build_suite_section(model_keys: Sequence[str]) -> None:
                 label=t("suite_images"), columns=4, height="auto", format="png", elem_id="suite-gallery"
             )
     run.click(
-        make_suite_fn(model_keys, entries),
+        make_suite_fn(host, entries),
         [models, count, categories, seed],
         [board, per_category, gallery, csv_file, json_file],
         api_name="typography_suite",
@@ -374,20 +426,21 @@ def build_suite_section(model_keys: Sequence[str]) -> None:
     )
 
 
-def build_tab(model_keys: Sequence[str]) -> dict:
+def build_tab(host: ModelHost) -> dict:
     """The Typography lab: generate and score, run the suite, score any image. Returns the
     generate-and-score form ({field name: component}) that a link can fill."""
+    model_keys = host.model_keys
     # The first score would otherwise pay about a second to start the OCR engine.
-    threading.Thread(target=typography.warm_up, daemon=True, name="ocr-warm-up").start()
+    threading.Thread(target=ocr.warm_up, daemon=True, name="ocr-warm-up").start()
     notes = [INTRO]
     if any(get_spec(key).is_offline for key in model_keys):
         notes.append(OFFLINE_NOTE)
     gr.Markdown("\n\n".join(notes), elem_id="typo-intro")
     with gr.Tabs(elem_id="typo-sections"):
         with gr.Tab(t("typo_tab_generate"), id="typo-generate"):
-            form = build_generate_section(model_keys)
+            form = build_generate_section(host)
         with gr.Tab(t("typo_tab_suite"), id="typo-suite"):
-            build_suite_section(model_keys)
+            build_suite_section(host)
         with gr.Tab(t("typo_tab_score"), id="typo-score"):
-            build_score_section()
+            build_score_section(host)
     return form

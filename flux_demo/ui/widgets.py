@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import base64
 import functools
+import html
 import inspect
+import io
+import logging
 from collections.abc import Callable, Sequence
 
 import gradio as gr
+import PIL.Image
 
 from flux_demo import limits
 from flux_demo.faults import GenerationFailed
-from flux_demo.generation import MAX_SEED, InvalidInput, check_number
+from flux_demo.limits import VisitorLimiter
 from flux_demo.models import MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE, get_spec
 from flux_demo.ui.i18n import t
+from flux_demo.validation import MAX_SEED, InvalidInput, check_number
+
+log = logging.getLogger(__name__)
 
 # Every GPU-bound event joins this concurrency group, so one GPU never runs two pipelines at once.
 GPU_QUEUE = "gpu"
+# OCR-bound events (typography scoring) share this group, so OCR never holds a GPU slot; the GPU part of
+# /typography still waits for the host's GPU slot.
+OCR_QUEUE = "ocr"
+OCR_CONCURRENCY = 2
 CUSTOM_SIZE = "Custom"  # the aspect-ratio choice that leaves width and height as typed
 
 
@@ -31,61 +43,65 @@ def offline_notice(model_keys: Sequence[str]):
     return t("offline_notice")
 
 
+def refusal(message: str, title: str = "Invalid input") -> gr.Error:
+    """The `gr.Error` for an expected refusal (bad input, a fault explained to the visitor): one log line
+    instead of the traceback Gradio prints for every error by default."""
+    log.info("refused (%s): %s", title, message[:200])
+    return gr.Error(message, title=title, print_exception=False)
+
+
 def as_user_error(err: InvalidInput | GenerationFailed) -> gr.Error:
     """The `gr.Error` a visitor sees for bad input or a fault (out of memory, model unavailable...)."""
     title = "Invalid input" if isinstance(err, InvalidInput) else err.title
-    return gr.Error(str(err), title=title)
+    return refusal(str(err), title=title)
 
 
-def gpu_event(fn: Callable) -> Callable:
-    """`user_errors` for a GPU-bound handler, which also counts against the visitor's rate limit."""
-    if inspect.isgeneratorfunction(fn):
+def event_handler(limiter: VisitorLimiter | None = None) -> Callable[[Callable], Callable]:
+    """Decorate a handler so that a visitor sees plain errors: `InvalidInput` becomes a `gr.Error` whose
+    message names the field and the allowed range, a `GenerationFailed` one that says what went wrong and
+    what to try. With a `limiter` (GPU-bound events), each call first counts against the visitor's rate
+    limit. Works for plain and generator handlers (Gradio streams a generator's yields to the page)."""
 
-        @functools.wraps(fn)
-        def limited_stream(*args, **kwargs):
-            limits.check_current_visitor()
-            yield from fn(*args, **kwargs)
+    def decorate(fn: Callable) -> Callable:
+        if inspect.isgeneratorfunction(fn):
 
-        return user_errors(limited_stream)
+            @functools.wraps(fn)
+            def streaming(*args, **kwargs):
+                try:
+                    limits.check_current_visitor(limiter)
+                    yield from fn(*args, **kwargs)
+                except (InvalidInput, GenerationFailed) as err:
+                    raise as_user_error(err) from None
 
-    @functools.wraps(fn)
-    def limited(*args, **kwargs):
-        limits.check_current_visitor()
-        return fn(*args, **kwargs)
-
-    return user_errors(limited)
-
-
-def user_errors(fn: Callable) -> Callable:
-    """Turn `InvalidInput` into a `gr.Error` whose message names the field and the allowed range, and a
-    `GenerationFailed` into one that says what went wrong and what to try.
-
-    Works for plain and generator handlers (Gradio streams a generator's yields to the page)."""
-    if inspect.isgeneratorfunction(fn):
+            return streaming
 
         @functools.wraps(fn)
-        def streaming(*args, **kwargs):
+        def plain(*args, **kwargs):
             try:
-                yield from fn(*args, **kwargs)
+                limits.check_current_visitor(limiter)
+                return fn(*args, **kwargs)
             except (InvalidInput, GenerationFailed) as err:
                 raise as_user_error(err) from None
 
-        return streaming
+        return plain
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (InvalidInput, GenerationFailed) as err:
-            raise as_user_error(err) from None
-
-    return wrapper
+    return decorate
 
 
 def show_notes(notes: Sequence[str]) -> None:
     """Tell the visitor about adjustments the server made (snapped sizes, ignored guidance)."""
     for note in notes:
-        gr.Warning(note)
+        gr.Warning(as_text(note))
+
+
+def as_text(text: str, limit: int = 300) -> str:
+    """`text` from a visitor (a link, a PNG chunk), shortened and HTML-escaped, for a pop-up (`gr.Warning`
+    renders HTML) or a `gr.HTML`: it shows as typed, with no tags, images or links. Never put such text
+    in a `gr.Markdown`, which would turn it into headings and links."""
+    text = str(text)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return html.escape(text, quote=False)
 
 
 class _NamedBoundsMixin:
@@ -97,7 +113,7 @@ class _NamedBoundsMixin:
         except gr.Error as err:
             # A translated label is an I18nData whose key is the field name in English.
             field = getattr(self.label, "key", self.label)
-            raise gr.Error(f"{field}: {err.message}", title="Invalid input") from None
+            raise refusal(f"{field}: {err.message}") from None
 
 
 class _NamedNumberMixin(_NamedBoundsMixin):
@@ -114,7 +130,7 @@ class _NamedNumberMixin(_NamedBoundsMixin):
             if self.precision == 0 and value != int(value):
                 raise InvalidInput(field, f"must be a whole number ({allowed}), got {value}")
         except InvalidInput as err:
-            raise gr.Error(str(err), title="Invalid input") from None
+            raise refusal(str(err)) from None
         return super().preprocess(payload)
 
 
@@ -137,6 +153,84 @@ class NamedCheckboxGroup(_NamedBoundsMixin, gr.CheckboxGroup):
 
     def get_block_name(self) -> str:
         return "checkboxgroup"
+
+
+class NamedDataframe(gr.Dataframe):
+    """A Dataframe input named `field` (its API parameter): null means "no rows", and malformed input
+    gets an error naming the field instead of Gradio's "Could not preprocess input component"."""
+
+    is_template = True
+
+    def __init__(self, *args, field: str, **kwargs):
+        self.field = field
+        super().__init__(*args, **kwargs)
+
+    def get_block_name(self) -> str:
+        return "dataframe"
+
+    def get_config(self, cls=None):
+        # Gradio reads the config from the parameters of `cls.__init__`: use the parent's, not ours.
+        return super().get_config(cls or gr.Dataframe)
+
+    def preprocess(self, payload):
+        if payload is None:
+            return None
+        try:
+            return super().preprocess(payload)
+        except Exception as err:
+            field = self.field
+            raise refusal(
+                f"{field}: must be a table {{'headers': [...], 'data': [[...], ...]}} ({type(err).__name__})",
+                title="Invalid input",
+            ) from None
+
+
+class NamedImage(gr.Image):
+    """An image input that reads only the header before decoding: a picture larger than `max_side` in
+    either side, or a file that is not an image, is refused with an error naming the field, before any
+    pixels are decoded (a 9,400² PNG would otherwise cost gigabytes)."""
+
+    is_template = True
+
+    def __init__(self, *args, max_side: int, **kwargs):
+        self.max_side = max_side
+        super().__init__(*args, **kwargs)
+
+    def get_block_name(self) -> str:
+        return "image"
+
+    def get_config(self, cls=None):
+        # Gradio reads the config from the parameters of `cls.__init__`: use the parent's, not ours.
+        return super().get_config(cls or gr.Image)
+
+    def preprocess(self, payload):
+        if payload is None:
+            return None
+        field = getattr(self.label, "key", self.label)
+        try:
+            source = _image_source(payload)
+            with PIL.Image.open(source) as probe:
+                width, height = probe.size
+        except Exception:
+            raise refusal(f"{field}: must be a PNG, JPEG or WebP image") from None
+        if width > self.max_side or height > self.max_side:
+            raise refusal(
+                f"{field}: must be at most {self.max_side}×{self.max_side} pixels, got {width}×{height}",
+                title="Invalid input",
+            )
+        try:
+            return super().preprocess(payload)
+        except Exception as err:
+            message = f"{field}: could not be read ({type(err).__name__})"
+            raise refusal(message) from None
+
+
+def _image_source(payload):
+    """A file path or an in-memory file for an image payload (an upload or a data: URL)."""
+    url = getattr(payload, "url", None) or ""
+    if url.startswith("data:"):
+        return io.BytesIO(base64.b64decode(url.partition(",")[2]))
+    return payload.path
 
 
 def slider_ranges(model: str) -> tuple[dict, dict]:
@@ -168,7 +262,7 @@ def step_sliders(model_keys: Sequence[str]) -> tuple[NamedSlider, NamedSlider]:
     """Steps and guidance sliders at the first served model's defaults.
 
     The server accepts the union of the served models' ranges; the browser narrows them per model, and
-    `generation.validate` enforces the chosen model's own range.
+    `validation.validate` enforces the chosen model's own range.
     """
     steps_args, guidance_args = slider_ranges(model_keys[0])
     union = served_ranges(model_keys)

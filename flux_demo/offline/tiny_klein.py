@@ -28,11 +28,8 @@ from transformers import AddedToken, Qwen2TokenizerFast, Qwen3Config, Qwen3ForCa
 
 CORPUS_PATH = pathlib.Path(__file__).parent / "data" / "tiny_corpus.txt"
 
-# Defaults of the real FLUX.2 [klein] 4B (distilled): the pipeline's own defaults
-# (50 steps, guidance 4.0) are those of the undistilled base models.
-KLEIN_STEPS = 4
-KLEIN_GUIDANCE = 1.0
-KLEIN_MAX_SEQUENCE_LENGTH = 512
+# The call defaults (steps, guidance, sequence length) come from the registry entry `models.KLEIN`;
+# these are the architecture's: the Qwen3 layers whose hidden states the pipeline stacks.
 KLEIN_TEXT_ENCODER_OUT_LAYERS = (9, 18, 27)
 
 # Qwen3-4B has 36 layers; the pipeline stacks hidden states 9, 18 and 27, so the

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from flux_demo.typography import OcrBox
+from flux_demo.typography.ocr import OcrBox
 
 # Labels of char_diff (and score_diff's "not scored"), with colours for gr.HighlightedText(color_map=...).
 NOT_SCORED = "not scored"
@@ -82,47 +82,7 @@ def draw_boxes(image: Image.Image, boxes: Iterable[OcrBox]) -> Image.Image:
     return canvas
 
 
-# Where Debian and most Linux images keep fonts; searched recursively by file name.
-_FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"), Path.home() / ".fonts")
-
-
-@cache
-def find_font(file_name: str) -> Path | None:
-    """Path of an installed font file such as "DejaVuSans.ttf", or None when it is not installed."""
-    for folder in _FONT_DIRS:
-        if folder.is_dir():
-            for path in sorted(folder.rglob(file_name)):
-                return path
-    return None
-
-
-def render_text(
-    text: str,
-    font_path: Path | None = None,
-    size: int = 48,
-    colour: str = "black",
-    background: str = "white",
-    width: int = 640,
-) -> Image.Image:
-    """Known text drawn centred on a plain background: OCR ground truth. ``size`` in pixels.
-
-    ``font_path=None`` uses Pillow's built-in font.  Newlines start new lines; the image is
-    ``width`` pixels wide (wider if the text needs it), at least half as tall, with a margin of one
-    text size around.  Banner-shaped images are avoided on purpose: RapidOCR scales the short side
-    up to 736 px before detection, so a 768×100 strip would be searched at 5,600×736 (slow).
-    """
-    font = ImageFont.truetype(str(font_path), size) if font_path else ImageFont.load_default(size)
-    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    left, top, right, bottom = probe.multiline_textbbox((0, 0), text, font=font, spacing=size // 2)
-    canvas_width = max(width, right - left + 2 * size)
-    canvas = Image.new("RGB", (canvas_width, max(canvas_width // 2, bottom - top + 2 * size)), background)
-    top -= (canvas.height - (bottom - top + 2 * size)) // 2  # centre vertically
-    x = (canvas.width - (right - left)) // 2 - left
-    ImageDraw.Draw(canvas).multiline_text((x, size - top), text, font=font, fill=colour, spacing=size // 2)
-    return canvas
-
-
-# --- views of a score dict (as made by `typography_suite.score_as_dict`) -------------------------
+# --- views of a score dict (as made by `suite.score_as_dict`) -------------------------
 
 
 def score_boxes(scores: dict) -> list[OcrBox]:

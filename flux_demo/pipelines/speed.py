@@ -1,94 +1,25 @@
-"""Speed options for a loaded pipeline: regional compilation, fp8, attention backend, step cache, ZeroGPU AoT.
+"""Apply speed options to a loaded pipeline: regional compilation, fp8, attention backend, step cache,
+ZeroGPU AoT.
 
-`SpeedOptions.from_env()` reads the knobs; `apply_speed_options(pipe, options, device, spec)` applies what
-this machine supports to the pipeline's transformer and returns, per option, what was applied or why it
+`apply_speed_options(pipe, options, device, spec)` applies what this machine supports of the requested
+`config.SpeedOptions` to the pipeline's transformer and returns, per option, what was applied or why it
 was skipped (for the details panel and the log). Nothing is skipped silently. Only the transformer is
 touched, so components shared between schnell and dev are never changed twice.
-
-    FLUX_DEMO_COMPILE    auto | off | regional | aoti    auto: regional on a CUDA GPU, off elsewhere
-    FLUX_DEMO_FP8        auto | off | on                 auto: on where compute capability >= 8.9 + torchao
-    FLUX_DEMO_ATTENTION  auto | <diffusers backend>      auto: FlashAttention 3 on Hopper if installed,
-                                                          else PyTorch SDPA's own choice
-    FLUX_DEMO_CACHE      off | first-block:T | taylorseer:N | mag:T   lossy step caches, off by default
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
 
-from flux_demo.config import on_zerogpu, zerogpu_size
+from flux_demo.config import CACHE_KINDS, SpeedOptions, on_zerogpu, parse_cache, zerogpu_size
 
 log = logging.getLogger(__name__)
 
-COMPILE_MODES = ("auto", "off", "regional", "aoti")
-FP8_MODES = ("auto", "off", "on")
-# kind -> (config parameter, default value); the value after ":" overrides the default.
-CACHE_KINDS = {
-    "first-block": ("threshold", 0.08),
-    "taylorseer": ("cache_interval", 5),
-    "mag": ("threshold", 0.06),
-}
 # Step caches skip transformer passes between similar steps; a 4-step distilled model has none to skip.
 MIN_STEPS_FOR_CACHE = 8
 FP8_MIN_CAPABILITY = (8, 9)  # Ada and Hopper have fp8 tensor cores
 SKIPPED = "skipped: "
-
-
-@dataclass(frozen=True)
-class SpeedOptions:
-    """Requested speed-ups; `apply_speed_options` decides what this machine can actually use."""
-
-    compile: str = "auto"
-    fp8: str = "auto"
-    attention: str = "auto"
-    cache: str = "off"  # "off" or "<kind>[:<value>]", see CACHE_KINDS
-
-    def __post_init__(self):
-        _check_choice("FLUX_DEMO_COMPILE", self.compile, COMPILE_MODES)
-        _check_choice("FLUX_DEMO_FP8", self.fp8, FP8_MODES)
-        parse_cache(self.cache)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> SpeedOptions:
-        env = os.environ if environ is None else environ
-
-        def read(name: str, default: str) -> str:
-            return env.get(name, "").strip().lower() or default
-
-        return cls(
-            compile=read("FLUX_DEMO_COMPILE", "auto"),
-            fp8=read("FLUX_DEMO_FP8", "auto"),
-            attention=read("FLUX_DEMO_ATTENTION", "auto"),
-            cache=read("FLUX_DEMO_CACHE", "off"),
-        )
-
-
-def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
-
-
-def parse_cache(value: str) -> tuple[str, float] | None:
-    """`"first-block:0.1"` -> `("first-block", 0.1)`; `"off"` -> None; a bad value raises ValueError."""
-    if value == "off":
-        return None
-    kind, _, number = value.partition(":")
-    if kind not in CACHE_KINDS:
-        allowed = ", ".join(["off", *(f"{k}[:{v}]" for k, (_, v) in CACHE_KINDS.items())])
-        raise ValueError(f"FLUX_DEMO_CACHE must be one of {allowed}, got {value!r}")
-    if not number:
-        return kind, float(CACHE_KINDS[kind][1])
-    try:
-        parsed = float(number)
-    except ValueError:
-        parsed = -1.0
-    if not parsed > 0:
-        raise ValueError(f"FLUX_DEMO_CACHE: the value after '{kind}:' must be a number > 0, got {number!r}")
-    return kind, parsed
 
 
 def apply_speed_options(pipe, options: SpeedOptions, device: str, spec=None) -> dict[str, str]:
@@ -249,7 +180,6 @@ def example_call(spec) -> dict:
         "num_inference_steps": 1,  # capture stops at the first transformer call anyway
         "guidance_scale": spec.default_guidance,
         "max_sequence_length": spec.max_sequence_length,
-        **spec.call_kwargs,
     }
 
 

@@ -1,18 +1,12 @@
-"""Typography lab core: target-text extraction and OCR scoring (the suite lives in typography_suite).
+"""Scoring a rendered text against its target: character error rate, exact and normalised match.
 
-OCR runs on RapidOCR (PP-OCRv4 det/rec ONNX models shipped inside the wheel, so it works offline).
-Its recogniser reads Latin script, digits, symbols and Chinese characters (which covers Japanese
-kanji), but it has no Hangul and only a handful of kana.  Targets it cannot spell are read by
-Tesseract instead (`flux_demo.ocr_tesseract`, when installed with Korean and Japanese data); a target
-neither engine can read is flagged as not ``readable`` and left out of the overall scores instead of
-being counted as a model error.
+Each target is read by the engine that can spell it (`ocr.reading_engine`); a target no installed
+engine can read is flagged as not ``readable`` and left out of the overall scores instead of being
+counted as a model error.
 """
 
 from __future__ import annotations
 
-import logging
-import re
-import threading
 import time
 import unicodedata
 from dataclasses import dataclass
@@ -20,132 +14,9 @@ from dataclasses import dataclass
 from PIL import Image
 from rapidfuzz.distance import Levenshtein
 
-from flux_demo import ocr_tesseract
-
-# One alternation so that matches never overlap: a double-quoted target may contain apostrophes
-# or single quotes.  A straight or curly single quote only opens after a non-word character and
-# only closes before one, so the apostrophes in "Don't" or "World's" never start or end a target.
-_QUOTED = re.compile(
-    r'"(?P<double>[^"]*)"'
-    r"|“(?P<curly>[^”]*)”"
-    r"|「(?P<corner>[^」]*)」"
-    r"|『(?P<white_corner>[^』]*)』"
-    r"|(?<!\w)'(?P<single>\S(?:[^\n]*?\S)?)'(?!\w)"
-    r"|(?<!\w)‘(?P<curly_single>\S(?:[^\n]*?\S)?)’(?!\w)"
-)
-# Quote pairs quote_prompt tries in order; the first that survives a round trip wins.
-_QUOTE_PAIRS = (('"', '"'), ("“", "”"), ("'", "'"), ("「", "」"))
-
-
-def _collapse_spaces(text: str) -> str:
-    """Newlines and runs of spaces become one space: OCR lines are joined with single spaces."""
-    return " ".join(text.split())
-
-
-def extract_targets(prompt: str) -> list[str]:
-    """Texts the prompt asks to be written, in prompt order (quotes removed, spaces collapsed)."""
-    targets = []
-    for match in _QUOTED.finditer(prompt):
-        text = _collapse_spaces(next(group for group in match.groups() if group is not None))
-        if text:
-            targets.append(text)
-    return targets
-
-
-def quote_prompt(text: str, scene: str) -> str:
-    """Build a prompt that quotes ``text`` in ``scene`` (``{text}`` marks where it goes)."""
-    text = text.strip()
-    if not text:
-        raise ValueError("text: enter the words the image should show (got an empty string)")
-    scene = scene.strip() or "A sign that says {text}"
-    for opening, closing in _QUOTE_PAIRS:
-        quoted = f"{opening}{text}{closing}"
-        if "{text}" in scene:
-            prompt = scene.replace("{text}", quoted)
-        else:
-            prompt = f"{scene.rstrip(' ,.')}, with the text {quoted}"
-        if _collapse_spaces(text) in extract_targets(prompt):
-            return prompt
-    raise ValueError(f"text: cannot quote {text!r}; it uses every quote mark (\" “” ' 「」)")
-
-
-# --- the OCR engine ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OcrBox:
-    """One recognised text line: ``points`` are 4 (x, y) pixel corners, ``confidence`` in 0–1."""
-
-    points: tuple[tuple[float, float], ...]
-    text: str
-    confidence: float
-
-
-_engine = None
-_engine_lock = threading.Lock()  # guards creation
-_ocr_lock = threading.Lock()  # one recognition at a time: ONNX Runtime already uses every core
-
-
-def ocr_engine():
-    """The process-wide RapidOCR instance, created on first use (about 0.3 s) and then reused."""
-    global _engine
-    if _engine is None:
-        with _engine_lock:
-            if _engine is None:
-                from rapidocr_onnxruntime import RapidOCR  # deferred: importing loads cv2 and ORT
-
-                # RapidOCR attaches a DEBUG-level stream handler; keep only its warnings.
-                logging.getLogger("RapidOCR").setLevel(logging.WARNING)
-                _engine = RapidOCR()
-    return _engine
-
-
-def warm_up() -> float:
-    """Create the engine and read a blank image, so the first real request does not pay for it.
-
-    Returns the seconds it took (about 1 s on a laptop CPU, most of it ONNX Runtime start-up).
-    """
-    started = time.perf_counter()
-    recognize(Image.new("RGB", (32, 32), "white"))
-    ocr_tesseract.installed_languages()  # one `tesseract --list-langs` run
-    return time.perf_counter() - started
-
-
-def ocr_vocabulary() -> frozenset[str]:
-    """Every character the recogniser can output (about 6,600)."""
-    return frozenset(ocr_engine().text_rec.postprocess_op.character)
-
-
-def unreadable_chars(text: str) -> str:
-    """Characters of ``text`` (spaces aside) that the OCR model cannot output, in order, deduplicated."""
-    vocabulary = ocr_vocabulary()
-    return "".join(dict.fromkeys(c for c in text if not c.isspace() and c not in vocabulary))
-
-
-RAPIDOCR, TESSERACT = "rapidocr", "tesseract"  # the engines, as TargetScore.engine names them
-
-
-def reading_engine(target: str) -> str | None:
-    """The engine that reads ``target``: RapidOCR when it can spell every character, else Tesseract
-    when its installed languages cover the rest (Hangul, kana), else None (the target is not scored)."""
-    missing = unreadable_chars(target)
-    if not missing:
-        return RAPIDOCR
-    return TESSERACT if ocr_tesseract.languages_for(missing) else None
-
-
-def recognize(image: Image.Image) -> list[OcrBox]:
-    """OCR the image; lines come back in reading order (top to bottom, then left to right)."""
-    engine = ocr_engine()
-    with _ocr_lock:
-        result, _ = engine(image.convert("RGB"))
-    return [
-        OcrBox(tuple((float(x), float(y)) for x, y in points), text, float(score))
-        for points, text, score in result or []
-    ]
-
-
-# --- metrics -----------------------------------------------------------------------------------
+from flux_demo.typography import tesseract
+from flux_demo.typography.ocr import RAPIDOCR, TESSERACT, OcrBox, reading_engine, recognize, unreadable_chars
+from flux_demo.typography.targets import collapse_spaces
 
 
 def character_error_rate(target: str, recognised: str) -> float:
@@ -266,7 +137,7 @@ def score_target(target: str, ocr_text: str, engine: str = RAPIDOCR) -> TargetSc
     The recognised text is the window of the reading that best matches the target, widened to
     whole words, so other text in the image (a subtitle, a logo) does not count against it.
     """
-    target = _collapse_spaces(target)
+    target = collapse_spaces(target)
     if not target:
         raise ValueError("expected: each target text must contain at least one visible character")
     recognised = _best_window(target, ocr_text) if ocr_text else ""
@@ -284,19 +155,19 @@ def score_target(target: str, ocr_text: str, engine: str = RAPIDOCR) -> TargetSc
 def _read_with_tesseract(image: Image.Image, targets: list[str]) -> str | None:
     """Tesseract's reading of ``image`` in the languages the targets need; None when none needs it."""
     needed = "".join(unreadable_chars(target) for target in targets if reading_engine(target) == TESSERACT)
-    text = ocr_tesseract.read(image, ocr_tesseract.languages_for(needed)) if needed else None
-    return None if text is None else _collapse_spaces(unicodedata.normalize("NFKC", text))
+    text = tesseract.read(image, tesseract.languages_for(needed)) if needed else None
+    return None if text is None else collapse_spaces(unicodedata.normalize("NFKC", text))
 
 
 def score_text(image: Image.Image, expected: str | list[str]) -> TextScore:
     """OCR ``image`` and score it against one expected text or a list of them."""
-    targets = [_collapse_spaces(text) for text in ([expected] if isinstance(expected, str) else expected)]
+    targets = [collapse_spaces(text) for text in ([expected] if isinstance(expected, str) else expected)]
     if not targets or not all(targets):
         raise ValueError("expected: give at least one target text, each with a visible character")
     started = time.perf_counter()
     boxes = recognize(image)
     # NFKC: the Chinese-trained recogniser often emits fullwidth punctuation ("，" for ",").
-    ocr_text = _collapse_spaces(unicodedata.normalize("NFKC", " ".join(box.text for box in boxes)))
+    ocr_text = collapse_spaces(unicodedata.normalize("NFKC", " ".join(box.text for box in boxes)))
     tesseract_text = _read_with_tesseract(image, targets)
     scores = tuple(
         score_target(target, tesseract_text, TESSERACT)

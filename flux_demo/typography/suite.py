@@ -15,11 +15,23 @@ from pathlib import Path
 
 from PIL import Image
 
-from flux_demo import generation, typography
-from flux_demo.generation import GenerationRequest, GenerationResult, InvalidInput, ValidRequest
-from flux_demo.typography import TextScore, extract_targets
+from flux_demo import generation
+from flux_demo.generation import GenerationResult, ProgressFn
+from flux_demo.pipelines import ModelHost
+from flux_demo.typography.ocr import unreadable_chars
+from flux_demo.typography.scoring import TargetScore, TextScore, score_text
+from flux_demo.typography.targets import extract_targets
+from flux_demo.validation import (
+    GenerationRequest,
+    InvalidInput,
+    ValidRequest,
+    check_model,
+    check_prompt,
+    validate,
+)
 
-SUITE_PATH = Path(__file__).resolve().parent.parent / "examples" / "typography_suite.json"
+# The one place the suite data lives: a data file beside the other examples, editable without code.
+SUITE_PATH = Path(__file__).resolve().parents[2] / "examples" / "typography_suite.json"
 CATEGORIES = (
     "single words",
     "signs and storefronts",
@@ -34,7 +46,11 @@ CATEGORIES = (
     "non-Latin scripts",
 )
 MAX_EXPECTED_CHARS = 500
+MAX_SCENE_CHARS = 500  # the prompt helper's scene description
 MAX_SCORE_SIDE = 4096  # uploads larger than this in either side are refused, not resized
+MAX_SUITE_IMAGES = 48  # images one suite run may make (prompts × models)
+# Bounds on a score dict sent back by the browser for display (`check_score_dict`).
+MAX_SCORE_TARGETS, MAX_SCORE_BOXES, MAX_SCORE_TEXT = 64, 256, 5000
 # Called after each suite image: (images done, images in all, the image just scored).
 OnImage = Callable[[int, int, "ScoredImage"], object]
 
@@ -83,7 +99,85 @@ def check_expected(expected) -> str:
     """The text an image should show: required, at most 500 characters, no control characters."""
     if isinstance(expected, str) and not expected.strip():
         raise InvalidInput("expected", "is required: type the text the image should show")
-    return generation.check_prompt(expected, "expected", MAX_EXPECTED_CHARS)
+    return check_prompt(expected, "expected", MAX_EXPECTED_CHARS)
+
+
+def check_scene(scene) -> str:
+    """The prompt helper's scene: optional text of at most 500 characters."""
+    if scene is None or (isinstance(scene, str) and not scene.strip()):
+        return ""
+    return check_prompt(scene, "scene", MAX_SCENE_CHARS)
+
+
+def _check_text(value, name: str, limit: int = MAX_SCORE_TEXT) -> str:
+    if not isinstance(value, str) or len(value) > limit:
+        raise InvalidInput("scores", f"{name} must be text of at most {limit} characters")
+    return value
+
+
+def _check_figure(value, name: str, optional: bool = False) -> float | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) > 1e6:
+        raise InvalidInput("scores", f"{name} must be a finite number")
+    return float(value)
+
+
+def _check_flag(value, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput("scores", f"{name} must be true or false")
+    return value
+
+
+def check_score_dict(scores) -> dict:
+    """A score dict as `score_as_dict` makes it, coming back from the browser to be displayed: every
+    field is checked and bounded, since a caller can send anything."""
+    if not isinstance(scores, dict):
+        raise InvalidInput("scores", f"must be a score object, got {type(scores).__name__}")
+    targets, boxes = scores.get("targets"), scores.get("boxes")
+    if not isinstance(targets, list) or len(targets) > MAX_SCORE_TARGETS:
+        raise InvalidInput("scores", f"targets must be a list of at most {MAX_SCORE_TARGETS}")
+    if not isinstance(boxes, list) or len(boxes) > MAX_SCORE_BOXES:
+        raise InvalidInput("scores", f"boxes must be a list of at most {MAX_SCORE_BOXES}")
+    checked_targets = []
+    for target in targets:
+        if not isinstance(target, dict):
+            raise InvalidInput("scores", "each target must be an object")
+        checked_targets.append(
+            {
+                "target": _check_text(target.get("target"), "target", MAX_EXPECTED_CHARS),
+                "recognised": _check_text(target.get("recognised"), "recognised"),
+                "cer": _check_figure(target.get("cer"), "cer"),
+                "exact": _check_flag(target.get("exact"), "exact"),
+                "normalised_match": _check_flag(target.get("normalised_match"), "normalised_match"),
+                "readable": _check_flag(target.get("readable"), "readable"),
+                "engine": _check_text(target.get("engine"), "engine", 20),
+                "unreadable_chars": _check_text(target.get("unreadable_chars", ""), "unreadable_chars"),
+            }
+        )
+    checked_boxes = []
+    for box in boxes:
+        points = box.get("points") if isinstance(box, dict) else None
+        if not isinstance(points, list) or len(points) != 4:
+            raise InvalidInput("scores", "each box must have 4 points")
+        for point in points:
+            if not isinstance(point, (list, tuple)) or len(point) != 2:
+                raise InvalidInput("scores", "each point must be [x, y]")
+        checked_boxes.append(
+            {
+                "points": [[_check_figure(x, "x"), _check_figure(y, "y")] for x, y in points],
+                "text": _check_text(box.get("text"), "box text", MAX_EXPECTED_CHARS),
+                "confidence": _check_figure(box.get("confidence"), "confidence"),
+            }
+        )
+    return {
+        "mean_cer": _check_figure(scores.get("mean_cer"), "mean_cer", optional=True),
+        "exact_match": _check_flag(scores.get("exact_match"), "exact_match"),
+        "normalised_match": _check_flag(scores.get("normalised_match"), "normalised_match"),
+        "ocr_seconds": _check_figure(scores.get("ocr_seconds"), "ocr_seconds"),
+        "targets": checked_targets,
+        "boxes": checked_boxes,
+    }
 
 
 def check_image(image) -> Image.Image:
@@ -102,7 +196,7 @@ def check_image(image) -> Image.Image:
 
 def prompt_targets(prompt: str) -> list[str]:
     """The quoted texts of a prompt; a prompt without any is refused, naming the field."""
-    targets = typography.extract_targets(prompt)
+    targets = extract_targets(prompt)
     if not targets:
         raise InvalidInput(
             "prompt",
@@ -114,7 +208,7 @@ def prompt_targets(prompt: str) -> list[str]:
 
 def default_request(prompt: str, model: str, seed: int, available: Sequence[str]) -> GenerationRequest:
     """A request at the model's registry defaults: its steps, guidance and native square size."""
-    spec = generation.check_model(model, available)
+    spec = check_model(model, available)
     return GenerationRequest(
         prompt, model, spec.default_size, spec.default_size, spec.default_steps, spec.default_guidance, seed
     )
@@ -140,17 +234,17 @@ def score_as_dict(score: TextScore) -> dict:
     }
 
 
-def unreadable(target: typography.TargetScore) -> str:
+def unreadable(target: TargetScore) -> str:
     """Characters of the target that RapidOCR cannot output ("" when an installed engine reads them all)."""
-    return "" if target.readable else typography.unreadable_chars(target.target)
+    return "" if target.readable else unreadable_chars(target.target)
 
 
 def generate_and_score(
-    valid: ValidRequest, targets: Sequence[str], progress: generation.ProgressFn | None = None
+    host: ModelHost, valid: ValidRequest, targets: Sequence[str], progress: ProgressFn | None = None
 ) -> tuple[GenerationResult, TextScore]:
-    """Generate one validated request and OCR-score the image against ``targets``."""
-    result = generation.generate(valid, progress)
-    return result, typography.score_text(result.image, list(targets))
+    """Generate one validated request on `host` and OCR-score the image against ``targets``."""
+    result = generation.generate(host, valid, progress)
+    return result, score_text(result.image, list(targets))
 
 
 # --- the suite ---------------------------------------------------------------------------------
@@ -190,23 +284,24 @@ def select_entries(
 
 
 def run_suite(
+    host: ModelHost,
     entries: Sequence[SuiteEntry],
     models: Sequence[str],
-    available: Sequence[str],
     seed: int = 0,
     on_image: OnImage | None = None,
 ) -> list[ScoredImage]:
-    """Generate every entry with every model (registry defaults, one seed) and OCR-score each image."""
+    """Generate every entry with every model (registry defaults, one seed) on `host` and OCR-score each."""
+    available = host.model_keys
     # 1. Check everything before the first image, so a bad model fails fast
     requests = [
-        (model, entry, generation.validate(default_request(entry.prompt, model, seed, available), available))
+        (model, entry, validate(default_request(entry.prompt, model, seed, available), available))
         for model in models
         for entry in entries
     ]
     # 2. Generate and score, reporting after each image
     scored: list[ScoredImage] = []
     for model, entry, valid in requests:
-        result, score = generate_and_score(valid, entry.targets)
+        result, score = generate_and_score(host, valid, entry.targets)
         scored.append(ScoredImage(model, entry, valid.seed, result.image, score))
         if on_image is not None:
             on_image(len(scored), len(requests), scored[-1])

@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 
 # Bump when the builders change, so stale caches are rebuilt instead of reused.
-TINY_FORMAT = 1
+TINY_FORMAT = 2
 
 _CORPUS = "data/tiny_corpus.txt"
 _T5_DIM = 32
@@ -41,7 +41,7 @@ _build_lock = threading.Lock()
 
 
 def _corpus_lines() -> list[str]:
-    text = resources.files("flux_demo").joinpath(_CORPUS).read_text(encoding="utf-8")
+    text = resources.files("flux_demo.offline").joinpath(_CORPUS).read_text(encoding="utf-8")
     return [line for line in text.splitlines() if line.strip()]
 
 
@@ -130,7 +130,7 @@ def build_flux1_shared(clip_vocab: int, t5_vocab: int) -> dict:
         norm_num_groups=4,
         use_quant_conv=False,
         use_post_quant_conv=False,
-        shift_factor=0.0609,
+        shift_factor=0.1159,  # the real FLUX.1 VAE config (SD3 uses 0.0609)
         scaling_factor=0.3611,
     )
     return {"text_encoder": text_encoder, "text_encoder_2": text_encoder_2, "vae": vae}
@@ -174,8 +174,8 @@ def build_flux1_pair(root: Path) -> None:
 
 
 def build_flux2_klein(root: Path) -> None:
-    """Write `flux2-klein` under `root` (see flux_demo.tiny_klein for its components)."""
-    from flux_demo.tiny_klein import build_tiny_klein
+    """Write `flux2-klein` under `root` (see flux_demo.offline.tiny_klein for its components)."""
+    from flux_demo.offline.tiny_klein import build_tiny_klein
 
     build_tiny_klein(root / "flux2-klein")
 

@@ -1,0 +1,1 @@
+"""Offline FLUX models: random tiny twins for fast tests and the trained nano family."""

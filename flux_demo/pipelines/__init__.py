@@ -1,0 +1,24 @@
+"""The cached pipelines: loading, placement, the memory plan and speed options, owned by one `ModelHost`.
+
+`get_pipeline(model_key)` is the short Python entry point: the cached diffusers pipeline for that key,
+from a host built from the environment on first use. The app builds its own host in `create_demo`.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from flux_demo.pipelines.host import LoadedModel, ModelHost
+
+__all__ = ["LoadedModel", "ModelHost", "default_host", "get_pipeline"]
+
+
+@functools.cache
+def default_host() -> ModelHost:
+    """A host for scripts and notebooks, with settings from the environment (built once)."""
+    return ModelHost()
+
+
+def get_pipeline(model_key: str):
+    """The cached diffusers pipeline for `model_key`, loading it on first use."""
+    return default_host().get_pipeline(model_key)

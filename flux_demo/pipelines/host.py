@@ -1,0 +1,287 @@
+"""`ModelHost`: the one owner of the process's mutable state.
+
+It holds the settings, the served model keys, the loaded pipelines, the locks that make first loads
+safe, the GPU slots, the memory plan's recently-used list and the visitor rate limiter. `create_demo`
+builds one (or receives one), and everything below the UI is handed it explicitly, so two demos in one
+process do not interfere.
+
+Loading is lazy and thread-safe: concurrent first calls for one model (or for two models that share
+components) load once. schnell and dev share their text encoders, tokenizers and VAE by object identity;
+only the transformer and scheduler are their own.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import itertools
+import logging
+import threading
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from flux_demo import limits
+from flux_demo.config import Settings, on_zerogpu
+from flux_demo.models import REAL_DEFAULT, TINY_DEFAULT, ModelSpec, get_spec
+from flux_demo.pipelines import placement as plan
+from flux_demo.pipelines import speed
+from flux_demo.pipelines.placement import Placement
+
+log = logging.getLogger(__name__)
+
+# diffusers and transformers resolve their names lazily, which is not thread-safe: a lookup racing an
+# import in another thread can fail with AttributeError. Warm-up imports and model loads therefore take
+# turns on this process-wide lock (imports are process-wide, whichever host asks).
+_import_lock = threading.RLock()
+
+# Hosts by id, so a host pickles by reference: ZeroGPU runs the GPU function in a worker forked from
+# this process and pickles its arguments, and the worker must use the host it inherited, not a copy.
+_hosts: weakref.WeakValueDictionary[int, ModelHost] = weakref.WeakValueDictionary()
+_host_ids = itertools.count()
+
+
+def _host_by_id(host_id: int) -> ModelHost:
+    return _hosts[host_id]
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A loaded pipeline with its registry entry, where it runs, and the speed options it got."""
+
+    pipe: object  # a diffusers DiffusionPipeline
+    spec: ModelSpec
+    placement: Placement
+    speed: dict[str, str] = field(default_factory=dict)
+
+
+def gpu_available() -> bool:
+    """A CUDA GPU is present here, or ZeroGPU will attach one per call."""
+    if on_zerogpu():
+        return True
+    import torch  # deferred: settings and the registry must stay cheap to import
+
+    return torch.cuda.is_available()
+
+
+def enabled_model_keys(settings: Settings) -> tuple[str, ...]:
+    """The models to serve: `FLUX_DEMO_MODELS`, else real ones on a GPU and offline ones elsewhere."""
+    if settings.models is not None:
+        for key in settings.models:
+            get_spec(key)
+        return settings.models
+    return REAL_DEFAULT if gpu_available() else TINY_DEFAULT
+
+
+def pipeline_class(spec: ModelSpec):
+    """The diffusers pipeline class for `spec`."""
+    with _import_lock:
+        import diffusers
+
+        return getattr(diffusers, spec.pipeline_class)
+
+
+def execution_device() -> str:
+    import torch
+
+    return "cuda" if on_zerogpu() or torch.cuda.is_available() else "cpu"
+
+
+class ModelHost:
+    """Loads, caches, places and lends the pipelines of the served models (see the module docstring)."""
+
+    def __init__(self, settings: Settings | None = None, model_keys: Sequence[str] | None = None):
+        self.settings = settings or Settings.from_env()
+        self.model_keys = tuple(model_keys) if model_keys else enabled_model_keys(self.settings)
+        self.limiter = limits.limiter_for(self.settings.rate_limit, self.settings.trusted_proxies)
+        # One slot per pipeline that may run at once (FLUX_DEMO_GPU_CONCURRENCY).
+        self.gpu_slots = threading.Semaphore(self.settings.gpu_concurrency)
+        self._loaded: dict[str, LoadedModel] = {}
+        self._lock = threading.Lock()  # guards the dictionaries below
+        self._group_locks: dict[str, threading.Lock] = {}  # first loads, per share group
+        self._call_locks: dict[str, threading.Lock] = {}  # schedulers keep per-call state
+        # Memory plan: models in "gpu" mode, most recently used last, and those running now.
+        self._placement_lock = threading.Lock()
+        self._recent: list[str] = []
+        self._running: collections.Counter[str] = collections.Counter()
+        # With CPU offload, accelerate's hooks live on the shared modules: only one pipeline may own them.
+        self._offload_owner: str | None = None
+        self._id = next(_host_ids)
+        _hosts[self._id] = self
+
+    def __reduce__(self):
+        return (_host_by_id, (self._id,))
+
+    # --- loading ---------------------------------------------------------------------------------
+
+    def is_loaded(self, key: str) -> bool:
+        return key in self._loaded
+
+    def get(self, key: str) -> LoadedModel:
+        """The loaded model for `key`, loading it on first use."""
+        loaded = self._loaded.get(key)
+        if loaded is not None:
+            return loaded
+        spec = get_spec(key)
+        with self._group_lock(spec):
+            loaded = self._loaded.get(key)
+            if loaded is None:
+                with _import_lock:
+                    loaded = self._load(spec)
+                self._loaded[key] = loaded
+        return loaded
+
+    def get_pipeline(self, key: str):
+        """The cached diffusers pipeline for `key`."""
+        return self.get(key).pipe
+
+    def warm_imports(self, keys: Iterable[str] | None = None) -> None:
+        """Import torch, diffusers and the pipeline classes (seconds of work) without loading any weights,
+        so the first visitor does not wait for them; meant for a background thread."""
+        for key in self.model_keys if keys is None else keys:
+            pipeline_class(get_spec(key))
+
+    def preload(self, keys: Iterable[str] | None = None) -> None:
+        """Load the given models (default: all served ones) now, for example at start-up."""
+        for key in self.model_keys if keys is None else keys:
+            self.get(key)
+
+    def clear(self) -> None:
+        """Forget every loaded pipeline (tests use this to measure loading)."""
+        with self._lock, self._placement_lock:
+            self._loaded.clear()
+            self._recent.clear()
+            self._running.clear()
+            self._offload_owner = None
+
+    def _group_lock(self, spec: ModelSpec) -> threading.Lock:
+        with self._lock:
+            return self._group_locks.setdefault(spec.share_group or spec.key, threading.Lock())
+
+    def _shared_from_siblings(self, spec: ModelSpec) -> dict:
+        if not spec.share_group:
+            return {}
+        for loaded in list(self._loaded.values()):  # another group may be inserting meanwhile
+            if loaded.spec.share_group == spec.share_group:
+                return {name: getattr(loaded.pipe, name) for name in spec.shared_components}
+        return {}
+
+    def _source(self, spec: ModelSpec) -> str:
+        if spec.is_offline:
+            from flux_demo.offline.tiny import ensure_tiny_model
+
+            return str(ensure_tiny_model(spec.tiny_variant, self.settings.tiny_dir))
+        return spec.repo_id
+
+    def _load(self, spec: ModelSpec) -> LoadedModel:
+        device = execution_device()
+        cls = pipeline_class(spec)
+        shared = self._shared_from_siblings(spec)
+        log.info(
+            "loading %s from %s (sharing %s)", spec.key, spec.repo_id or spec.tiny_variant, sorted(shared)
+        )
+        pipe = cls.from_pretrained(self._source(spec), dtype=plan.torch_dtype_for(device), **shared)
+        pipe.set_progress_bar_config(disable=True)
+        where = self._place(pipe, device)
+        # After placement: compilation and fp8 act on the transformer where it will run.
+        applied = speed.apply_speed_options(pipe, self.settings.speed, device, spec)
+        log.info("%s speed options: %s", spec.key, applied)
+        return LoadedModel(pipe, spec, where, applied)
+
+    def _place(self, pipe, device: str) -> Placement:
+        dtype_name = str(plan.torch_dtype_for(device)).removeprefix("torch.")
+        if device != "cuda":
+            return Placement(device, dtype_name, "cpu")
+        if on_zerogpu():
+            # ZeroGPU wants weights moved to "cuda" at start-up, outside GPU calls; it attaches them per call.
+            pipe.to("cuda")
+            return Placement(device, dtype_name, "zerogpu")
+        import torch
+
+        _free, total = torch.cuda.mem_get_info()
+        sizes = [plan.module_bytes(m) for m in plan.modules(pipe).values()]
+        mode = plan.choose_memory_mode(self.settings.memory_mode, sum(sizes), total, max(sizes, default=0))
+        log.info("memory mode %s (pipeline %.1f GB, card %.1f GB)", mode, sum(sizes) / 1e9, total / 1e9)
+        return Placement(device, dtype_name, mode)
+
+    # --- running ---------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def gpu_slot(self, key: str):
+        """Hold one GPU slot and `key`'s own call lock for the block."""
+        with self._lock:
+            call_lock = self._call_locks.setdefault(key, threading.Lock())
+        with self.gpu_slots, call_lock:
+            yield
+
+    @contextlib.contextmanager
+    def in_use(self, key: str):
+        """`key`'s loaded model, placed and ready, marked as running (never moved out) until the block ends.
+        Call it inside `gpu_slot`."""
+        with self._placement_lock:
+            loaded = self._prepare_for_call(key)
+            self._running[key] += 1
+        try:
+            yield loaded
+        finally:
+            with self._placement_lock:
+                self._running[key] -= 1
+
+    def _prepare_for_call(self, key: str) -> LoadedModel:
+        """In "gpu" mode the memory plan makes room; in the offload modes, shared modules can carry only
+        one pipeline's accelerate hooks, so the hooks are re-attached when the model in use changes
+        (cheap: no weights move until a module runs)."""
+        loaded = self.get(key)
+        mode = loaded.placement.memory_mode
+        if mode == "gpu":
+            self._ensure_on_gpu(key, loaded.pipe)
+        elif mode in ("model-offload", "sequential-offload") and self._offload_owner != key:
+            if mode == "model-offload":
+                loaded.pipe.enable_model_cpu_offload()
+            else:
+                loaded.pipe.enable_sequential_cpu_offload()
+            self._offload_owner = key
+        return loaded
+
+    def own_modules(self, key: str) -> list:
+        """`key`'s modules that no other loaded pipeline shares (the shared FLUX.1 encoders are not own)."""
+        others = {
+            id(m)
+            for other, loaded in list(self._loaded.items())
+            if other != key
+            for m in plan.modules(loaded.pipe).values()
+        }
+        return [m for m in plan.modules(self._loaded[key].pipe).values() if id(m) not in others]
+
+    def _ensure_on_gpu(self, key: str, pipe) -> None:
+        """Move `pipe` to the GPU, first moving idle models' own modules to the CPU if the card is full.
+
+        This is the memory plan for cards smaller than all served models together (for example a 48 GB
+        card with schnell, dev and klein): shared modules stay, idle transformers (and klein's encoder)
+        leave. Called with `_placement_lock` held.
+        """
+        import torch
+
+        needed = sum(plan.module_bytes(m, off_gpu_only=True) for m in plan.modules(pipe).values())
+        if needed:
+            idle = [
+                (
+                    other,
+                    sum(
+                        plan.module_bytes(m) - plan.module_bytes(m, off_gpu_only=True)
+                        for m in self.own_modules(other)
+                    ),
+                )
+                for other in self._recent
+                if other != key and not self._running[other]
+            ]
+            free, _total = torch.cuda.mem_get_info()
+            for other in plan.plan_evictions(needed, free, idle):
+                log.info("memory plan: moving %s's own modules to the CPU to make room for %s", other, key)
+                for module in self.own_modules(other):
+                    module.to("cpu")
+            torch.cuda.empty_cache()
+            pipe.to("cuda")
+        if key in self._recent:
+            self._recent.remove(key)
+        self._recent.append(key)

@@ -1,0 +1,168 @@
+"""Requests and their checks: every field is checked on the server, because API callers bypass the browser.
+
+`validate` turns a `GenerationRequest` (as received) into a `ValidRequest` (sizes snapped, seed chosen,
+guidance resolved for the model, registry entry resolved), or raises `InvalidInput` naming the field and
+the allowed range. The UI, links, the comparison and the typography suite all check through here.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from flux_demo.models import MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE, ModelSpec, get_spec
+
+MAX_PROMPT_CHARS = 2000
+MAX_SEED = 2**32 - 1
+
+
+class InvalidInput(ValueError):
+    """A request field is out of range; the message names the field and what is allowed."""
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What a caller asks for, as received (not yet checked)."""
+
+    prompt: str
+    model: str
+    width: float = 1024
+    height: float = 1024
+    steps: float = 4
+    guidance: float = 0.0
+    seed: float = 0
+    randomize_seed: bool = False
+
+
+@dataclass(frozen=True)
+class ValidRequest:
+    """A checked request: sizes snapped, seed chosen, guidance resolved for the model."""
+
+    prompt: str
+    model: str
+    width: int
+    height: int
+    steps: int
+    guidance: float
+    seed: int
+    notes: tuple[str, ...] = ()
+    # The registry entry, resolved once at validation and carried down to the pipeline call.
+    spec: ModelSpec = field(default=None, compare=False, repr=False)
+
+    def settings(self) -> dict:
+        """What reproduces the image: the PNG metadata, the link and the details all start from this."""
+        return {
+            "prompt": self.prompt,
+            "model": self.model,
+            "width": self.width,
+            "height": self.height,
+            "steps": self.steps,
+            "guidance": self.guidance,
+            "seed": self.seed,
+        }
+
+
+def snap_to_multiple(value: int, multiple: int = SIZE_MULTIPLE) -> int:
+    """Nearest multiple of `multiple` (halves round up), kept within MIN_SIDE..MAX_SIDE."""
+    snapped = math.floor(value / multiple + 0.5) * multiple
+    return min(max(snapped, MIN_SIDE), MAX_SIDE)
+
+
+ASPECT_RATIOS = ("1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16", "21:9")
+
+
+def size_for_aspect(aspect: str, base: int) -> tuple[int, int]:
+    """Width and height for `aspect` ("W:H") with about `base`² pixels, snapped to multiples of 16."""
+    w_ratio, h_ratio = (int(part) for part in aspect.split(":"))
+    scale = math.sqrt(base * base / (w_ratio * h_ratio))
+    return snap_to_multiple(w_ratio * scale), snap_to_multiple(h_ratio * scale)
+
+
+def check_number(field_name: str, value, allowed: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidInput(field_name, f"must be a number ({allowed}), got {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidInput(field_name, f"must be a finite number ({allowed}), got {value}")
+    return value
+
+
+def check_integer(field_name: str, value, low: int, high: int) -> int:
+    allowed = f"an integer from {low} to {high}"
+    value = check_number(field_name, value, allowed)
+    if value != int(value):
+        raise InvalidInput(field_name, f"must be {allowed}, got {value}")
+    value = int(value)
+    if not low <= value <= high:
+        raise InvalidInput(field_name, f"must be {allowed}, got {value}")
+    return value
+
+
+def check_prompt(prompt, field_name: str = "prompt", max_chars: int = MAX_PROMPT_CHARS) -> str:
+    """A prompt stripped of surrounding space; rejects empty, too long, or control characters."""
+    if not isinstance(prompt, str):
+        raise InvalidInput(field_name, f"must be text, got {type(prompt).__name__}")
+    prompt = prompt.strip()
+    if len(prompt) > max_chars:
+        raise InvalidInput(field_name, f"must be at most {max_chars} characters, got {len(prompt)}")
+    if any((ord(c) < 32 and c not in "\n\t") or 0x7F <= ord(c) < 0xA0 for c in prompt):
+        raise InvalidInput(field_name, "must not contain control characters")
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in prompt):  # lone surrogates cannot be written to a PNG
+        raise InvalidInput(field_name, "must be valid Unicode text (it contains a lone surrogate)")
+    # Zero-width and other invisible characters alone are as empty as spaces.
+    if not any(unicodedata.category(c)[0] not in "ZC" for c in prompt):
+        raise InvalidInput(field_name, "is required: describe the image you want")
+    return prompt
+
+
+def check_model(model, available: Sequence[str]) -> ModelSpec:
+    if not isinstance(model, str) or model not in available:
+        raise InvalidInput("model", f"must be one of {', '.join(available)}, got {model!r}")
+    return get_spec(model)
+
+
+def validate(request: GenerationRequest, available: Sequence[str]) -> ValidRequest:
+    """Check every field on the server (API callers bypass the browser) and resolve defaults."""
+    # 1. Text and model
+    prompt = check_prompt(request.prompt)
+    spec = check_model(request.model, available)
+    notes: list[str] = []
+    # 2. Size: check the range, then snap as FluxPipeline would floor silently otherwise
+    sizes = {}
+    for name in ("width", "height"):
+        raw = check_integer(
+            name, round(check_number(name, getattr(request, name), "256 to 2048")), MIN_SIDE, MAX_SIDE
+        )
+        sizes[name] = snap_to_multiple(raw)
+        if sizes[name] != raw:
+            notes.append(f"{name} snapped from {raw} to {sizes[name]} (a multiple of {SIZE_MULTIPLE})")
+    # 3. Steps and guidance, within the model's own range
+    steps = check_integer("steps", request.steps, spec.min_steps, spec.max_steps)
+    guidance = check_number("guidance", request.guidance, "a finite number")
+    if spec.guidance_range is None:
+        if guidance != spec.default_guidance:
+            notes.append(f"{spec.guidance_note()} The requested {guidance:g} was not used.")
+        guidance = spec.default_guidance
+    else:
+        low, high = spec.guidance_range
+        if not low <= guidance <= high:
+            raise InvalidInput(
+                "guidance", f"must be from {low:g} to {high:g} for {spec.name}, got {guidance:g}"
+            )
+    # 4. Seed: exact integer; a fresh one when asked to randomize
+    if not isinstance(request.randomize_seed, bool):
+        raise InvalidInput("randomize_seed", "must be true or false")
+    seed = (
+        secrets.randbelow(MAX_SEED + 1)
+        if request.randomize_seed
+        else check_integer("seed", request.seed, 0, MAX_SEED)
+    )
+    return ValidRequest(
+        prompt, spec.key, sizes["width"], sizes["height"], steps, float(guidance), seed, tuple(notes), spec
+    )

@@ -1,0 +1,68 @@
+"""`create_demo` and its `ModelHost`: each demo owns its process state, so two demos never interfere."""
+
+import contextlib
+import dataclasses
+from types import SimpleNamespace
+
+import gradio as gr
+import pytest
+from gradio.context import LocalContext
+
+from flux_demo.ui import create_demo
+
+# One cheap /generate call: prompt, model, width, height, steps, guidance, seed, randomize_seed.
+CALL = ("a fox", "tiny-schnell", 256, 256, 1, 0.0, 1, False)
+
+
+def handler(demo, api_name: str):
+    """The Python function behind one of the demo's endpoints."""
+    return next(fn.fn for fn in demo.fns.values() if fn.api_name == api_name)
+
+
+def served_models(demo) -> list[str]:
+    """The model keys the demo's model dropdown offers."""
+    config = demo.get_config_file()
+    dropdown = next(c for c in config["components"] if c["props"].get("elem_id") == "model")
+    return [value for _label, value in dropdown["props"]["choices"]]
+
+
+@contextlib.contextmanager
+def visitor(address: str):
+    """Run the block as if a web request from `address` had called the handler."""
+    token = LocalContext.request.set(SimpleNamespace(headers={}, client=SimpleNamespace(host=address)))
+    try:
+        yield
+    finally:
+        LocalContext.request.reset(token)
+
+
+def test_two_demos_in_one_process_keep_their_own_models_limits_and_loaded_pipelines(settings):
+    limited = dataclasses.replace(settings, models=("tiny-schnell", "tiny-dev"), rate_limit="1/minute")
+    unlimited = dataclasses.replace(settings, models=("tiny-schnell",), rate_limit=None)
+    demo_a = create_demo(dataclasses.replace(limited, preload=False))
+    demo_b = create_demo(dataclasses.replace(unlimited, preload=False))
+
+    assert demo_a.host is not demo_b.host
+    assert served_models(demo_a) == ["tiny-schnell", "tiny-dev"]
+    assert served_models(demo_b) == ["tiny-schnell"]
+    assert demo_a.host.limiter is not None and demo_b.host.limiter is None
+
+    generate_a, generate_b = handler(demo_a, "generate"), handler(demo_b, "generate")
+    with visitor("203.0.113.7"):
+        image, _seed, _details = generate_a(*CALL)
+        assert image.size == (256, 256)
+        # Loading on one host leaves the other's cache empty.
+        assert demo_a.host.is_loaded("tiny-schnell")
+        assert not demo_b.host.is_loaded("tiny-schnell")
+        with pytest.raises(gr.Error, match="rate limit: at most 1 GPU requests per minute"):
+            generate_a(*CALL)
+        # The same visitor on the other demo is not limited: its handler counts against its own host.
+        for _ in range(2):
+            generate_b(*CALL)
+    assert demo_b.host.is_loaded("tiny-schnell")
+    assert demo_a.host.get_pipeline("tiny-schnell") is not demo_b.host.get_pipeline("tiny-schnell")
+
+
+def test_a_demo_built_on_a_given_host_serves_from_it(demo, host):
+    assert demo.host is host
+    assert served_models(demo) == list(host.model_keys)

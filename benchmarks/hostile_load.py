@@ -92,11 +92,8 @@ def attacks(url: str) -> dict:
     base = url.rstrip("/") + "/gradio_api"
     config = httpx.get(url.rstrip("/") + "/config", timeout=30).json()
     write_prompt = dependency_for(config, "typo-write", "click")
-    show_score = next(
-        i
-        for i, d in enumerate(config["dependencies"])
-        if d.get("api_visibility") == "private" and d.get("concurrency_id") == "score-views"
-    )
+    boxes = next(c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == "score-boxes")
+    show_score = next(i for i, d in enumerate(config["dependencies"]) if boxes in d["outputs"])
     folder = Path(tempfile.mkdtemp(prefix="hostile-"))
     (folder / "dense.png").write_bytes(dense_page())
     bomb = "data:image/png;base64," + base64.b64encode(huge_png()).decode()

@@ -54,12 +54,12 @@ def default_trusted_proxies() -> int:
     return 1 if on_space() else 0
 
 
-ZEROGPU_SIZES = ("large", "xlarge")
+ZEROGPU_SIZES = ("auto", "large", "xlarge")
 
 
-def zerogpu_size() -> str:
-    """The ZeroGPU slice to request (`FLUX_DEMO_ZEROGPU_SIZE`): all three real models need "xlarge"."""
-    size = os.environ.get("FLUX_DEMO_ZEROGPU_SIZE", "").strip().lower() or "xlarge"
+def zerogpu_size_setting() -> str:
+    """`FLUX_DEMO_ZEROGPU_SIZE`: "auto" (the default: from the served models' size), "large" or "xlarge"."""
+    size = os.environ.get("FLUX_DEMO_ZEROGPU_SIZE", "").strip().lower() or "auto"
     if size not in ZEROGPU_SIZES:
         raise ValueError(f"FLUX_DEMO_ZEROGPU_SIZE must be one of {', '.join(ZEROGPU_SIZES)}, got {size!r}")
     return size

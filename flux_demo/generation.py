@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 import spaces  # no-op off Spaces; on ZeroGPU it must come before torch initialises CUDA
 
 from flux_demo import cancellation, faults, metadata
-from flux_demo.config import zerogpu_size
+from flux_demo.config import Settings, zerogpu_size_setting
 from flux_demo.faults import GenerationCancelled, OutOfGpuMemory
+from flux_demo.models import REAL_DEFAULT, zerogpu_size
 from flux_demo.pipelines import LoadedModel, ModelHost
 from flux_demo.validation import ValidRequest
 
@@ -39,7 +40,11 @@ def gpu_seconds(_host: ModelHost, request: ValidRequest, *_args, **_kwargs) -> i
     return int(10 + 1.5 * request.spec.seconds_per_step_1mp * request.steps * max(megapixels, 0.25))
 
 
-@spaces.GPU(duration=gpu_seconds, size=zerogpu_size())
+# The slice is fixed when the module loads, from the models a ZeroGPU Space serves.
+ZEROGPU_SIZE = zerogpu_size(Settings.from_env().models or REAL_DEFAULT, zerogpu_size_setting())
+
+
+@spaces.GPU(duration=gpu_seconds, size=ZEROGPU_SIZE)
 def _denoise(
     host: ModelHost,
     request: ValidRequest,

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 FLUX1_SHARED = ("text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "vae")
+FLUX1_WEIGHTS_GB = MappingProxyType(
+    {"transformer": 23.8, "text_encoder_2": 9.5, "text_encoder": 0.25, "vae": 0.17}
+)
+# Transformer and Qwen3-4B text encoder from the checkpoint's file sizes; the VAE like FLUX.1's.
+KLEIN_WEIGHTS_GB = MappingProxyType({"transformer": 7.75, "text_encoder": 8.05, "vae": 0.17})
 
 MIN_SIDE = 256
 MAX_SIDE = 2048
@@ -41,6 +46,8 @@ class ModelSpec:
     shared_components: tuple[str, ...] = ()
     # Offline twin: name of the builder in flux_demo.offline.tiny; empty for Hub checkpoints.
     tiny_variant: str = ""
+    # bf16 weights in GB per component (public checkpoint sizes), for the ZeroGPU slice choice.
+    weights_gb: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     # Estimated GPU seconds per step at 1024x1024, for the ZeroGPU duration request.
     seconds_per_step_1mp: float = 0.5
     min_steps: int = 1
@@ -79,6 +86,7 @@ SCHNELL = ModelSpec(
     max_sequence_length=256,
     share_group="flux1",
     shared_components=FLUX1_SHARED,
+    weights_gb=FLUX1_WEIGHTS_GB,
     seconds_per_step_1mp=0.45,
 )
 
@@ -96,6 +104,7 @@ DEV = ModelSpec(
     max_sequence_length=512,
     share_group="flux1",
     shared_components=FLUX1_SHARED,
+    weights_gb=FLUX1_WEIGHTS_GB,
     seconds_per_step_1mp=0.45,
 )
 
@@ -113,6 +122,7 @@ KLEIN = ModelSpec(
     default_guidance=1.0,
     guidance_range=None,
     max_sequence_length=512,
+    weights_gb=KLEIN_WEIGHTS_GB,
     seconds_per_step_1mp=0.2,
 )
 
@@ -127,6 +137,7 @@ def _tiny_twin(spec: ModelSpec, variant: str) -> ModelSpec:
         tiny_variant=variant,
         default_size=MIN_SIDE,
         share_group=f"tiny-{spec.share_group}" if spec.share_group else None,
+        weights_gb=MappingProxyType({}),
         seconds_per_step_1mp=0.05,
     )
 
@@ -155,3 +166,31 @@ def get_spec(key: str) -> ModelSpec:
         return MODELS[key]
     except KeyError:
         raise KeyError(f"unknown model {key!r}; known models: {', '.join(MODELS)}") from None
+
+
+# ZeroGPU slices (Hugging Face's ZeroGPU docs): "large" is half an H200, "xlarge" a whole one at twice the
+# visitors' quota cost. Activations and the VAE decode at 2048² need headroom on top of the weights.
+ZEROGPU_LARGE_GB = 70.0
+ACTIVATION_HEADROOM_GB = 8.0
+
+
+def served_weights_gb(keys) -> float:
+    """bf16 weights of the served models together, counting components shared by a group once."""
+    counted, total = set(), 0.0
+    for key in keys:
+        spec = get_spec(key)
+        for component, gb in spec.weights_gb.items():
+            shared = spec.share_group is not None and component in spec.shared_components
+            owner = (spec.share_group if shared else spec.key, component)
+            if owner not in counted:
+                counted.add(owner)
+                total += gb
+    return total
+
+
+def zerogpu_size(keys, setting: str = "auto") -> str | None:
+    """The ZeroGPU slice for serving `keys`: `setting` unless "auto", else "xlarge" only when the weights
+    do not fit "large" (all three real models: 73.5 GB), else None (spaces' default, "large")."""
+    if setting != "auto":
+        return setting
+    return "xlarge" if served_weights_gb(keys) + ACTIVATION_HEADROOM_GB > ZEROGPU_LARGE_GB else None

@@ -78,3 +78,26 @@ def test_klein_is_the_distilled_apache_model_that_ignores_guidance():
     assert (klein.default_steps, klein.default_guidance, klein.license) == (4, 1.0, "Apache-2.0")
     assert klein.ignores_guidance
     assert klein.share_group is None  # its Qwen3 text encoder and FLUX.2 VAE are its own
+
+
+@pytest.mark.parametrize(
+    ("keys", "setting", "slice_"),
+    [
+        (("schnell", "dev"), "auto", None),  # 57.5 GB: spaces' default slice, "large"
+        (("schnell", "klein"), "auto", None),
+        (("schnell", "dev", "klein"), "auto", "xlarge"),  # 73.5 GB + activations do not fit 70 GB
+        (("tiny-schnell", "tiny-dev", "tiny-klein"), "auto", None),
+        (("schnell", "dev", "klein"), "large", "large"),
+    ],
+)
+def test_the_zerogpu_slice_follows_the_served_weights(keys, setting, slice_):
+    from flux_demo.models import zerogpu_size
+
+    assert zerogpu_size(keys, setting) == slice_
+
+
+def test_shared_flux1_components_count_once_in_the_served_weights():
+    from flux_demo.models import served_weights_gb
+
+    assert served_weights_gb(["schnell", "dev"]) == pytest.approx(57.52)
+    assert served_weights_gb(["schnell"]) == pytest.approx(33.72)

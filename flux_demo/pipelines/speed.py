@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 
-from flux_demo.config import CACHE_KINDS, SpeedOptions, on_zerogpu, parse_cache, zerogpu_size
+from flux_demo.config import CACHE_KINDS, SpeedOptions, on_zerogpu, parse_cache
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +230,9 @@ def compile_for_zerogpu(pipe, call_kwargs: dict, fp8: bool | None = None, gpu_se
     import spaces
     import torch
 
-    @spaces.GPU(duration=gpu_seconds, size=zerogpu_size())
+    from flux_demo.generation import ZEROGPU_SIZE
+
+    @spaces.GPU(duration=gpu_seconds, size=ZEROGPU_SIZE)
     def compile_on_gpu():
         use_fp8 = fp8
         if use_fp8 is None:

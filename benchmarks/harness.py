@@ -82,9 +82,8 @@ def app_process(env: dict[str, str], timeout_s: float = 300):
 
 def app_in_process():
     """The real app built by `create_demo` and launched in this process; a context yielding its URL."""
-    from tests.helpers import serve_locally
-
     from flux_demo.ui import create_demo
+    from tests.helpers import serve_locally
 
     return serve_locally(create_demo())
 

@@ -28,11 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a plain script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from tests.helpers import render_text  # noqa: E402
-
 from flux_demo.typography import tesseract as ocr_tesseract  # noqa: E402
 from flux_demo.typography.ocr import RAPIDOCR, TESSERACT, ocr_engine, recognize  # noqa: E402
 from flux_demo.typography.scoring import score_target, score_text  # noqa: E402
+from tests.helpers import render_text  # noqa: E402
 
 OUTPUT = ROOT / "benchmarks" / "results" / "scorer_accuracy.json"
 

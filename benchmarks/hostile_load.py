@@ -84,8 +84,14 @@ class Attacker(threading.Thread):
             self.stop.wait(0.05)
 
 
+def proxy_header(client_address: str) -> dict:
+    """What a Space's front-end proxy sends on: any client-written entries, then the address it saw."""
+    return {"X-Forwarded-For": f"6.6.6.6, {client_address}"}
+
+
 def attacks(url: str) -> dict:
-    """name -> a callable making one attack; True when the server accepted it, False when refused."""
+    """name -> a callable making one attack; True when the server accepted it, False when refused.
+    Each attack comes from its own address, as the proxy reports it."""
     import httpx
     from gradio_client import Client, handle_file
 
@@ -97,23 +103,32 @@ def attacks(url: str) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="hostile-"))
     (folder / "dense.png").write_bytes(dense_page())
     bomb = "data:image/png;base64," + base64.b64encode(huge_png()).decode()
-    client = Client(url, verbose=False)
+    client = Client(url, verbose=False, headers=proxy_header("203.0.113.4"))
 
-    def post(path: str, body: dict, headers: dict | None = None) -> bool:
-        response = httpx.post(base + path, json=body, headers=headers or {}, timeout=60)
+    def post(path: str, body: dict, address: str, headers: dict | None = None) -> bool:
+        sent = {**proxy_header(address), **(headers or {})}
+        response = httpx.post(base + path, json=body, headers=sent, timeout=60)
         return response.status_code == 200
 
     def scene_60kb() -> bool:
         data = ["HELLO", "\" 'x" * 15_000]
-        return post("/run/predict", {"data": data, "fn_index": write_prompt, "session_hash": "h1"})
+        return post(
+            "/run/predict", {"data": data, "fn_index": write_prompt, "session_hash": "h1"}, "203.0.113.11"
+        )
 
     def score_object() -> bool:
         scores = {"targets": [{"target": "x" * 24_000, "recognised": "y" * 24_000}], "boxes": []}
-        return post("/queue/join", {"data": [None, scores], "fn_index": show_score, "session_hash": "h2"})
+        return post(
+            "/queue/join",
+            {"data": [None, scores], "fn_index": show_score, "session_hash": "h2"},
+            "203.0.113.12",
+        )
 
     def decompression_bomb() -> bool:
         image = {"url": bomb, "meta": {"_type": "gradio.FileData"}}
-        return post("/queue/join", {"data": [image, {}], "fn_index": show_score, "session_hash": "h3"})
+        return post(
+            "/queue/join", {"data": [image, {}], "fn_index": show_score, "session_hash": "h3"}, "203.0.113.13"
+        )
 
     def dense_text_page() -> bool:
         client.predict(image=handle_file(str(folder / "dense.png")), expected="lorem", api_name="/score_text")
@@ -121,15 +136,16 @@ def attacks(url: str) -> dict:
 
     def repeated_models() -> bool:
         body = {"data": [["tiny-schnell"] * 1000, 48, [], 0]}
-        return post("/call/typography_suite", body)
+        return post("/call/typography_suite", body, "203.0.113.14")
 
     def abandoned_call() -> bool:
-        return post("/call/typography_suite", {"data": [["tiny-schnell"], 4, [], 0]})
+        return post("/call/typography_suite", {"data": [["tiny-schnell"], 4, [], 0]}, "203.0.113.15")
 
     def forged_forwarded_for() -> bool:
-        forged = {"X-Forwarded-For": f"10.{random.randrange(256)}.{random.randrange(256)}.1"}
+        # The client writes a new address each time; the proxy still appends the one it saw.
+        forged = {"X-Forwarded-For": f"10.{random.randrange(256)}.{random.randrange(256)}.1, 203.0.113.5"}
         body = {"data": ["forged", "tiny-schnell", 256, 256, 1, 0, 1, False]}
-        return post("/call/generate", body, forged)
+        return post("/call/generate", body, "203.0.113.5", forged)
 
     return {
         "60 kB scene to the prompt helper": scene_60kb,
@@ -153,15 +169,26 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--requests", type=int, default=6, help="requests per ordinary client and phase")
     parser.add_argument("--seconds", type=float, default=90, help="upper bound on the attacked phase")
+    parser.add_argument(
+        "--rate-limit", default="20/minute", help="FLUX_DEMO_RATE_LIMIT, as on a public Space"
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="flux-demo-hostile-"))
     os.environ.update(harness.offline_env(workdir))
+    # As behind a Space's proxy: one trusted hop, every visitor its own address.
+    os.environ.update({"FLUX_DEMO_RATE_LIMIT": args.rate_limit, "FLUX_DEMO_TRUSTED_PROXIES": "1"})
     with harness.app_in_process() as url:
         from gradio_client import Client
 
-        Client(url, verbose=False).predict(**harness.generate_args(steps=1), api_name="/generate")
-        quiet = run_load(url, args.clients, args.requests, steps=4)
+        Client(url, verbose=False, headers=proxy_header("198.51.100.250")).predict(
+            **harness.generate_args(steps=1), api_name="/generate"
+        )
+
+        def visitor_headers(number: int) -> dict:
+            return proxy_header(f"198.51.100.{number}")
+
+        quiet = run_load(url, args.clients, args.requests, steps=4, headers_for=visitor_headers)
         rss_quiet = peak_rss_mb()
         stop = threading.Event()
         attackers = [Attacker(name, attack, stop) for name, attack in attacks(url).items()]
@@ -170,7 +197,7 @@ def main() -> None:
         time.sleep(2)  # let the attacks land first
         timer = threading.Timer(args.seconds, stop.set)
         timer.start()
-        attacked = run_load(url, args.clients, args.requests, steps=4)
+        attacked = run_load(url, args.clients, args.requests, steps=4, headers_for=visitor_headers)
         stop.set()
         timer.cancel()
         for attacker in attackers:
@@ -180,6 +207,7 @@ def main() -> None:
     phases = {"quiet": quiet.as_dict(), "attacked": attacked.as_dict()}
     p95 = {name: (phase["latency"] or {}).get("p95_ms") for name, phase in phases.items()}
     payload = {
+        "rate_limit": args.rate_limit,
         "clients": args.clients,
         "requests_per_client": args.requests,
         "phases": phases,

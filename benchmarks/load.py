@@ -92,16 +92,19 @@ def mismatches(request: dict, result) -> list[str]:
 
 
 def run_load(
-    url: str, clients: int, requests: int, model: str = "tiny-schnell", steps: int = 1
+    url: str, clients: int, requests: int, model: str = "tiny-schnell", steps: int = 1, headers_for=None
 ) -> LoadReport:
-    """Run the load against the app at `url` and check every result against its own request."""
+    """Run the load against the app at `url` and check every result against its own request.
+    `headers_for(client_number)` gives each client's HTTP headers (for example its own proxy address)."""
     from gradio_client import Client
     from gradio_client.utils import QueueError
 
     report = LoadReport(clients, requests)
     run_id = secrets.token_hex(4)
     lock = threading.Lock()
-    connected = [Client(url, verbose=False) for _ in range(clients)]
+    connected = [
+        Client(url, verbose=False, headers=headers_for(n) if headers_for else None) for n in range(clients)
+    ]
     start_line = threading.Barrier(clients)
 
     def visitor(number: int, client) -> None:

@@ -1,0 +1,431 @@
+"""The Edit tab: FLUX.2 [klein] with 1–10 reference images (`/edit`), FLUX.1 image-to-image (`/img2img`)
+and klein inpainting (`/inpaint`). The registry says which model offers which mode; `editing` says what
+each mode takes, and this tab shows only those controls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+from gradio.components.gallery import GalleryImage
+from gradio.data_classes import FileData, GradioRootModel
+from PIL import Image
+
+from flux_demo import editing
+from flux_demo.models import MAX_SIDE, SIZE_MULTIPLE, get_spec
+from flux_demo.pipelines import ModelHost
+from flux_demo.ui import share
+from flux_demo.ui.i18n import t
+from flux_demo.ui.widgets import (
+    GPU_QUEUE,
+    NamedImage,
+    NamedSlider,
+    event_handler,
+    model_choices,
+    seed_box,
+    show_notes,
+    step_sliders,
+)
+from flux_demo.validation import MAX_PROMPT_CHARS
+
+EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples" / "edit"
+EXAMPLES = (  # (prompt, reference file names) drawn by examples/edit/draw_references.py
+    ("Put the red ball from image 2 on the blue sofa from image 1", ("sofa.png", "ball.png")),
+    ("The same room at night, lit by a warm lamp", ("sofa.png",)),
+    ('A poster with the word "FLUX" in the style of image 1', ("stripes.png",)),
+)
+
+
+class ReferenceData(GradioRootModel):
+    """A gallery's items as the page sends them, or plain files as `gradio_client` sends them
+    (`references=[handle_file(a), handle_file(b)]`)."""
+
+    root: list[GalleryImage | FileData]
+
+
+class ReferenceGallery(gr.Gallery):
+    """A gallery input whose value is the list of image paths, in order (empty: []). Nothing is decoded
+    here: `editing.load_image` reads each header before any pixels."""
+
+    is_template = True
+    data_model = ReferenceData
+
+    def get_block_name(self) -> str:
+        return "gallery"
+
+    def preprocess(self, payload):
+        if payload is None:
+            return []
+        return [item.image.path if isinstance(item, GalleryImage) else item.path for item in payload.root]
+
+
+def edit_models(model_keys) -> list[str]:
+    """The served models that offer any editing mode."""
+    return [key for key in model_keys if editing.modes_for(get_spec(key))]
+
+
+def make_handlers(host: ModelHost):
+    """The `/edit`, `/img2img` and `/inpaint` handlers, bound to `host`."""
+
+    def run(request: editing.EditRequest, progress):
+        valid = editing.validate_edit(request, host.model_keys)
+        show_notes(valid.notes)
+        result = editing.run_edit(host, valid, progress)
+        return result.image, valid.seed, result.details
+
+    @event_handler(host.limiter)
+    def edit(
+        prompt: str,
+        references: list,
+        model: str,
+        seed: float,
+        randomize_seed: bool,
+        steps: float,
+        width: float,
+        height: float,
+        progress=gr.Progress(),
+    ):
+        """Edit or combine 1-10 reference images with FLUX.2 [klein]; the prompt refers to them by number.
+
+        Args:
+            prompt: What to make, e.g. "put the cat from image 2 on the sofa from image 1"; 1-2000 characters.
+            references: 1-10 image files (PNG, JPEG or WebP; 64-4096 px a side, aspect up to 8:1), in order.
+            model: A model key that offers reference editing, e.g. "klein".
+            seed: Noise seed, an integer 0-4294967295.
+            randomize_seed: If true, a fresh random seed is drawn and returned.
+            steps: Denoising steps, within the model's range (klein 1-16).
+            width: Output width, 64-2048 (snapped to 16), or 0 for the first reference's size.
+            height: Output height, 64-2048 (snapped to 16), or 0 for the first reference's size.
+
+        Returns:
+            The PNG (with settings, mode and the references' SHA-256 as text metadata), the seed used, and
+            details (size used, number of references, seconds).
+        """
+        request = editing.EditRequest(
+            prompt, model, "edit", references, None, None, steps, None, seed, randomize_seed, width, height
+        )
+        return run(request, progress)
+
+    @event_handler(host.limiter)
+    def img2img(
+        prompt: str,
+        image: str,
+        model: str,
+        strength: float,
+        seed: float,
+        randomize_seed: bool,
+        steps: float,
+        guidance: float,
+        width: float,
+        height: float,
+        progress=gr.Progress(),
+    ):
+        """Image-to-image with FLUX.1 [schnell] or [dev]: redraw an image following the prompt.
+
+        Args:
+            prompt: What the image should become; 1-2000 characters.
+            image: The input image file (PNG, JPEG or WebP; 64-4096 px a side, aspect up to 8:1).
+            model: A model key that offers img2img, e.g. "schnell" or "dev".
+            strength: 0.05-1.0; how much to change (1.0 ignores the image). About steps × strength steps run.
+            seed: Noise seed, an integer 0-4294967295.
+            randomize_seed: If true, a fresh random seed is drawn and returned.
+            steps: Denoising steps before strength is applied, within the model's range.
+            guidance: Distilled guidance (dev 1-10); schnell ignores it.
+            width: Output width, 64-2048 (snapped to 16), or 0 for the image's size.
+            height: Output height, 64-2048 (snapped to 16), or 0 for the image's size.
+
+        Returns:
+            The PNG, the seed used, and details (including steps_run, the steps actually run).
+        """
+        request = editing.EditRequest(
+            prompt,
+            model,
+            "img2img",
+            [image] if image else [],
+            None,
+            strength,
+            steps,
+            guidance,
+            seed,
+            randomize_seed,
+            width,
+            height,
+        )
+        return run(request, progress)
+
+    @event_handler(host.limiter)
+    def inpaint(
+        prompt: str,
+        image: str,
+        mask: str,
+        model: str,
+        strength: float,
+        seed: float,
+        randomize_seed: bool,
+        steps: float,
+        progress=gr.Progress(),
+    ):
+        """Inpainting with FLUX.2 [klein]: repaint the white area of the mask following the prompt.
+
+        Args:
+            prompt: What to paint in the masked area; 1-2000 characters.
+            image: The image file to repaint (PNG, JPEG or WebP; 64-4096 px a side).
+            mask: A mask image of the same size: white repaints, black keeps.
+            model: A model key that offers inpainting, e.g. "klein".
+            strength: 0.05-1.0; how much the masked area may change.
+            seed: Noise seed, an integer 0-4294967295.
+            randomize_seed: If true, a fresh random seed is drawn and returned.
+            steps: Denoising steps before strength is applied, within the model's range.
+
+        Returns:
+            The PNG (at the image's size, scaled to the model's area), the seed used, and details.
+        """
+        request = editing.EditRequest(
+            prompt,
+            model,
+            "inpaint",
+            [image] if image else [],
+            mask,
+            strength,
+            steps,
+            None,
+            seed,
+            randomize_seed,
+            0,
+            0,
+        )
+        return run(request, progress)
+
+    return edit, img2img, inpaint
+
+
+# --- private UI events -------------------------------------------------------------------------
+
+
+def mode_choices(model: str, current: str | None = None):
+    """The mode radio for `model`: its modes, keeping `current` (e.g. set by a link) where offered."""
+    modes = list(editing.modes_for(get_spec(model)))
+    return gr.Radio(
+        choices=[(t(f"mode_{m}"), m) for m in modes], value=current if current in modes else modes[0]
+    )
+
+
+def mode_controls(mode: str) -> list:
+    """Visibility of [strength, guidance, mask editor, run edit, run img2img, run inpaint] for `mode`."""
+    spec = editing.MODES.get(mode, editing.MODES["edit"])
+    shown = [spec.uses_strength, spec.uses_guidance, spec.uses_mask]
+    return [gr.update(visible=v) for v in shown] + [gr.update(visible=mode == m) for m in editing.MODES]
+
+
+def first_image(references: list):
+    """The first reference's path (img2img and inpaint take one image), or None."""
+    return references[0] if references else None
+
+
+def mask_canvas(references: list):
+    """The mask editor, opened over the first reference."""
+    return {"background": references[0], "layers": [], "composite": None} if references else None
+
+
+def painted_mask(editor: dict | None, references: list):
+    """(first reference, mask) from the editor: painted pixels (any layer's alpha) are white."""
+    if not references:
+        return None, None
+    with Image.open(references[0]) as first:
+        size = first.size
+    layers = (editor or {}).get("layers") or []
+    alpha = np.zeros(size[::-1], dtype=bool)
+    for layer in layers:
+        layer = layer.convert("RGBA").resize(size, Image.NEAREST)
+        alpha |= np.asarray(layer)[..., 3] > 0
+    return references[0], Image.fromarray(np.where(alpha, 255, 0).astype(np.uint8), "L")
+
+
+def add_reference(result, references: list):
+    """The gallery with the result appended (a gallery holds at most 10)."""
+    if result is None:
+        raise gr.Error("Run first: there is no result to use yet.", print_exception=False)
+    if len(references) >= editing.MODES["edit"].max_images:
+        raise gr.Error("references: at most 10 images; remove one first.", print_exception=False)
+    return [*references, result]
+
+
+def before_after(result, references: list):
+    return (references[0], result) if references and result is not None else None
+
+
+def link_settings(details: dict | None) -> dict | None:
+    return details or None
+
+
+@dataclass
+class EditTab:
+    form: dict  # {field name: component} that a link or a PNG can fill
+
+
+def build_tab(host: ModelHost) -> EditTab:
+    keys = edit_models(host.model_keys)
+    if not keys:
+        gr.Markdown(t("edit_none"))
+        return EditTab({})
+    # The headline mode (klein with references) first, where it is served.
+    keys.sort(key=lambda key: "edit" not in editing.modes_for(get_spec(key)))
+    first = get_spec(keys[0])
+    missing = [
+        f"{get_spec(k).name} {m}: {why}"
+        for k in keys
+        for m, why in editing.missing_modes(get_spec(k)).items()
+    ]
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1):
+            gr.Markdown(t("edit_note"), elem_id="edit-note")
+            if missing:
+                gr.Markdown("**Not offered here:** " + "; ".join(missing), elem_id="edit-missing")
+            references_note = gr.Markdown(visible=False, elem_id="edit-references-note")
+            references = ReferenceGallery(
+                label=t("references"),
+                type="filepath",
+                interactive=True,
+                columns=4,
+                height="auto",
+                file_types=["image"],
+                elem_id="edit-references",
+            )
+            prompt = gr.Textbox(
+                label=t("prompt"),
+                lines=1,
+                max_lines=6,
+                max_length=MAX_PROMPT_CHARS,
+                placeholder="Put the cat from image 2 on the sofa from image 1",
+                elem_id="edit-prompt",
+            )
+            with gr.Row():
+                model = gr.Dropdown(
+                    model_choices(keys),
+                    value=first.key,
+                    label=t("model"),
+                    allow_custom_value=True,
+                    elem_id="edit-model",
+                )
+                modes = list(editing.modes_for(first))
+                mode = gr.Radio(
+                    [(t(f"mode_{m}"), m) for m in modes], value=modes[0], label=t("mode"), elem_id="edit-mode"
+                )
+            strength = NamedSlider(0.05, 1.0, value=0.75, step=0.05, label=t("strength"), visible=False)
+            with gr.Group(visible=False) as mask_group:
+                editor = gr.ImageEditor(
+                    label=t("mask"),
+                    type="pil",
+                    sources=(),
+                    layers=False,
+                    transforms=(),
+                    brush=gr.Brush(colors=["#ffffff"], color_mode="fixed"),
+                    elem_id="edit-mask",
+                )
+                load_mask = gr.Button(t("mask_load"), size="sm")
+            with gr.Row():
+                runs = {
+                    m: gr.Button(
+                        t("run"), variant="primary", elem_id=f"edit-run-{m}", scale=3, visible=m == "edit"
+                    )
+                    for m in editing.MODES
+                }
+                stop = gr.Button(t("stop"), variant="stop", elem_id="edit-stop", scale=1, min_width=80)
+            with gr.Accordion(t("advanced"), open=False):
+                gr.Markdown(t("edit_size_info"))
+                with gr.Row():
+                    width, height = (
+                        NamedSlider(0, MAX_SIDE, value=0, step=SIZE_MULTIPLE, label=t(side))
+                        for side in ("width", "height")
+                    )
+                steps, guidance = step_sliders(keys)
+                guidance.visible = editing.MODES[modes[0]].uses_guidance
+                with gr.Row():
+                    seed = seed_box()
+                    randomize = gr.Checkbox(True, label=t("randomize"))
+            form = {
+                "prompt": prompt,
+                "model": model,
+                "mode": mode,
+                "strength": strength,
+                "width": width,
+                "height": height,
+                "steps": steps,
+                "guidance": guidance,
+                "seed": seed,
+                "randomize": randomize,
+                "references_note": references_note,
+            }
+            share.add_png_restore(form, host.model_keys)
+        with gr.Column(scale=1):
+            result = gr.Image(
+                label=t("result"), format="png", type="pil", interactive=False, elem_id="edit-result"
+            )
+            use = gr.Button(t("use_as_reference"), size="sm", elem_id="edit-use")
+            slider = gr.ImageSlider(label=t("before_after"), type="pil", format="png", elem_id="edit-slider")
+            seed_used = gr.Number(
+                label=t("seed_used"), precision=0, interactive=False, elem_id="edit-seed-used"
+            )
+            details = gr.JSON(label=t("details"), elem_id="edit-details")
+            share.add_copy_link(details, "edit", pick=link_settings)
+            gr.Markdown(t("edit_link_info"))
+    # Hidden inputs of /img2img and /inpaint, filled from the gallery and the mask editor.
+    image = NamedImage(
+        label="image", type="filepath", format="png", visible=False, max_side=editing.MAX_IMAGE_SIDE
+    )
+    mask = NamedImage(
+        label="mask", type="filepath", format="png", visible=False, max_side=editing.MAX_IMAGE_SIDE
+    )
+
+    edit_fn, img2img_fn, inpaint_fn = make_handlers(host)
+    outputs = [result, seed_used, details]
+    private = {"queue": False, "api_visibility": "private"}
+    events = [
+        runs["edit"].click(
+            edit_fn,
+            [prompt, references, model, seed, randomize, steps, width, height],
+            outputs,
+            api_name="edit",
+            concurrency_id=GPU_QUEUE,
+        ),
+        runs["img2img"]
+        .click(first_image, references, image, **private)
+        .success(
+            img2img_fn,
+            [prompt, image, model, strength, seed, randomize, steps, guidance, width, height],
+            outputs,
+            api_name="img2img",
+            concurrency_id=GPU_QUEUE,
+        ),
+        runs["inpaint"]
+        .click(painted_mask, [editor, references], [image, mask], **private)
+        .success(
+            inpaint_fn,
+            [prompt, image, mask, model, strength, seed, randomize, steps],
+            outputs,
+            api_name="inpaint",
+            concurrency_id=GPU_QUEUE,
+        ),
+    ]
+    for event in events:
+        event.success(before_after, [result, references], slider, **private)
+    stop.click(None, cancels=events, api_visibility="private")
+    use.click(add_reference, [result, references], references, **private)
+    model.change(mode_choices, [model, mode], mode, **private)
+    share.reset_on_model(model, {"steps": steps, "guidance": guidance}, host.model_keys)
+    mode.change(mode_controls, mode, [strength, guidance, mask_group, *runs.values()], **private)
+    mode.change(mask_canvas, references, editor, **private)
+    load_mask.click(mask_canvas, references, editor, **private)
+    if "edit" in editing.modes_for(first):
+        gr.Examples(
+            [
+                [prompt_text, [str(EXAMPLES_DIR / name) for name in names], first.key]
+                for prompt_text, names in EXAMPLES
+            ],
+            [prompt, references, model],
+            label=t("examples"),
+            example_labels=[prompt_text for prompt_text, _ in EXAMPLES],
+        )
+    return EditTab(form)

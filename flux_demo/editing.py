@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from flux_demo import generation
 from flux_demo.models import MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE, ModelSpec, get_spec
-from flux_demo.validation import GenerationRequest, InvalidInput, ValidRequest, check_number
+from flux_demo.validation import GenerationRequest, InvalidInput, ValidRequest, check_model, check_number
 from flux_demo.validation import validate as validate_generation
 
 MIN_IMAGE_SIDE = 64  # pixels, for every input image
@@ -148,7 +149,11 @@ def load_image(field_name: str, source) -> Image.Image:
     if not isinstance(source, (str, Path)):
         raise InvalidInput(field_name, f"must be an image file, got {type(source).__name__}")
     try:
-        with Image.open(source) as image:
+        with warnings.catch_warnings():
+            # The size check below refuses large images before decoding; PIL's own warning adds nothing.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(source)
+        with image:
             if image.format not in ("PNG", "JPEG", "WEBP"):
                 raise InvalidInput(field_name, f"must be a PNG, JPEG or WebP image, got {image.format}")
             check_image_size(field_name, *image.size)
@@ -213,7 +218,12 @@ def validate_edit(request: EditRequest, available: Sequence[str]) -> ValidEdit:
     mode = MODES.get(request.mode)
     if mode is None:
         raise InvalidInput("mode", f"must be one of {', '.join(MODES)}, got {request.mode!r}")
-    guidance = 0.0 if request.guidance is None else request.guidance
+    # No guidance given (the edit and inpaint endpoints have none): the model's default.
+    guidance = (
+        check_model(request.model, available).default_guidance
+        if request.guidance is None
+        else request.guidance
+    )
     base = validate_generation(
         GenerationRequest(
             request.prompt,
@@ -237,7 +247,7 @@ def validate_edit(request: EditRequest, available: Sequence[str]) -> ValidEdit:
             "model",
             f"{spec.name} does not offer {mode.name}{why}; models that do: {', '.join(able) or 'none'}",
         )
-    notes = list(base.notes) if mode.uses_guidance or request.guidance is not None else []
+    notes = list(base.notes)
     # 2. Strength, where the mode has one
     strength = None
     if mode.uses_strength:

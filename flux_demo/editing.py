@@ -255,10 +255,6 @@ def validate_edit(request: EditRequest, available: Sequence[str]) -> ValidEdit:
         strength = float(check_number("strength", request.strength, f"{low:g} to {high:g}"))
         if not low <= strength <= high:
             raise InvalidInput("strength", f"must be from {low:g} to {high:g}, got {strength:g}")
-        if steps_run(base.steps, strength) < 1:
-            raise InvalidInput(
-                "strength", f"× steps must give at least one step, got {strength:g} × {base.steps}"
-            )
     # 3. Images: count, then each header, then the total
     field_name = "references" if mode.max_images > 1 else "image"
     images_in = (

@@ -289,7 +289,7 @@ def build_tab(host: ModelHost) -> EditTab:
                 type="filepath",
                 interactive=True,
                 columns=4,
-                height="auto",
+                height=280,
                 file_types=["image"],
                 elem_id="edit-references",
             )

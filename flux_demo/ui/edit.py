@@ -345,10 +345,12 @@ def build_tab(host: ModelHost) -> EditTab:
                 with gr.Row():
                     seed = seed_box()
                     randomize = gr.Checkbox(True, label=t("randomize"))
+            # A link or PNG names a mode; the radio takes it once the model's choices are in place.
+            requested_mode = gr.Textbox(visible=False)
             form = {
                 "prompt": prompt,
                 "model": model,
-                "mode": mode,
+                "mode": requested_mode,
                 "strength": strength,
                 "width": width,
                 "height": height,
@@ -414,9 +416,12 @@ def build_tab(host: ModelHost) -> EditTab:
     stop.click(None, cancels=events, api_visibility="private")
     use.click(add_reference, [result, references], references, **private)
     model.change(mode_choices, [model, mode], mode, **private)
+    requested_mode.change(mode_choices, [model, requested_mode], mode, **private)
     share.reset_on_model(model, {"steps": steps, "guidance": guidance}, host.model_keys)
-    mode.change(mode_controls, mode, [strength, guidance, mask_group, *runs.values()], **private)
-    mode.change(mask_canvas, references, editor, **private)
+    # The canvas takes its background once it is visible.
+    mode.change(mode_controls, mode, [strength, guidance, mask_group, *runs.values()], **private).then(
+        mask_canvas, references, editor, **private
+    )
     load_mask.click(mask_canvas, references, editor, **private)
     if "edit" in editing.modes_for(first):
         gr.Examples(

@@ -202,3 +202,25 @@ def test_links_carry_mode_strength_and_reference_prefixes_and_read_back():
     assert not problems
     assert values["mode"] == "img2img" and values["strength"] == 0.6 and values["tab"] == "edit"
     assert values["references"] == ["ab" * 6]
+
+
+def test_a_png_of_an_edit_restores_mode_and_strength_and_names_its_references(tmp_path):
+    from PIL.PngImagePlugin import PngInfo
+
+    from flux_demo.ui import share
+
+    hashes = ("ab" * 32, "cd" * 32)
+    text = metadata.png_text(
+        prompt="p", model="tiny-dev", seed=1, steps=4, guidance=3.5, width=256, height=256,
+        mode="img2img", strength=0.6, references=hashes,
+    )  # fmt: skip
+    info = PngInfo()
+    for key, value in text.items():
+        info.add_text(key, value)
+    picture(256, 256).save(tmp_path / "edit.png", pnginfo=info)
+    values, problems = share.read_png_settings(str(tmp_path / "edit.png"), SERVED)
+    assert not problems
+    assert (values["mode"], values["strength"], values["references"]) == ("img2img", 0.6, list(hashes))
+    updates = share.field_updates(values, SERVED)
+    assert updates["mode"] == "img2img" and updates["strength"] == 0.6
+    assert "abababababab" in str(updates["references_note"].value)

@@ -24,6 +24,8 @@ from flux_demo.validation import ValidRequest
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[..., object]
+# (host, loaded model, validated request, step callback) -> the pipeline's output
+PipelineCall = Callable[..., object]
 
 
 @dataclass
@@ -36,8 +38,8 @@ class GenerationResult:
 
 def gpu_seconds(_host: ModelHost, request: ValidRequest, *_args, **_kwargs) -> int:
     """Seconds of GPU to ask ZeroGPU for: scales with steps and pixels, plus text encoding and decoding."""
-    megapixels = request.width * request.height / 1024**2
-    return int(10 + 1.5 * request.spec.seconds_per_step_1mp * request.steps * max(megapixels, 0.25))
+    megapixels = request.step_pixels / 1024**2
+    return int(10 + 1.5 * request.spec.seconds_per_step_1mp * request.steps_run * max(megapixels, 0.25))
 
 
 # The slice is fixed when the module loads, from the models a ZeroGPU Space serves.
@@ -50,9 +52,11 @@ def _denoise(
     request: ValidRequest,
     progress: ProgressFn | None = None,
     abandoned: Callable[[], bool] | None = None,
+    call: PipelineCall | None = None,
 ):
     """Run the pipeline for one request; returns (PIL image, peak CUDA bytes or None). On ZeroGPU this
-    is the only code that holds a GPU. Stops at the next step once `abandoned()` is true."""
+    is the only code that holds a GPU. Stops at the next step once `abandoned()` is true. `call` (a
+    module-level function, so it pickles) replaces the text-to-image call, e.g. for editing."""
     import torch
 
     abandoned = abandoned or cancellation.JobWatch()
@@ -73,14 +77,19 @@ def _denoise(
                     raise GenerationCancelled()
                 if progress is not None:
                     progress(
-                        (step + 1, request.steps), desc=f"{request.spec.name}: denoising step", unit="steps"
+                        (step + 1, request.steps_run),
+                        desc=f"{request.spec.name}: denoising step",
+                        unit="steps",
                     )
                 return callback_kwargs
 
             pipe._interrupt = False  # a stopped call must never stop the next one
             out_of_memory = False
             try:
-                output = _call_pipeline(loaded, request, on_step_end)
+                if call is None:
+                    output = _call_pipeline(loaded, request, on_step_end)
+                else:
+                    output = call(host, loaded, request, on_step_end)
             except torch.OutOfMemoryError:
                 out_of_memory = True
             except GenerationCancelled:
@@ -112,8 +121,14 @@ def _call_pipeline(loaded: LoadedModel, request: ValidRequest, on_step_end):
     )
 
 
-def generate(host: ModelHost, request: ValidRequest, progress: ProgressFn | None = None) -> GenerationResult:
-    """Generate one image for a validated request on `host` (loads the model on first use)."""
+def generate(
+    host: ModelHost,
+    request: ValidRequest,
+    progress: ProgressFn | None = None,
+    call: PipelineCall | None = None,
+) -> GenerationResult:
+    """Generate one image for a validated request on `host` (loads the model on first use); `call`
+    replaces the text-to-image pipeline call (see `_denoise`)."""
     spec = request.spec
     if progress is not None and not host.is_loaded(spec.key):
         progress(0.0, desc=f"Loading {spec.name} (first use)")
@@ -125,7 +140,7 @@ def generate(host: ModelHost, request: ValidRequest, progress: ProgressFn | None
         raise faults.model_unavailable(spec.name, err) from err
     start = time.perf_counter()
     try:
-        image, peak_bytes = _denoise(host, request, progress, abandoned)
+        image, peak_bytes = _denoise(host, request, progress, abandoned, call)
     except faults.GenerationFailed:
         raise
     except Exception as err:
@@ -140,7 +155,7 @@ def generate(host: ModelHost, request: ValidRequest, progress: ProgressFn | None
         **settings,
         "model_name": spec.name,
         "seconds": round(seconds, 3),
-        "seconds_per_step": round(seconds / request.steps, 4),
+        "seconds_per_step": round(seconds / max(request.steps_run, 1), 4),
         "peak_vram_gb": None if peak_bytes is None else round(peak_bytes / 1e9, 2),
         "speed": dict(loaded.speed),
         "notes": list(request.notes),

@@ -12,15 +12,33 @@ from PIL import Image
 
 from flux_demo import __version__
 
-# Written into every generated PNG, in this order.
+# Written into every generated PNG, in this order; edited images add EDIT_KEYS.
 PNG_KEYS = ("prompt", "model", "seed", "steps", "guidance", "width", "height", "app_version")
+# `mode`: edit, img2img or inpaint; `strength` where it applies; `references`: the SHA-256 of each input
+# image's pixels, comma-separated, in order (images cannot travel in a link or a PNG, their hashes can).
+EDIT_KEYS = ("mode", "strength", "references")
 SOFTWARE = f"flux-demo {__version__}"
 
 
 def png_text(
-    *, prompt: str, model: str, seed: int, steps: int, guidance: float, width: int, height: int
+    *,
+    prompt: str,
+    model: str,
+    seed: int,
+    steps: int,
+    guidance: float,
+    width: int,
+    height: int,
+    mode: str | None = None,
+    strength: float | None = None,
+    references: tuple[str, ...] = (),
 ) -> dict[str, str]:
-    """The text chunks for one generated image."""
+    """The text chunks for one generated image (edit keys only where they apply)."""
+    edit = {"mode": mode} if mode else {}
+    if strength is not None:
+        edit["strength"] = f"{float(strength):g}"
+    if references:
+        edit["references"] = ",".join(references)
     return {
         "prompt": prompt,
         "model": model,
@@ -29,6 +47,7 @@ def png_text(
         "guidance": f"{float(guidance):g}",
         "width": str(int(width)),
         "height": str(int(height)),
+        **edit,
         "app_version": __version__,
         "Software": SOFTWARE,
     }
@@ -43,4 +62,4 @@ def attach(image: Image.Image, text: Mapping[str, str]) -> Image.Image:
 def read_png_text(image: Image.Image) -> dict[str, str]:
     """The known keys present in an opened PNG's text chunks (missing keys are left out)."""
     source = getattr(image, "text", None) or image.info
-    return {key: str(source[key]) for key in PNG_KEYS if key in source}
+    return {key: str(source[key]) for key in (*PNG_KEYS, *EDIT_KEYS) if key in source}

@@ -51,6 +51,11 @@ class ModelSpec:
     # Estimated GPU seconds per step at 1024x1024, for the ZeroGPU duration request.
     seconds_per_step_1mp: float = 0.5
     min_steps: int = 1
+    # Editing modes this model offers, as (mode, diffusers pipeline class) pairs: "edit" (reference images),
+    # "img2img" and "inpaint" (see flux_demo.editing). The variant pipelines reuse the loaded components.
+    edit_pipelines: tuple[tuple[str, str], ...] = ()
+    # Largest output area for editing; a reference's size is scaled down to fit it.
+    max_edit_pixels: int = 1024 * 1024
 
     @property
     def label(self) -> str:
@@ -88,6 +93,7 @@ SCHNELL = ModelSpec(
     shared_components=FLUX1_SHARED,
     weights_gb=FLUX1_WEIGHTS_GB,
     seconds_per_step_1mp=0.45,
+    edit_pipelines=(("img2img", "FluxImg2ImgPipeline"),),
 )
 
 DEV = ModelSpec(
@@ -106,6 +112,7 @@ DEV = ModelSpec(
     shared_components=FLUX1_SHARED,
     weights_gb=FLUX1_WEIGHTS_GB,
     seconds_per_step_1mp=0.45,
+    edit_pipelines=(("img2img", "FluxImg2ImgPipeline"),),
 )
 
 
@@ -124,6 +131,7 @@ KLEIN = ModelSpec(
     max_sequence_length=512,
     weights_gb=KLEIN_WEIGHTS_GB,
     seconds_per_step_1mp=0.2,
+    edit_pipelines=(("edit", "Flux2KleinPipeline"), ("inpaint", "Flux2KleinInpaintPipeline")),
 )
 
 
@@ -139,6 +147,7 @@ def _tiny_twin(spec: ModelSpec, variant: str) -> ModelSpec:
         share_group=f"tiny-{spec.share_group}" if spec.share_group else None,
         weights_gb=MappingProxyType({}),
         seconds_per_step_1mp=0.05,
+        max_edit_pixels=512 * 512,
     )
 
 

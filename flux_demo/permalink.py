@@ -15,14 +15,21 @@ from flux_demo import validation
 from flux_demo.models import MAX_SIDE, MIN_SIDE, get_spec
 from flux_demo.validation import MAX_SEED, InvalidInput
 
-TABS = ("generate", "compare", "typography")
+TABS = ("generate", "compare", "typography", "edit")
 SETTING_KEYS = ("prompt", "model", "seed", "steps", "guidance", "width", "height")
 COMPARE_KEYS = ("models", "settings")  # the comparison's model list and per-model (steps, guidance)
+# Edits: the mode, the strength, and the input images' SHA-256 (a link carries 12-digit prefixes; images
+# cannot travel in a link, so the form asks for them again).
+EDIT_KEYS = ("mode", "strength", "references")
+LINK_HASH_DIGITS = 12
 
 
 def link_query(settings: Mapping[str, object], tab: str = "generate") -> str:
     """The query string (without '?') that reproduces `settings` (SETTING_KEYS and COMPARE_KEYS)."""
-    params = {key: settings[key] for key in (*SETTING_KEYS, *COMPARE_KEYS) if settings.get(key) is not None}
+    keys = (*SETTING_KEYS, *COMPARE_KEYS, *EDIT_KEYS)
+    params = {key: settings[key] for key in keys if settings.get(key) is not None}
+    if isinstance(params.get("references"), (list, tuple)):
+        params["references"] = ",".join(h[:LINK_HASH_DIGITS] for h in params["references"])
     if isinstance(params.get("models"), (list, tuple)):
         params["models"] = ",".join(params["models"])
     if isinstance(params.get("settings"), Mapping):  # per-model steps and guidance: "dev:28:3.5,klein:4:1"
@@ -68,6 +75,9 @@ def parse_settings(params: Mapping[str, str], model_keys: Sequence[str]) -> tupl
         attempt(side, lambda raw, s=side: _side(s, raw))
     attempt("models", lambda raw: _models(raw, model_keys))
     attempt("settings", lambda raw: _model_settings(raw, model_keys))
+    attempt("mode", _mode)
+    attempt("strength", _strength)
+    attempt("references", _references)
     attempt("tab", _tab)
     return values, problems
 
@@ -112,3 +122,31 @@ def _tab(raw: str) -> str:
     if raw not in TABS:
         raise InvalidInput("tab", f"must be one of {', '.join(TABS)}")
     return raw
+
+
+def _mode(raw: str) -> str:
+    from flux_demo.editing import MODES
+
+    if raw not in MODES:
+        raise InvalidInput("mode", f"must be one of {', '.join(MODES)}")
+    return raw
+
+
+def _strength(raw: str) -> float:
+    from flux_demo.editing import STRENGTH_RANGE
+
+    low, high = STRENGTH_RANGE
+    value = validation.check_number("strength", float(raw), f"{low:g} to {high:g}")
+    if not low <= value <= high:
+        raise InvalidInput("strength", f"must be from {low:g} to {high:g}")
+    return value
+
+
+def _references(raw: str) -> list[str]:
+    """Hex SHA-256 digests (or their prefixes), 1 to 10 of them."""
+    hashes = [part.strip().lower() for part in raw.split(",")]
+    if not 1 <= len(hashes) <= 10 or not all(
+        8 <= len(h) <= 64 and all(c in "0123456789abcdef" for c in h) for h in hashes
+    ):
+        raise InvalidInput("references", "must be 1 to 10 comma-separated SHA-256 hex digests")
+    return hashes

@@ -68,6 +68,16 @@ class ValidRequest:
             "seed": self.seed,
         }
 
+    @property
+    def steps_run(self) -> int:
+        """Denoising steps the pipeline will run (image-to-image runs fewer than `steps`)."""
+        return self.steps
+
+    @property
+    def step_pixels(self) -> int:
+        """Pixels the transformer attends over in each step (references add theirs)."""
+        return self.width * self.height
+
 
 def snap_to_multiple(value: int, multiple: int = SIZE_MULTIPLE) -> int:
     """Nearest multiple of `multiple` (halves round up), kept within MIN_SIDE..MAX_SIDE."""

@@ -97,6 +97,7 @@ class ModelHost:
         # One slot per pipeline that may run at once (FLUX_DEMO_GPU_CONCURRENCY).
         self.gpu_slots = threading.Semaphore(self.settings.gpu_concurrency)
         self._loaded: dict[str, LoadedModel] = {}
+        self._variants: dict[tuple[str, str], object] = {}  # (key, pipeline class) -> from_pipe view
         self._lock = threading.Lock()  # guards the dictionaries below
         self._group_locks: dict[str, threading.Lock] = {}  # first loads, per share group
         self._call_locks: dict[str, threading.Lock] = {}  # schedulers keep per-call state
@@ -135,6 +136,24 @@ class ModelHost:
         """The cached diffusers pipeline for `key`."""
         return self.get(key).pipe
 
+    def variant(self, key: str, class_name: str):
+        """`key`'s loaded pipeline seen through another diffusers pipeline class (for example
+        FluxImg2ImgPipeline for schnell), built once with `from_pipe`: the same module objects, so no
+        weight is loaded or placed twice. It runs under `key`'s GPU slot, as the scheduler is shared too."""
+        loaded = self.get(key)
+        if class_name == loaded.spec.pipeline_class:
+            return loaded.pipe
+        pipe = self._variants.get((key, class_name))
+        if pipe is None:
+            with _import_lock:
+                import diffusers
+
+                pipe = getattr(diffusers, class_name).from_pipe(loaded.pipe)
+                pipe.set_progress_bar_config(disable=True)
+            with self._lock:
+                pipe = self._variants.setdefault((key, class_name), pipe)
+        return pipe
+
     def warm_imports(self, keys: Iterable[str] | None = None) -> None:
         """Import torch, diffusers and the pipeline classes (seconds of work) without loading any weights,
         so the first visitor does not wait for them; meant for a background thread."""
@@ -150,6 +169,7 @@ class ModelHost:
         """Forget every loaded pipeline (tests use this to measure loading)."""
         with self._lock, self._placement_lock:
             self._loaded.clear()
+            self._variants.clear()
             self._recent.clear()
             self._running.clear()
             self._offload_owner = None

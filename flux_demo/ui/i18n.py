@@ -14,6 +14,28 @@ EN = {
     "tab_generate": "Text to image",
     "tab_compare": "Compare models",
     "tab_typography": "Typography lab",
+    "tab_edit": "Edit",
+    "references": "References (1–10 images: upload, paste or drop)",
+    "mode": "Mode",
+    "mode_edit": "Edit with references",
+    "mode_img2img": "Image to image",
+    "mode_inpaint": "Inpaint",
+    "strength": "Strength (how much to change)",
+    "mask": "Mask: paint the area to repaint (white repaints)",
+    "mask_load": "Paint over the first reference",
+    "use_as_reference": "Use as reference",
+    "before_after": "Before / after (first reference and result)",
+    "edit_note": (
+        "**How references work.** FLUX.2 [klein] reads every reference image as extra tokens next to the "
+        "text, so the prompt can name them by position: *put the cat from image 2 on the sofa from image 1*. "
+        "Each reference costs time on every step. Image to image and inpainting use the first image only."
+    ),
+    "edit_size_info": (
+        "Width and height 0 take the first reference's size, snapped to 16 and capped to the model's area."
+    ),
+    "edit_link_info": "A link carries the settings only: the reference images must be added again.",
+    "edit_none": "None of the served models offers editing.",
+    "references_again": "**Add the reference images again**, in this order (SHA-256 prefixes)",
     "prompt": "Prompt",
     "prompt_info": "Enter runs. Put text you want rendered in quotes.",
     "model": "Model",
@@ -86,6 +108,28 @@ KO = {
     "tab_generate": "텍스트 → 이미지",
     "tab_compare": "모델 비교",
     "tab_typography": "타이포그래피 실험실",
+    "tab_edit": "편집",
+    "references": "참조 이미지 (1–10장: 업로드, 붙여넣기, 끌어다 놓기)",
+    "mode": "모드",
+    "mode_edit": "참조 이미지로 편집",
+    "mode_img2img": "이미지 → 이미지",
+    "mode_inpaint": "인페인팅",
+    "strength": "강도 (얼마나 바꿀지)",
+    "mask": "마스크: 다시 그릴 영역을 칠하세요 (흰색 = 다시 그림)",
+    "mask_load": "첫 번째 참조 이미지 위에 칠하기",
+    "use_as_reference": "참조 이미지로 사용",
+    "before_after": "전 / 후 (첫 번째 참조 이미지와 결과)",
+    "edit_note": (
+        "**참조 이미지 사용법.** FLUX.2 [klein]은 참조 이미지를 텍스트 옆의 추가 토큰으로 읽으므로 "
+        "프롬프트에서 순서로 부를 수 있습니다: *2번 이미지의 고양이를 1번 이미지의 소파 위에 올려 줘*. "
+        "참조 이미지마다 매 스텝 시간이 늘어납니다. 이미지 → 이미지와 인페인팅은 첫 번째 이미지만 씁니다."
+    ),
+    "edit_size_info": (
+        "너비와 높이가 0이면 첫 번째 참조 이미지 크기를 16의 배수로 맞추고 모델의 최대 면적으로 줄여 씁니다."
+    ),
+    "edit_link_info": "링크에는 설정만 담깁니다. 참조 이미지는 다시 추가해야 합니다.",
+    "edit_none": "지금 제공하는 모델 중 편집을 지원하는 모델이 없습니다.",
+    "references_again": "**참조 이미지를 다시 추가하세요**, 이 순서대로 (SHA-256 앞자리)",
     "prompt": "프롬프트",
     "prompt_info": "Enter로 실행합니다. 이미지에 넣을 글자는 따옴표로 감싸세요.",
     "model": "모델",

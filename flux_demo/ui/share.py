@@ -52,7 +52,10 @@ def field_updates(values: dict, model_keys: Sequence[str]) -> dict[str, object]:
     randomize, models, settings) from checked link or PNG values; fields not given are absent."""
     from flux_demo.comparison import recommended_settings
 
-    updates = {key: values[key] for key in ("prompt", "seed", "width", "height", "models") if key in values}
+    copied = ("prompt", "seed", "width", "height", "models", "mode", "strength")
+    updates = {key: values[key] for key in copied if key in values}
+    if "references" in values:  # images cannot travel in a link or a PNG: say which ones to add again
+        updates["references_note"] = gr.Markdown(references_note(values["references"]), visible=True)
     model = values.get("model")
     if "seed" in values:
         updates["randomize"] = False  # a shared seed must not be re-randomized
@@ -73,6 +76,12 @@ def field_updates(values: dict, model_keys: Sequence[str]) -> dict[str, object]:
         chosen = values["settings"]
         updates["settings"] = [[key, *chosen.get(key, recommended_settings(key))] for key in model_keys]
     return updates
+
+
+def references_note(hashes: Sequence[str]) -> str:
+    """What the edit form says when a link or PNG names reference images it cannot carry."""
+    listed = ", ".join(f"{i}. `{h[:12]}`" for i, h in enumerate(hashes, 1))
+    return t("references_again") + f" ({len(hashes)}): {listed}"
 
 
 def form_updates(form: dict, values: dict, model_keys: Sequence[str]) -> list:

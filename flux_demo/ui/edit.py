@@ -1,0 +1,300 @@
+"""The Edit tab: FLUX.2 [klein] with 1–10 reference images (`/edit`), FLUX.1 image-to-image (`/img2img`)
+and klein inpainting (`/inpaint`). The registry says which model offers which mode; `editing` says what
+each mode takes, and this tab shows only those controls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+from gradio.components.gallery import GalleryImage
+from gradio.data_classes import FileData, GradioRootModel
+from PIL import Image
+
+from flux_demo import editing
+from flux_demo.models import MAX_SIDE, SIZE_MULTIPLE, get_spec
+from flux_demo.pipelines import ModelHost
+from flux_demo.ui import share
+from flux_demo.ui.edit_endpoints import make_handlers
+from flux_demo.ui.i18n import t
+from flux_demo.ui.widgets import (
+    GPU_QUEUE,
+    NamedImage,
+    NamedSlider,
+    model_choices,
+    seed_box,
+    step_sliders,
+)
+from flux_demo.validation import MAX_PROMPT_CHARS
+
+EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples" / "edit"
+EXAMPLES = (  # (prompt, reference file names) drawn by examples/edit/draw_references.py
+    ("Put the red ball from image 2 on the blue sofa from image 1", ("sofa.png", "ball.png")),
+    ("The same room at night, lit by a warm lamp", ("sofa.png",)),
+    ('A poster with the word "FLUX" in the style of image 1', ("stripes.png",)),
+)
+
+
+class ReferenceData(GradioRootModel):
+    """A gallery's items as the page sends them, or plain files as `gradio_client` sends them
+    (`references=[handle_file(a), handle_file(b)]`)."""
+
+    root: list[GalleryImage | FileData]
+
+
+class ReferenceGallery(gr.Gallery):
+    """A gallery input whose value is the list of image paths, in order (empty: []). Nothing is decoded
+    here: `editing.load_image` reads each header before any pixels."""
+
+    is_template = True
+    data_model = ReferenceData
+
+    def get_block_name(self) -> str:
+        return "gallery"
+
+    def preprocess(self, payload):
+        if payload is None:
+            return []
+        return [item.image.path if isinstance(item, GalleryImage) else item.path for item in payload.root]
+
+
+def edit_models(model_keys) -> list[str]:
+    """The served models that offer any editing mode."""
+    return [key for key in model_keys if editing.modes_for(get_spec(key))]
+
+
+# --- private UI events -------------------------------------------------------------------------
+
+
+def mode_choices(model: str, current: str | None = None):
+    """The mode radio for `model`: its modes, keeping `current` (e.g. set by a link) where offered."""
+    modes = list(editing.modes_for(get_spec(model)))
+    return gr.Radio(
+        choices=[(t(f"mode_{m}"), m) for m in modes], value=current if current in modes else modes[0]
+    )
+
+
+def mode_controls(mode: str) -> list:
+    """Visibility of [strength, guidance, mask editor, run edit, run img2img, run inpaint] for `mode`."""
+    spec = editing.MODES.get(mode, editing.MODES["edit"])
+    shown = [spec.uses_strength, spec.uses_guidance, spec.uses_mask]
+    return [gr.update(visible=v) for v in shown] + [gr.update(visible=mode == m) for m in editing.MODES]
+
+
+def first_image(references: list):
+    """The first reference's path (img2img and inpaint take one image), or None."""
+    return references[0] if references else None
+
+
+def mask_canvas(references: list):
+    """The mask editor, opened over the first reference."""
+    return {"background": references[0], "layers": [], "composite": None} if references else None
+
+
+def painted_mask(editor: dict | None, references: list):
+    """(first reference, mask) from the editor: painted pixels (any layer's alpha) are white."""
+    if not references:
+        return None, None
+    with Image.open(references[0]) as first:
+        size = first.size
+    layers = (editor or {}).get("layers") or []
+    alpha = np.zeros(size[::-1], dtype=bool)
+    for layer in layers:
+        layer = layer.convert("RGBA").resize(size, Image.NEAREST)
+        alpha |= np.asarray(layer)[..., 3] > 0
+    return references[0], Image.fromarray(np.where(alpha, 255, 0).astype(np.uint8), "L")
+
+
+def add_reference(result, references: list):
+    """The gallery with the result appended (a gallery holds at most 10)."""
+    if result is None:
+        raise gr.Error("Run first: there is no result to use yet.", print_exception=False)
+    if len(references) >= editing.MODES["edit"].max_images:
+        raise gr.Error("references: at most 10 images; remove one first.", print_exception=False)
+    return [*references, result]
+
+
+def before_after(result, references: list):
+    return (references[0], result) if references and result is not None else None
+
+
+def link_settings(details: dict | None) -> dict | None:
+    return details or None
+
+
+@dataclass
+class EditTab:
+    form: dict  # {field name: component} that a link or a PNG can fill
+
+
+def build_tab(host: ModelHost) -> EditTab:
+    keys = edit_models(host.model_keys)
+    if not keys:
+        gr.Markdown(t("edit_none"))
+        return EditTab({})
+    # The headline mode (klein with references) first, where it is served.
+    keys.sort(key=lambda key: "edit" not in editing.modes_for(get_spec(key)))
+    first = get_spec(keys[0])
+    missing = [
+        f"{get_spec(k).name} {m}: {why}"
+        for k in keys
+        for m, why in editing.missing_modes(get_spec(k)).items()
+    ]
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1):
+            gr.Markdown(t("edit_note"), elem_id="edit-note")
+            if missing:
+                gr.Markdown("**Not offered here:** " + "; ".join(missing), elem_id="edit-missing")
+            references_note = gr.Markdown(visible=False, elem_id="edit-references-note")
+            references = ReferenceGallery(
+                label=t("references"),
+                type="filepath",
+                interactive=True,
+                columns=4,
+                height=280,
+                file_types=["image"],
+                elem_id="edit-references",
+            )
+            prompt = gr.Textbox(
+                label=t("prompt"),
+                lines=1,
+                max_lines=6,
+                max_length=MAX_PROMPT_CHARS,
+                placeholder="Put the cat from image 2 on the sofa from image 1",
+                elem_id="edit-prompt",
+            )
+            with gr.Row():
+                model = gr.Dropdown(
+                    model_choices(keys),
+                    value=first.key,
+                    label=t("model"),
+                    allow_custom_value=True,
+                    elem_id="edit-model",
+                )
+                modes = list(editing.modes_for(first))
+                mode = gr.Radio(
+                    [(t(f"mode_{m}"), m) for m in modes], value=modes[0], label=t("mode"), elem_id="edit-mode"
+                )
+            strength = NamedSlider(0.05, 1.0, value=0.75, step=0.05, label=t("strength"), visible=False)
+            with gr.Group(visible=False) as mask_group:
+                editor = gr.ImageEditor(
+                    label=t("mask"),
+                    type="pil",
+                    sources=(),
+                    layers=False,
+                    transforms=(),
+                    brush=gr.Brush(colors=["#ffffff"], color_mode="fixed"),
+                    elem_id="edit-mask",
+                )
+                load_mask = gr.Button(t("mask_load"), size="sm")
+            with gr.Row():
+                runs = {
+                    m: gr.Button(
+                        t("run"), variant="primary", elem_id=f"edit-run-{m}", scale=3, visible=m == "edit"
+                    )
+                    for m in editing.MODES
+                }
+                stop = gr.Button(t("stop"), variant="stop", elem_id="edit-stop", scale=1, min_width=80)
+            with gr.Accordion(t("advanced"), open=False):
+                gr.Markdown(t("edit_size_info"))
+                with gr.Row():
+                    width, height = (
+                        NamedSlider(0, MAX_SIDE, value=0, step=SIZE_MULTIPLE, label=t(side))
+                        for side in ("width", "height")
+                    )
+                steps, guidance = step_sliders(keys)
+                guidance.visible = editing.MODES[modes[0]].uses_guidance
+                with gr.Row():
+                    seed = seed_box()
+                    randomize = gr.Checkbox(True, label=t("randomize"))
+            # A link or PNG names a mode; the radio takes it once the model's choices are in place.
+            requested_mode = gr.Textbox(visible=False)
+            form = {
+                "prompt": prompt,
+                "model": model,
+                "mode": requested_mode,
+                "strength": strength,
+                "width": width,
+                "height": height,
+                "steps": steps,
+                "guidance": guidance,
+                "seed": seed,
+                "randomize": randomize,
+                "references_note": references_note,
+            }
+            share.add_png_restore(form, host.model_keys)
+        with gr.Column(scale=1):
+            result = gr.Image(
+                label=t("result"), format="png", type="pil", interactive=False, elem_id="edit-result"
+            )
+            use = gr.Button(t("use_as_reference"), size="sm", elem_id="edit-use")
+            slider = gr.ImageSlider(label=t("before_after"), type="pil", format="png", elem_id="edit-slider")
+            seed_used = gr.Number(
+                label=t("seed_used"), precision=0, interactive=False, elem_id="edit-seed-used"
+            )
+            details = gr.JSON(label=t("details"), elem_id="edit-details")
+            share.add_copy_link(details, "edit", pick=link_settings)
+            gr.Markdown(t("edit_link_info"))
+    # Hidden inputs of /img2img and /inpaint, filled from the gallery and the mask editor.
+    image = NamedImage(
+        label="image", type="filepath", format="png", visible=False, max_side=editing.MAX_IMAGE_SIDE
+    )
+    mask = NamedImage(
+        label="mask", type="filepath", format="png", visible=False, max_side=editing.MAX_IMAGE_SIDE
+    )
+
+    edit_fn, img2img_fn, inpaint_fn = make_handlers(host)
+    outputs = [result, seed_used, details]
+    private = {"queue": False, "api_visibility": "private"}
+    events = [
+        runs["edit"].click(
+            edit_fn,
+            [prompt, references, model, seed, randomize, steps, width, height],
+            outputs,
+            api_name="edit",
+            concurrency_id=GPU_QUEUE,
+        ),
+        runs["img2img"]
+        .click(first_image, references, image, **private)
+        .success(
+            img2img_fn,
+            [prompt, image, model, strength, seed, randomize, steps, guidance, width, height],
+            outputs,
+            api_name="img2img",
+            concurrency_id=GPU_QUEUE,
+        ),
+        runs["inpaint"]
+        .click(painted_mask, [editor, references], [image, mask], **private)
+        .success(
+            inpaint_fn,
+            [prompt, image, mask, model, strength, seed, randomize, steps],
+            outputs,
+            api_name="inpaint",
+            concurrency_id=GPU_QUEUE,
+        ),
+    ]
+    for event in events:
+        event.success(before_after, [result, references], slider, **private)
+    stop.click(None, cancels=events, api_visibility="private")
+    use.click(add_reference, [result, references], references, **private)
+    model.change(mode_choices, [model, mode], mode, **private)
+    requested_mode.change(mode_choices, [model, requested_mode], mode, **private)
+    share.reset_on_model(model, {"steps": steps, "guidance": guidance}, host.model_keys)
+    # The canvas takes its background once it is visible.
+    mode.change(mode_controls, mode, [strength, guidance, mask_group, *runs.values()], **private).then(
+        mask_canvas, references, editor, **private
+    )
+    load_mask.click(mask_canvas, references, editor, **private)
+    if "edit" in editing.modes_for(first):
+        gr.Examples(
+            [
+                [prompt_text, [str(EXAMPLES_DIR / name) for name in names], first.key]
+                for prompt_text, names in EXAMPLES
+            ],
+            [prompt, references, model],
+            label=t("examples"),
+            example_labels=[prompt_text for prompt_text, _ in EXAMPLES],
+        )
+    return EditTab(form)

@@ -29,7 +29,7 @@ def main(argv=None) -> dict:
     options = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="flux-ray-"))
     harness.use_offline_env(workdir)
-    os.environ.update(OMP_NUM_THREADS="1", FLUX_DEMO_MODELS="tiny-schnell", FLUX_DEMO_RAY_REPLICAS="1")
+    os.environ.update(OMP_NUM_THREADS="1", FLUX_DEMO_MODELS="tiny-schnell")
     os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # AF_UNIX paths stay short
     import ray
     from ray import serve

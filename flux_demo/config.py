@@ -83,6 +83,31 @@ def parse_devices(text: str) -> tuple[str, ...] | None:
     return devices or None
 
 
+def parse_replicas(text: str) -> tuple[int, int]:
+    """`FLUX_DEMO_RAY_REPLICAS`: "N" (fixed) or "MIN-MAX" (autoscaling) Serve replicas per model."""
+    low, _, high = text.strip().partition("-")
+    try:
+        bounds = int(low), int(high or low)
+    except ValueError:
+        bounds = (0, -1)
+    if not 1 <= bounds[0] <= bounds[1]:
+        raise ValueError(f"FLUX_DEMO_RAY_REPLICAS must look like 2 or 1-4 (1 <= MIN <= MAX), got {text!r}")
+    return bounds
+
+
+def _env_float(name: str, minimum: float) -> float | None:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = minimum - 1
+    if not number >= minimum:
+        raise ValueError(f"{name} must be a number >= {minimum:g}, got {value!r}")
+    return number
+
+
 def default_tiny_dir() -> Path:
     cache_home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(cache_home) / "flux-demo" / "tiny-models"
@@ -168,6 +193,8 @@ class Settings:
     speed: SpeedOptions = field(default_factory=SpeedOptions)
     devices: tuple[str, ...] | None = None  # one replica per entry; None: every visible GPU, or the CPU
     backend: str = "local"  # "ray": the GPU work runs on Ray Serve (flux_demo.pipelines.ray_serve)
+    ray_replicas: tuple[int, int] = (1, 1)  # Serve replicas per model: (min, max); min < max autoscales
+    ray_gpus: float | None = None  # GPUs per Serve replica; None: 1 if the cluster has GPUs, else 0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -193,4 +220,6 @@ class Settings:
             speed=SpeedOptions.from_env(),
             devices=parse_devices(os.environ.get("FLUX_DEMO_DEVICES", "")),
             backend=_env_choice("FLUX_DEMO_BACKEND", "local", BACKENDS),
+            ray_replicas=parse_replicas(os.environ.get("FLUX_DEMO_RAY_REPLICAS", "") or "1"),
+            ray_gpus=_env_float("FLUX_DEMO_RAY_GPUS", minimum=0.0),
         )

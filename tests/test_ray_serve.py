@@ -4,6 +4,7 @@ is retried on the other one. Needs `pip install -r requirements-ray.txt` (CI ins
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -41,14 +42,13 @@ def backend(settings):
 
     from flux_demo.pipelines.ray_serve import RayBackend
 
-    saved = {k: os.environ.get(k) for k in ("FLUX_DEMO_RAY_REPLICAS", "OMP_NUM_THREADS", "RAY_ADDRESS")}
-    saved["RAY_TMPDIR"] = os.environ.get("RAY_TMPDIR")
+    saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "RAY_ADDRESS", "RAY_TMPDIR")}
     # Replicas use this process's CPU thread count, so their float sums match the in-process path's.
-    os.environ.update(FLUX_DEMO_RAY_REPLICAS="2", OMP_NUM_THREADS=str(torch.get_num_threads()))
+    os.environ["OMP_NUM_THREADS"] = str(torch.get_num_threads())
     # Ray's sockets live under its temp folder, whose path must stay under 108 bytes (AF_UNIX).
     os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
     os.environ.pop("RAY_ADDRESS", None)  # a local instance, whatever the machine says
-    backend = RayBackend(settings, (MODEL,))
+    backend = RayBackend(dataclasses.replace(settings, ray_replicas=(2, 2)), (MODEL,))
     backend.preload()
     yield backend
     serve.shutdown()

@@ -12,7 +12,7 @@ from PIL import Image
 
 from benchmarks.load import run_load
 from flux_demo import faults, generation
-from flux_demo.config import Settings, parse_devices
+from flux_demo.config import Settings, parse_devices, parse_replicas
 from flux_demo.pipelines import ModelHost, ReplicaPool, serving_host
 from flux_demo.validation import GenerationRequest, validate
 from tests.test_robustness import steps_run, wait_for_steps  # noqa: F401  # steps_run is a fixture
@@ -140,3 +140,14 @@ def test_stop_stops_the_job_it_was_pressed_for_and_the_other_replica_finishes(po
     assert details["replica"] in ("cpu#0", "cpu#1")
     assert steps_run[102] == 16
     assert steps_run[101] < 16
+
+
+def test_ray_settings_are_checked_with_the_variable_named(monkeypatch):
+    assert parse_replicas("2") == (2, 2)
+    assert parse_replicas("1-4") == (1, 4)
+    for bad in ("0", "4-1", "two"):
+        with pytest.raises(ValueError, match="FLUX_DEMO_RAY_REPLICAS"):
+            parse_replicas(bad)
+    monkeypatch.setenv("FLUX_DEMO_BACKEND", "slurm")
+    with pytest.raises(ValueError, match="FLUX_DEMO_BACKEND must be one of local, ray"):
+        Settings.from_env()

@@ -112,8 +112,7 @@ class ModelHost:
         `limiter` to every host, so a visitor's limit counts across replicas."""
         self.settings = settings or Settings.from_env()
         self.model_keys = tuple(model_keys) if model_keys else enabled_model_keys(self.settings)
-        self.device = device or execution_device()
-        self.name = name or replica_name(self.device)
+        self._device, self._name = device, name  # resolved on first use: finding the GPU imports torch
         self.limiter = limiter or limits.limiter_for(self.settings.rate_limit, self.settings.trusted_proxies)
         # The most pipeline calls Gradio's queue lets in at once (its GPU concurrency limit).
         self.concurrency = self.settings.gpu_concurrency
@@ -135,6 +134,18 @@ class ModelHost:
 
     def __reduce__(self):
         return (_host_by_id, (self._id,))
+
+    @property
+    def device(self) -> str:
+        """The torch device this host's pipelines run on."""
+        if self._device is None:
+            self._device = execution_device()
+        return self._device
+
+    @property
+    def name(self) -> str:
+        """How results name this replica (`replica` in the details)."""
+        return self._name or replica_name(self.device)
 
     # --- loading ---------------------------------------------------------------------------------
 

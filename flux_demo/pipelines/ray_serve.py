@@ -31,7 +31,7 @@ from types import SimpleNamespace
 from typing import ClassVar
 
 from flux_demo import faults, limits
-from flux_demo.config import Settings
+from flux_demo.config import Settings, parse_replicas
 from flux_demo.pipelines.host import LoadedModel, ModelHost, enabled_model_keys
 from flux_demo.pipelines.placement import Placement
 
@@ -47,18 +47,6 @@ FORWARDED_ENV += ("OMP_NUM_THREADS",)
 
 def app_name(key: str) -> str:
     return f"flux-{key}"
-
-
-def parse_replicas(text: str) -> tuple[int, int]:
-    """`FLUX_DEMO_RAY_REPLICAS`: "N" (fixed) or "MIN-MAX" (autoscaling) replicas per model."""
-    low, _, high = text.strip().partition("-")
-    try:
-        bounds = int(low), int(high or low)
-    except ValueError:
-        bounds = (0, -1)
-    if not 1 <= bounds[0] <= bounds[1]:
-        raise ValueError(f"FLUX_DEMO_RAY_REPLICAS must look like 2 or 1-4 (1 <= MIN <= MAX), got {text!r}")
-    return bounds
 
 
 # --- the replica side ----------------------------------------------------------------------------
@@ -255,7 +243,7 @@ class RayBackend:
         self.settings = settings or Settings.from_env()
         self.model_keys = tuple(model_keys) if model_keys else enabled_model_keys(self.settings)
         self.limiter = limits.limiter_for(self.settings.rate_limit, self.settings.trusted_proxies)
-        self.replica_bounds = parse_replicas(os.environ.get("FLUX_DEMO_RAY_REPLICAS", "") or "1")
+        self.replica_bounds = self.settings.ray_replicas
         # As many events in flight as replicas can run at most; the rest wait in Gradio's queue.
         self.concurrency = self.replica_bounds[1] * len(self.model_keys)
         self._handles: dict = {}
@@ -280,8 +268,9 @@ class RayBackend:
         if not ray.is_initialized():
             ray.init(address=os.environ.get("RAY_ADDRESS") or None, log_to_driver=False)
         if app_name(key) not in serve.status().applications:
-            cluster_gpus = ray.cluster_resources().get("GPU", 0)
-            gpus = float(os.environ.get("FLUX_DEMO_RAY_GPUS", "") or (1 if cluster_gpus else 0))
+            gpus = self.settings.ray_gpus
+            if gpus is None:
+                gpus = 1.0 if ray.cluster_resources().get("GPU", 0) else 0.0
             log.info("deploying %s on Ray Serve (%s replicas, %s GPU each)", key, self.replica_bounds, gpus)
             serve.run(deployment(key, self.replica_bounds, gpus), name=app_name(key), route_prefix=None)
         return serve.get_app_handle(app_name(key))

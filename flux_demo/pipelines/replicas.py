@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import glob
 import logging
 import threading
 from collections.abc import Iterable, Sequence
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 def visible_devices() -> tuple[str, ...]:
     """Every visible CUDA card (`cuda:0`, `cuda:1`, ...), or the CPU alone."""
+    if not glob.glob("/dev/nvidia[0-9]*"):  # no NVIDIA card: spare the start-up a torch import (seconds)
+        return ("cpu",)
     import torch
 
     count = torch.cuda.device_count()
@@ -45,7 +48,9 @@ def serving_host(settings: Settings | None = None):
     """What the app serves from: a `ModelHost` for one device, a `ReplicaPool` for several, or the Ray
     Serve front end (`FLUX_DEMO_BACKEND=ray`)."""
     settings = settings or Settings.from_env()
-    if settings.backend == "ray":
+    if settings.backend == "ray" and on_zerogpu():
+        log.warning("FLUX_DEMO_BACKEND=ray is ignored on ZeroGPU, which spreads GPU calls over its own pool")
+    elif settings.backend == "ray":
         from flux_demo.pipelines.ray_serve import RayBackend
 
         return RayBackend(settings)

@@ -53,7 +53,8 @@ def main(argv=None) -> dict:
                 if round_index >= 3:
                     samples[name].append(time.perf_counter() - start)
     finally:
-        serve.shutdown()
+        if not os.environ.get("RAY_ADDRESS"):  # a local instance this script started; a cluster stays up
+            serve.shutdown()
         ray.shutdown()
     hop = [r - i for r, i in zip(samples["ray"], samples["in_process"], strict=True)]
     result = {

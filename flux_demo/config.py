@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MEMORY_MODES = ("auto", "gpu", "model-offload", "sequential-offload")
+BACKENDS = ("local", "ray")
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -27,6 +28,12 @@ def _env_bool(name: str, default: bool) -> bool:
     if value is None or value.strip() == "":
         return default
     return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _env_choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = os.environ.get(name, "").strip().lower() or default
+    _check_choice(name, value, allowed)
+    return value
 
 
 def _env_int(name: str, default: int, minimum: int) -> int:
@@ -63,6 +70,42 @@ def zerogpu_size_setting() -> str:
     if size not in ZEROGPU_SIZES:
         raise ValueError(f"FLUX_DEMO_ZEROGPU_SIZE must be one of {', '.join(ZEROGPU_SIZES)}, got {size!r}")
     return size
+
+
+def parse_devices(text: str) -> tuple[str, ...] | None:
+    """`FLUX_DEMO_DEVICES`: a comma list of torch devices, one replica each ("cuda:0,cuda:1", "cpu,cpu");
+    empty: None (every visible GPU, or the CPU)."""
+    devices = tuple(d.strip().lower() for d in text.split(",") if d.strip())
+    for device in devices:
+        kind, _, index = device.partition(":")
+        if kind not in ("cpu", "cuda") or (index and not index.isdigit()) or (kind == "cpu" and index):
+            raise ValueError(f"FLUX_DEMO_DEVICES: each entry must be cpu, cuda or cuda:N, got {device!r}")
+    return devices or None
+
+
+def parse_replicas(text: str) -> tuple[int, int]:
+    """`FLUX_DEMO_RAY_REPLICAS`: "N" (fixed) or "MIN-MAX" (autoscaling) Serve replicas per model."""
+    low, _, high = text.strip().partition("-")
+    try:
+        bounds = int(low), int(high or low)
+    except ValueError:
+        bounds = (0, -1)
+    if not 1 <= bounds[0] <= bounds[1]:
+        raise ValueError(f"FLUX_DEMO_RAY_REPLICAS must look like 2 or 1-4 (1 <= MIN <= MAX), got {text!r}")
+    return bounds
+
+
+def _env_float(name: str, minimum: float) -> float | None:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = minimum - 1
+    if not number >= minimum:
+        raise ValueError(f"{name} must be a number >= {minimum:g}, got {value!r}")
+    return number
 
 
 def default_tiny_dir() -> Path:
@@ -148,6 +191,10 @@ class Settings:
     trusted_proxies: int = 0  # proxies in front of the app whose X-Forwarded-For entries are trusted
     session_capacity: int = 2000  # browser sessions whose state Gradio keeps (least recently used out)
     speed: SpeedOptions = field(default_factory=SpeedOptions)
+    devices: tuple[str, ...] | None = None  # one replica per entry; None: every visible GPU, or the CPU
+    backend: str = "local"  # "ray": the GPU work runs on Ray Serve (flux_demo.pipelines.ray_serve)
+    ray_replicas: tuple[int, int] = (1, 1)  # Serve replicas per model: (min, max); min < max autoscales
+    ray_gpus: float | None = None  # GPUs per Serve replica; None: 1 if the cluster has GPUs, else 0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -171,4 +218,8 @@ class Settings:
             trusted_proxies=_env_int("FLUX_DEMO_TRUSTED_PROXIES", default_trusted_proxies(), minimum=0),
             session_capacity=_env_int("FLUX_DEMO_SESSION_CAPACITY", 2000, minimum=10),
             speed=SpeedOptions.from_env(),
+            devices=parse_devices(os.environ.get("FLUX_DEMO_DEVICES", "")),
+            backend=_env_choice("FLUX_DEMO_BACKEND", "local", BACKENDS),
+            ray_replicas=parse_replicas(os.environ.get("FLUX_DEMO_RAY_REPLICAS", "") or "1"),
+            ray_gpus=_env_float("FLUX_DEMO_RAY_GPUS", minimum=0.0),
         )

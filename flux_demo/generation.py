@@ -7,6 +7,7 @@ Data flows one way: the UI builds a `GenerationRequest`, `validation.validate` t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -65,9 +66,9 @@ def _denoise(
             raise GenerationCancelled()
         with host.in_use(request.model) as loaded:
             pipe = loaded.pipe
-            cuda = torch.cuda.is_available()
+            cuda = loaded.placement.device.startswith("cuda")
             if cuda:
-                torch.cuda.reset_peak_memory_stats()
+                torch.cuda.reset_peak_memory_stats(loaded.placement.device)
 
             def on_step_end(pipeline, step: int, _timestep, callback_kwargs):
                 if abandoned():
@@ -101,7 +102,7 @@ def _denoise(
                 # Outside the except block, whose traceback keeps the failed call's tensors alive.
                 faults.free_gpu_memory()
                 raise OutOfGpuMemory()
-            peak = torch.cuda.max_memory_allocated() if cuda else None
+            peak = torch.cuda.max_memory_allocated(loaded.placement.device) if cuda else None
     return output.images[0], peak
 
 
@@ -133,14 +134,16 @@ def generate(
     if progress is not None and not host.is_loaded(spec.key):
         progress(0.0, desc=f"Loading {spec.name} (first use)")
     abandoned = cancellation.watch_current_job()
-    try:
-        loaded = host.get(spec.key)  # load outside the GPU-time estimate
+    replica_lease = contextlib.ExitStack()
+    try:  # a free replica (a per-device host) with the model loaded, outside the GPU-time estimate
+        replica = replica_lease.enter_context(host.replica(spec.key))
     except Exception as err:  # missing, gated or corrupt: not cached, so a later request retries
         log.warning("loading %s failed", spec.key, exc_info=True)
         raise faults.model_unavailable(spec.name, err) from err
+    loaded = replica.get(spec.key)
     start = time.perf_counter()
     try:
-        image, peak_bytes = _denoise(host, request, progress, abandoned, call)
+        image, peak_bytes = _denoise(replica, request, progress, abandoned, call)
     except faults.GenerationFailed:
         raise
     except Exception as err:
@@ -149,6 +152,8 @@ def generate(
             log.error("generating with %s failed", spec.key, exc_info=True)
             fault = faults.GenerationFailed(f"generation failed ({type(err).__name__}); see the server log")
         raise fault from err
+    finally:
+        replica_lease.close()  # the replica takes the next request
     seconds = time.perf_counter() - start
     settings = request.settings()
     details = {
@@ -159,5 +164,7 @@ def generate(
         "peak_vram_gb": None if peak_bytes is None else round(peak_bytes / 1e9, 2),
         "speed": dict(loaded.speed),
         "notes": list(request.notes),
+        "backend": replica.backend,
+        "replica": replica.name,
     }
     return GenerationResult(metadata.attach(image, metadata.png_text(**settings)), request, seconds, details)

@@ -1,7 +1,8 @@
 """The cached pipelines: loading, placement, the memory plan and speed options, owned by one `ModelHost`.
 
 `get_pipeline(model_key)` is the short Python entry point: the cached diffusers pipeline for that key,
-from a host built from the environment on first use. The app builds its own host in `create_demo`.
+from a host built from the environment on first use. The app builds its own in `create_demo`: a `ModelHost`
+for one device, or a `ReplicaPool` of per-device hosts (`FLUX_DEMO_DEVICES`).
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 import functools
 
 from flux_demo.pipelines.host import LoadedModel, ModelHost
+from flux_demo.pipelines.replicas import ReplicaPool, serving_host
 
-__all__ = ["LoadedModel", "ModelHost", "default_host", "get_pipeline"]
+__all__ = ["LoadedModel", "ModelHost", "ReplicaPool", "default_host", "get_pipeline", "serving_host"]
 
 
 @functools.cache

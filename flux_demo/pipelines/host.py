@@ -87,13 +87,35 @@ def execution_device() -> str:
     return "cuda" if on_zerogpu() or torch.cuda.is_available() else "cpu"
 
 
+def replica_name(device: str, index: int = 0) -> str:
+    """How results name a replica: "cuda:1" for a card, "cpu#0" for the first CPU replica."""
+    if device == "cuda":
+        return "zerogpu" if on_zerogpu() else "cuda:0"
+    return device if ":" in device else f"{device}#{index}"
+
+
 class ModelHost:
     """Loads, caches, places and lends the pipelines of the served models (see the module docstring)."""
 
-    def __init__(self, settings: Settings | None = None, model_keys: Sequence[str] | None = None):
+    backend = "local"  # named in the details; the Ray Serve backend's replicas say "ray"
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        model_keys: Sequence[str] | None = None,
+        device: str | None = None,
+        name: str | None = None,
+        limiter: limits.VisitorLimiter | None = None,
+    ):
+        """`device` is the torch device this host's pipelines run on (default: the GPU if any, else the
+        CPU); `name` is how results name it (`replica` in the details). A `ReplicaPool` passes its one
+        `limiter` to every host, so a visitor's limit counts across replicas."""
         self.settings = settings or Settings.from_env()
         self.model_keys = tuple(model_keys) if model_keys else enabled_model_keys(self.settings)
-        self.limiter = limits.limiter_for(self.settings.rate_limit, self.settings.trusted_proxies)
+        self._device, self._name = device, name  # resolved on first use: finding the GPU imports torch
+        self.limiter = limiter or limits.limiter_for(self.settings.rate_limit, self.settings.trusted_proxies)
+        # The most pipeline calls Gradio's queue lets in at once (its GPU concurrency limit).
+        self.concurrency = self.settings.gpu_concurrency
         # One slot per pipeline that may run at once (FLUX_DEMO_GPU_CONCURRENCY).
         self.gpu_slots = threading.Semaphore(self.settings.gpu_concurrency)
         self._loaded: dict[str, LoadedModel] = {}
@@ -112,6 +134,18 @@ class ModelHost:
 
     def __reduce__(self):
         return (_host_by_id, (self._id,))
+
+    @property
+    def device(self) -> str:
+        """The torch device this host's pipelines run on."""
+        if self._device is None:
+            self._device = execution_device()
+        return self._device
+
+    @property
+    def name(self) -> str:
+        """How results name this replica (`replica` in the details)."""
+        return self._name or replica_name(self.device)
 
     # --- loading ---------------------------------------------------------------------------------
 
@@ -194,7 +228,7 @@ class ModelHost:
         return spec.repo_id
 
     def _load(self, spec: ModelSpec) -> LoadedModel:
-        device = execution_device()
+        device = self.device
         cls = pipeline_class(spec)
         shared = self._shared_from_siblings(spec)
         log.info(
@@ -204,13 +238,13 @@ class ModelHost:
         pipe.set_progress_bar_config(disable=True)
         where = self._place(pipe, device)
         # After placement: compilation and fp8 act on the transformer where it will run.
-        applied = speed.apply_speed_options(pipe, self.settings.speed, device, spec)
+        applied = speed.apply_speed_options(pipe, self.settings.speed, plan.device_kind(device), spec)
         log.info("%s speed options: %s", spec.key, applied)
         return LoadedModel(pipe, spec, where, applied)
 
     def _place(self, pipe, device: str) -> Placement:
         dtype_name = str(plan.torch_dtype_for(device)).removeprefix("torch.")
-        if device != "cuda":
+        if plan.device_kind(device) != "cuda":
             return Placement(device, dtype_name, "cpu")
         if on_zerogpu():
             # ZeroGPU wants weights moved to "cuda" at start-up, outside GPU calls; it attaches them per call.
@@ -218,13 +252,24 @@ class ModelHost:
             return Placement(device, dtype_name, "zerogpu")
         import torch
 
-        _free, total = torch.cuda.mem_get_info()
+        _free, total = torch.cuda.mem_get_info(device)
         sizes = [plan.module_bytes(m) for m in plan.modules(pipe).values()]
         mode = plan.choose_memory_mode(self.settings.memory_mode, sum(sizes), total, max(sizes, default=0))
         log.info("memory mode %s (pipeline %.1f GB, card %.1f GB)", mode, sum(sizes) / 1e9, total / 1e9)
         return Placement(device, dtype_name, mode)
 
     # --- running ---------------------------------------------------------------------------------
+
+    @property
+    def replicas(self) -> tuple[ModelHost, ...]:
+        return (self,)
+
+    @contextlib.contextmanager
+    def replica(self, key: str):
+        """The host that runs `key` for one request, with the model loaded: a single host is its own only
+        replica (a `ReplicaPool` picks a free one). A failed load is not cached: a later request retries."""
+        self.get(key)
+        yield self
 
     @contextlib.contextmanager
     def gpu_slot(self, key: str):
@@ -257,9 +302,9 @@ class ModelHost:
             self._ensure_on_gpu(key, loaded.pipe)
         elif mode in ("model-offload", "sequential-offload") and self._offload_owner != key:
             if mode == "model-offload":
-                loaded.pipe.enable_model_cpu_offload()
+                loaded.pipe.enable_model_cpu_offload(device=self.device)
             else:
-                loaded.pipe.enable_sequential_cpu_offload()
+                loaded.pipe.enable_sequential_cpu_offload(device=self.device)
             self._offload_owner = key
         return loaded
 
@@ -295,13 +340,13 @@ class ModelHost:
                 for other in self._recent
                 if other != key and not self._running[other]
             ]
-            free, _total = torch.cuda.mem_get_info()
+            free, _total = torch.cuda.mem_get_info(self.device)
             for other in plan.plan_evictions(needed, free, idle):
                 log.info("memory plan: moving %s's own modules to the CPU to make room for %s", other, key)
                 for module in self.own_modules(other):
                     module.to("cpu")
             torch.cuda.empty_cache()
-            pipe.to("cuda")
+            pipe.to(self.device)
         if key in self._recent:
             self._recent.remove(key)
         self._recent.append(key)

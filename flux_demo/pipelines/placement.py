@@ -17,11 +17,16 @@ class Placement:
     memory_mode: str
 
 
+def device_kind(device: str) -> str:
+    """ "cuda" for "cuda" and "cuda:N", else the device string without its index ("cpu")."""
+    return device.partition(":")[0]
+
+
 def torch_dtype_for(device: str):
     import torch
 
     # bf16 is what FLUX is trained and shipped in; CPUs run float32, where bf16 matmuls are slow.
-    return torch.bfloat16 if device == "cuda" else torch.float32
+    return torch.bfloat16 if device_kind(device) == "cuda" else torch.float32
 
 
 def modules(pipe) -> dict:

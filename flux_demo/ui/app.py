@@ -11,7 +11,7 @@ import gradio as gr
 
 from flux_demo import __version__
 from flux_demo.config import Settings, on_zerogpu
-from flux_demo.pipelines import ModelHost
+from flux_demo.pipelines import ModelHost, ReplicaPool, serving_host
 from flux_demo.ui import comparison, edit, share, text_to_image, typography
 from flux_demo.ui.i18n import EN, I18N, t
 from flux_demo.ui.widgets import offline_notice
@@ -26,18 +26,21 @@ PAGE_HEAD = f'<meta name="description" content="{html.escape(DESCRIPTION)}">'
 class FluxDemoBlocks(gr.Blocks):
     """Blocks whose served page carries the description in its og:/twitter: tags, which Gradio fills from
     `simple_description` (set for Interface only), so shared links preview with more than "Gradio".
-    `host` is the `ModelHost` the app serves from (set by `create_demo`)."""
+    `host` is the `ModelHost` (or `ReplicaPool`) the app serves from (set by `create_demo`)."""
 
-    host: ModelHost
+    host: ModelHost | ReplicaPool
 
     def get_config_file(self):
         return {**super().get_config_file(), "simple_description": DESCRIPTION}
 
 
-def create_demo(settings: Settings | None = None, host: ModelHost | None = None) -> FluxDemoBlocks:
+def create_demo(
+    settings: Settings | None = None, host: ModelHost | ReplicaPool | None = None
+) -> FluxDemoBlocks:
     """Build the app with its queue. `host` owns the models and process state; by default a new one is
-    built from `settings` (default: from the environment), so two demos in one process are independent."""
-    host = host or ModelHost(settings)
+    built from `settings` (default: from the environment), so two demos in one process are independent:
+    a `ModelHost`, or a `ReplicaPool` of one host per device when `FLUX_DEMO_DEVICES` lists several."""
+    host = host or serving_host(settings)
     settings = host.settings
     model_keys = host.model_keys
     with FluxDemoBlocks(title=TITLE, delete_cache=(3600, 3600)) as demo:
@@ -60,7 +63,8 @@ def create_demo(settings: Settings | None = None, host: ModelHost | None = None)
         share.wire_permalinks(demo, tabs, link_notice, forms, model_keys)
         gr.Markdown(f"<small>flux-demo {__version__}</small>")
     demo.host = host
-    demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.gpu_concurrency)
+    # One pipeline call per replica and GPU slot at a time (FLUX_DEMO_DEVICES x FLUX_DEMO_GPU_CONCURRENCY).
+    demo.queue(max_size=settings.queue_size, default_concurrency_limit=host.concurrency)
     if on_zerogpu():
         # spaces packs the weights moved to CUDA when the app launches and forks its GPU worker from this
         # process, so every model must be loaded before launch, whatever FLUX_DEMO_PRELOAD says.

@@ -8,6 +8,7 @@ launch outside those fixtures fail. Helpers shared with test modules are in `tes
 
 from __future__ import annotations
 
+import collections
 import os
 import tempfile
 from pathlib import Path
@@ -189,3 +190,22 @@ def page(browser):
     page.set_default_timeout(60_000)
     yield page
     context.close()
+
+
+@pytest.fixture
+def steps_run(monkeypatch):
+    """Counts the denoising steps each seed's run really executed (the server runs in this process)."""
+    counts: collections.Counter = collections.Counter()
+    from flux_demo import generation
+
+    real_call = generation._call_pipeline
+
+    def counting_call(loaded, request, on_step_end):
+        def on_step(pipeline, step, timestep, kwargs):
+            counts[request.seed] += 1
+            return on_step_end(pipeline, step, timestep, kwargs)
+
+        return real_call(loaded, request, on_step)
+
+    monkeypatch.setattr(generation, "_call_pipeline", counting_call)
+    return counts

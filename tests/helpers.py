@@ -12,6 +12,7 @@ import functools
 import os
 import re
 import socket
+import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -194,3 +195,20 @@ class LaunchGuard:
 
 
 LAUNCH_GUARD = LaunchGuard()
+
+
+def step_of(job) -> int:
+    """The denoising step a running job last reported (0 before the first)."""
+    units = job.status().progress_data or []
+    return max((u.index or 0 for u in units if u.unit == "steps"), default=0)
+
+
+def wait_for_steps(job, steps: int, timeout: float = 120) -> float:
+    """Wait until `job` reports `steps` steps; return the seconds per step so far (an over-estimate:
+    it includes the queue and text encoding, so the tests' bound is lenient, never flaky)."""
+    start = time.perf_counter()
+    while (step := step_of(job)) < steps:
+        assert not job.done(), f"the long run ended early: {job.status()}"
+        assert time.perf_counter() - start < timeout, "the long run made no progress"
+        time.sleep(0.02)
+    return (time.perf_counter() - start) / step

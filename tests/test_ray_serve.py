@@ -101,7 +101,7 @@ def test_sixteen_clients_get_their_own_images_through_ray(ray_url):
 
 
 def test_stop_stops_the_run_on_the_replica(ray_url, backend):
-    from tests.test_robustness import wait_for_steps
+    from tests.helpers import wait_for_steps
 
     long = {"prompt": "a long run", "model": MODEL, "width": 1024, "height": 1024, "steps": 16}
     job = Client(ray_url, verbose=False).submit(

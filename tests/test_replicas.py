@@ -15,7 +15,7 @@ from flux_demo import faults, generation
 from flux_demo.config import Settings, parse_devices, parse_replicas
 from flux_demo.pipelines import ModelHost, ReplicaPool, serving_host
 from flux_demo.validation import GenerationRequest, validate
-from tests.test_robustness import steps_run, wait_for_steps  # noqa: F401  # steps_run is a fixture
+from tests.helpers import wait_for_steps
 
 MODEL = "tiny-schnell"
 # A device that exists nowhere: loading on it fails for real, on a CPU machine or a GPU node alike.
@@ -126,7 +126,7 @@ def test_sixteen_clients_on_two_replicas_get_their_own_images(pool_url):
     assert len(report.latencies) == 16
 
 
-def test_stop_stops_the_job_it_was_pressed_for_and_the_other_replica_finishes(pool_url, steps_run):  # noqa: F811
+def test_stop_stops_the_job_it_was_pressed_for_and_the_other_replica_finishes(pool_url, steps_run):
     long = {"prompt": "a long run", "model": MODEL, "width": 512, "height": 512, "guidance": 0.0}
     long = {**long, "steps": 16, "randomize_seed": False}
     stopped_client, other_client = Client(pool_url, verbose=False), Client(pool_url, verbose=False)

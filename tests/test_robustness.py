@@ -6,14 +6,12 @@ the pipeline on an event, not by timing.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import json
 import re
 import shutil
 import sys
 import threading
-import time
 
 import httpx
 import numpy as np
@@ -26,6 +24,7 @@ from PIL import Image
 from flux_demo import faults, generation
 from flux_demo.offline import tiny
 from flux_demo.pipelines import ModelHost
+from tests.helpers import wait_for_steps
 
 QUICK = dict(
     prompt="a red cube",
@@ -43,40 +42,6 @@ LONG = {**QUICK, "width": 1024, "height": 1024, "steps": 50, "seed": 8}
 
 def pixels(path) -> np.ndarray:
     return np.asarray(Image.open(path))
-
-
-def step_of(job) -> int:
-    """The denoising step a running job last reported (0 before the first)."""
-    units = job.status().progress_data or []
-    return max((u.index or 0 for u in units if u.unit == "steps"), default=0)
-
-
-def wait_for_steps(job, steps: int, timeout: float = 120) -> float:
-    """Wait until `job` reports `steps` steps; return the seconds per step so far (an over-estimate:
-    it includes the queue and text encoding, so the tests' bound is lenient, never flaky)."""
-    start = time.perf_counter()
-    while (step := step_of(job)) < steps:
-        assert not job.done(), f"the long run ended early: {job.status()}"
-        assert time.perf_counter() - start < timeout, "the long run made no progress"
-        time.sleep(0.02)
-    return (time.perf_counter() - start) / step
-
-
-@pytest.fixture
-def steps_run(monkeypatch):
-    """Counts the denoising steps each seed's run really executed (the server runs in this process)."""
-    counts: collections.Counter = collections.Counter()
-    real_call = generation._call_pipeline
-
-    def counting_call(loaded, request, on_step_end):
-        def on_step(pipeline, step, timestep, kwargs):
-            counts[request.seed] += 1
-            return on_step_end(pipeline, step, timestep, kwargs)
-
-        return real_call(loaded, request, on_step)
-
-    monkeypatch.setattr(generation, "_call_pipeline", counting_call)
-    return counts
 
 
 def assert_stopped_within_a_few_steps(counts, stopped_at: int) -> None:

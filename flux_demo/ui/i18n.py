@@ -92,6 +92,8 @@ EN = {
     "typo_tab_generate": "Generate and score",
     "typo_tab_suite": "Run the suite",
     "typo_tab_score": "Score any image",
+    "live_preview": "Live preview",
+    "live_preview_info": "Show the predicted clean image after every step (x₀ = x_t − σ·v).",
     "offline_notice": (
         "**Offline preview models.** This app is running tiny FLUX models with random weights (no GPU "
         "was found, or `FLUX_DEMO_MODELS` chose them): they use the real pipelines but draw noise, not "
@@ -186,6 +188,8 @@ KO = {
     "typo_tab_generate": "생성하고 채점",
     "typo_tab_suite": "스위트 실행",
     "typo_tab_score": "이미지 채점",
+    "live_preview": "실시간 미리보기",
+    "live_preview_info": "스텝마다 예측한 깨끗한 이미지를 보여줍니다 (x₀ = x_t − σ·v).",
     "offline_notice": (
         "**오프라인 미리보기 모델.** 무작위 가중치의 작은 FLUX 모델로 실행 중입니다 (GPU가 없거나 "
         "`FLUX_DEMO_MODELS`로 선택됨). "

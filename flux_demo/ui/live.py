@@ -14,11 +14,12 @@ from __future__ import annotations
 import contextvars
 import queue
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 
 import PIL.Image
 
-from flux_demo import generation
+from flux_demo import comparison, generation
+from flux_demo.comparison import ModelRun
 from flux_demo.config import on_zerogpu
 from flux_demo.generation import GenerationResult
 from flux_demo.pipelines import ModelHost
@@ -76,3 +77,24 @@ def generate_with_previews(
         return generation.generate(host, request, progress, observer)
 
     return (yield from stream(work, lambda preview: frame(shown(preview, request))))
+
+
+def compare_with_previews(
+    host: ModelHost, requests, progress=None, previews: bool = True
+) -> Iterator[ModelRun | tuple[ValidRequest, Preview]]:
+    """`comparison.run_all`, with (request, preview) after every step of the running model in between
+    the finished runs when `previews` is true."""
+    if not (previews and previews_possible()):
+        yield from comparison.run_all(host, requests, progress)
+        return
+
+    def work(emit):
+        def observer_for(request):
+            return PreviewObserver(
+                request.spec, request.width, request.height, lambda preview: emit((request, preview))
+            )
+
+        for run in comparison.run_all(host, requests, progress, observer_for):
+            emit(run)
+
+    yield from stream(work)

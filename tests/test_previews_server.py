@@ -46,3 +46,18 @@ def test_previews_must_be_true_or_false(client):
 
     with pytest.raises(AppError, match="previews"):
         client.predict(**ARGS, previews="yes", api_name="/generate")
+
+
+def test_compare_with_previews_streams_the_running_model_then_the_same_results(client):
+    args = dict(prompt="a fox", models=["tiny-schnell", "tiny-klein"], seed=4, width=256, height=256)
+    job = client.submit(**args, previews=True, api_name="/compare")
+    gallery, table, _pair = job.result()
+    captions = [item["caption"] for output in job.outputs() for item in output[0]]
+    assert [c for c in captions if "/4" in c] == [
+        *(f"FLUX.1 [schnell] (offline tiny preview) · {i}/4" for i in range(1, 5)),
+        *(f"FLUX.2 [klein] 4B (offline tiny preview) · {i}/4" for i in range(1, 5)),
+    ]
+    plain, _table, _pair = client.predict(**args, previews=False, api_name="/compare")
+    assert [row[1] for row in table["data"]] == ["ok", "ok"]
+    for streamed, alone in zip(gallery, plain, strict=True):
+        assert np.array_equal(pixels(streamed["image"]), pixels(alone["image"]))

@@ -181,11 +181,28 @@ def _mu(spec: ModelSpec, scheduler_config, image_seq_len: int, steps: int) -> fl
     )
 
 
+def scheduler_for(host: ModelHost, key: str):
+    """A fresh copy of `key`'s scheduler: from the loaded pipeline, or else read from its checkpoint's
+    scheduler folder (a small JSON file), so plotting a schedule never loads a model's weights."""
+    if host.is_loaded(key):
+        scheduler = host.get_pipeline(key).scheduler
+        return type(scheduler).from_config(scheduler.config)
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    spec = get_spec(key)
+    if spec.is_offline:
+        from flux_demo.offline.tiny import ensure_tiny_model
+
+        source = str(ensure_tiny_model(spec.tiny_variant, host.settings.tiny_dir))
+    else:
+        source = spec.repo_id
+    return FlowMatchEulerDiscreteScheduler.from_pretrained(source, subfolder="scheduler")
+
+
 def schedule(host: ModelHost, key: str, steps: int, width: int, height: int) -> list[float]:
     """The steps + 1 σ values (1 → 0) that `key` uses at this size, from a copy of its own scheduler."""
     spec = get_spec(key)
-    scheduler = host.get_pipeline(key).scheduler
-    scheduler = type(scheduler).from_config(scheduler.config)
+    scheduler = scheduler_for(host, key)
     mu = _mu(spec, scheduler.config, image_tokens(width, height), steps)
     scheduler.set_timesteps(sigmas=np.linspace(1.0, 1 / steps, steps), mu=mu)
     return [round(float(s), 6) for s in scheduler.sigmas]

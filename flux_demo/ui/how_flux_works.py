@@ -7,11 +7,13 @@ the prompt's tokens and the transformer's shape.
 
 from __future__ import annotations
 
+import logging
+
 import gradio as gr
 import pandas as pd
 
 from flux_demo import trajectory
-from flux_demo.models import MIN_SIDE, get_spec
+from flux_demo.models import MAX_SIDE, get_spec
 from flux_demo.pipelines import ModelHost
 from flux_demo.ui import share
 from flux_demo.ui.i18n import t
@@ -26,7 +28,9 @@ from flux_demo.ui.widgets import (
 )
 from flux_demo.validation import MAX_PROMPT_CHARS, GenerationRequest, size_for_aspect, validate
 
-WIDE = 2048  # the largest size, to show how far FLUX.1 [dev]'s schedule shifts
+log = logging.getLogger(__name__)
+
+WIDE = MAX_SIDE  # the largest size, where FLUX.1 [dev] shifts its schedule furthest
 
 
 def enlarged(image, request):
@@ -87,15 +91,20 @@ def show_step(index: float, recorded: dict | None):
 
 
 def schedule_frame(host: ModelHost, model: str, width: int, height: int) -> pd.DataFrame:
-    """σ against progress through the run: the chosen model at three sizes, every other loaded model at
-    this size with its default steps (schnell's 4 steps over dev's 28)."""
+    """σ against progress through the run for every served model at its default steps (schnell's 4 over
+    dev's 28), at the chosen size and at the largest, where FLUX.1 [dev]'s shift shows. A model whose
+    scheduler cannot be read (a checkpoint not downloaded) is left out."""
     rows = []
-    runs = [(model, (MIN_SIDE, MIN_SIDE)), (model, (width, height)), (model, (WIDE, WIDE))]
-    runs += [(key, (width, height)) for key in host.model_keys if key != model and host.is_loaded(key)]
+    keys = [model, *(key for key in host.model_keys if key != model)]
+    runs = [(key, size) for key in keys for size in ((width, height), (WIDE, WIDE))]
     for key, (w, h) in dict.fromkeys(runs):
-        spec = get_spec(key)
-        sigmas = trajectory.schedule(host, key, spec.default_steps, w, h)
-        series = f"{spec.name} · {spec.default_steps} steps · {w}×{h}"
+        steps = get_spec(key).default_steps
+        try:
+            sigmas = trajectory.schedule(host, key, steps, w, h)
+        except OSError:
+            log.info("no scheduler config for %s; left out of the schedule plot", key)
+            continue
+        series = f"{key} · {steps} steps · {w}×{h}"
         last = len(sigmas) - 1
         rows += [{"progress": i / last, "sigma": sigma, "run": series} for i, sigma in enumerate(sigmas)]
     return pd.DataFrame(rows)
@@ -195,10 +204,8 @@ def build_tab(host: ModelHost) -> None:
                 label=t("result"), format="png", type="pil", interactive=False, elem_id="how-final"
             )
     gr.Markdown(t("how_trajectory"))
-    strip = gr.Gallery(label=t("how_predicted"), columns=8, height="auto", format="png", elem_id="how-strip")
-    noisy_strip = gr.Gallery(
-        label=t("how_noisy"), columns=8, height="auto", format="png", elem_id="how-noisy"
-    )
+    strip = gr.Gallery(label=t("how_predicted"), columns=8, height=240, format="png", elem_id="how-strip")
+    noisy_strip = gr.Gallery(label=t("how_noisy"), columns=8, height=240, format="png", elem_id="how-noisy")
     index = gr.Slider(
         1, first.default_steps, value=first.default_steps, step=1, label=t("how_step"), elem_id="how-step"
     )

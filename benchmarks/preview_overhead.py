@@ -5,7 +5,7 @@ preview decode took inside the step callback (the linear latent→RGB map); the 
 (enlarging the preview and writing it as PNG, as Gradio does) is timed on the same previews. Whole runs
 with and without previews are timed too (median of `--repeats`).
 
-    python benchmarks/preview_overhead.py [--repeats 5] [--sizes 256,1024] [--models tiny-schnell,tiny-dev]
+    python benchmarks/preview_overhead.py [--repeats 5] [--sizes 256,1024] [--models tiny-schnell,tiny-klein]
 
 Writes benchmarks/results/preview_overhead.json. On a GPU the same command with real models
 (`--models schnell,dev,klein --sizes 1024`) measures the figures that matter there.

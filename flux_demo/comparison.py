@@ -16,6 +16,7 @@ from flux_demo.faults import GenerationCancelled, GenerationFailed
 from flux_demo.generation import GenerationResult
 from flux_demo.models import get_spec
 from flux_demo.pipelines import ModelHost
+from flux_demo.steps import StepObserver
 from flux_demo.typography import TextScore, extract_targets, score_text
 from flux_demo.validation import GenerationRequest, InvalidInput, ValidRequest, check_model, validate
 
@@ -124,14 +125,19 @@ class OverallProgress:
 
 
 def run_all(
-    host: ModelHost, requests: Sequence[ValidRequest], progress: Callable | None = None
+    host: ModelHost,
+    requests: Sequence[ValidRequest],
+    progress: Callable | None = None,
+    observer_for: Callable[[ValidRequest], StepObserver] | None = None,
 ) -> Iterator[ModelRun]:
-    """Run the requests in order on `host`, yielding each model's outcome as soon as it is known."""
+    """Run the requests in order on `host`, yielding each model's outcome as soon as it is known;
+    `observer_for(request)` (optional) gives each run's step observer (live previews)."""
     overall = OverallProgress(progress, requests)
     for request in requests:
         run = ModelRun(request.model, request)
         try:
-            run.result = generation.generate(host, request, overall.for_run(request))
+            observer = observer_for(request) if observer_for is not None else None
+            run.result = generation.generate(host, request, overall.for_run(request), observer)
         except (InvalidInput, GenerationCancelled):
             raise
         except GenerationFailed as err:  # out of memory, unavailable, GPU quota: already in plain words

@@ -20,6 +20,7 @@ from flux_demo.config import Settings, zerogpu_size_setting
 from flux_demo.faults import GenerationCancelled, OutOfGpuMemory
 from flux_demo.models import REAL_DEFAULT, zerogpu_size
 from flux_demo.pipelines import LoadedModel, ModelHost
+from flux_demo.steps import StepObserver
 from flux_demo.validation import ValidRequest
 
 log = logging.getLogger(__name__)
@@ -54,10 +55,12 @@ def _denoise(
     progress: ProgressFn | None = None,
     abandoned: Callable[[], bool] | None = None,
     call: PipelineCall | None = None,
+    observer: StepObserver | None = None,
 ):
     """Run the pipeline for one request; returns (PIL image, peak CUDA bytes or None). On ZeroGPU this
     is the only code that holds a GPU. Stops at the next step once `abandoned()` is true. `call` (a
-    module-level function, so it pickles) replaces the text-to-image call, e.g. for editing."""
+    module-level function, so it pickles) replaces the text-to-image call, e.g. for editing. An
+    `observer` sees every step (latents, σ, predicted clean image) and only reads them."""
     import torch
 
     abandoned = abandoned or cancellation.JobWatch()
@@ -76,6 +79,8 @@ def _denoise(
                     # decode latents nobody will see (a VAE pass can cost more than a step), so stop now.
                     pipeline._interrupt = True
                     raise GenerationCancelled()
+                if observer is not None:
+                    observer(pipeline, step, _timestep, callback_kwargs["latents"])
                 if progress is not None:
                     progress(
                         (step + 1, request.steps_run),
@@ -86,11 +91,13 @@ def _denoise(
 
             pipe._interrupt = False  # a stopped call must never stop the next one
             out_of_memory = False
+            watching = observer.observing(pipe) if observer is not None else contextlib.nullcontext()
             try:
-                if call is None:
-                    output = _call_pipeline(loaded, request, on_step_end)
-                else:
-                    output = call(host, loaded, request, on_step_end)
+                with watching:
+                    if call is None:
+                        output = _call_pipeline(loaded, request, on_step_end)
+                    else:
+                        output = call(host, loaded, request, on_step_end)
             except torch.OutOfMemoryError:
                 out_of_memory = True
             except GenerationCancelled:
@@ -127,9 +134,10 @@ def generate(
     request: ValidRequest,
     progress: ProgressFn | None = None,
     call: PipelineCall | None = None,
+    observer: StepObserver | None = None,
 ) -> GenerationResult:
     """Generate one image for a validated request on `host` (loads the model on first use); `call`
-    replaces the text-to-image pipeline call (see `_denoise`)."""
+    replaces the text-to-image pipeline call (see `_denoise`); `observer` (optional) watches each step."""
     spec = request.spec
     if progress is not None and not host.is_loaded(spec.key):
         progress(0.0, desc=f"Loading {spec.name} (first use)")
@@ -143,7 +151,7 @@ def generate(
     loaded = replica.get(spec.key)
     start = time.perf_counter()
     try:
-        image, peak_bytes = _denoise(replica, request, progress, abandoned, call)
+        image, peak_bytes = _denoise(replica, request, progress, abandoned, call, observer)
     except faults.GenerationFailed:
         raise
     except Exception as err:

@@ -56,6 +56,17 @@ class ModelSpec:
     edit_pipelines: tuple[tuple[str, str], ...] = ()
     # Largest output area for editing; a reference's size is scaled down to fit it.
     max_edit_pixels: int = 1024 * 1024
+    # How the transformer's tokens map back to the VAE's latents (read by `flux_demo.previews`): each token
+    # packs 2x2 latent pixels of `latent_channels`; "scale_shift" undoes the VAE config's scaling and shift
+    # factors (FLUX.1), "batch_norm" the VAE's batch-norm statistics (FLUX.2).
+    latent_channels: int = 16
+    latent_normalisation: str = "scale_shift"
+    # How the sigma schedule shifts with the image size (read by `flux_demo.trajectory`): "flux1" is
+    # FluxPipeline's `calculate_shift` from the scheduler config, "flux2" Flux2's `compute_empirical_mu`.
+    sigma_shift: str = "flux1"
+    # The prompt's tokenizers as (pipeline attribute, token limit); a limit of 0 means
+    # `max_sequence_length` (FLUX.1: CLIP's 77 tokens and T5's sequence length).
+    tokenizers: tuple[tuple[str, int], ...] = (("tokenizer", 77), ("tokenizer_2", 0))
 
     @property
     def label(self) -> str:
@@ -132,6 +143,10 @@ KLEIN = ModelSpec(
     weights_gb=KLEIN_WEIGHTS_GB,
     seconds_per_step_1mp=0.2,
     edit_pipelines=(("edit", "Flux2KleinPipeline"), ("inpaint", "Flux2KleinInpaintPipeline")),
+    latent_channels=32,
+    latent_normalisation="batch_norm",
+    sigma_shift="flux2",
+    tokenizers=(("tokenizer", 0),),
 )
 
 

@@ -114,6 +114,13 @@ def check_integer(field_name: str, value, low: int, high: int) -> int:
     return value
 
 
+def check_flag(field_name: str, value) -> bool:
+    """A true/false field (API callers can send anything)."""
+    if not isinstance(value, bool):
+        raise InvalidInput(field_name, f"must be true or false, got {value!r}"[:120])
+    return value
+
+
 def check_prompt(prompt, field_name: str = "prompt", max_chars: int = MAX_PROMPT_CHARS) -> str:
     """A prompt stripped of surrounding space; rejects empty, too long, or control characters."""
     if not isinstance(prompt, str):

@@ -49,16 +49,16 @@ def test_two_demos_in_one_process_keep_their_own_models_limits_and_loaded_pipeli
 
     generate_a, generate_b = handler(demo_a, "generate"), handler(demo_b, "generate")
     with visitor("203.0.113.7"):
-        image, _seed, _details = generate_a(*CALL)
+        image, _seed, _details = list(generate_a(*CALL))[-1]  # after the step previews
         assert image.size == (256, 256)
         # Loading on one host leaves the other's cache empty.
         assert demo_a.host.is_loaded("tiny-schnell")
         assert not demo_b.host.is_loaded("tiny-schnell")
         with pytest.raises(gr.Error, match="rate limit: at most 1 GPU requests per minute"):
-            generate_a(*CALL)
+            list(generate_a(*CALL))
         # The same visitor on the other demo is not limited: its handler counts against its own host.
         for _ in range(2):
-            generate_b(*CALL)
+            list(generate_b(*CALL))
     assert demo_b.host.is_loaded("tiny-schnell")
     assert demo_a.host.get_pipeline("tiny-schnell") is not demo_b.host.get_pipeline("tiny-schnell")
 

@@ -129,6 +129,7 @@ GOOD_CALLS: dict[str, dict] = {
         guidance=0.0,
         seed=1,
         randomize_seed=False,
+        previews=False,
     ),
     "/compare": dict(
         prompt="a red cube",
@@ -137,6 +138,7 @@ GOOD_CALLS: dict[str, dict] = {
         width=256,
         height=256,
         settings=settings_table(["tiny-schnell", 1, 0.0]),
+        previews=False,
     ),
     "/seed_sweep": dict(
         prompt="a red cube", models=["tiny-schnell"], first_seed=1, seeds=2, width=256, height=256
@@ -149,6 +151,9 @@ GOOD_CALLS: dict[str, dict] = {
         guidance=0.0,
         width=256,
         height=256,
+    ),
+    "/trajectory": dict(
+        prompt="a red cube", model="tiny-schnell", seed=1, steps=1, guidance=0.0, width=256, height=256
     ),
     "/score_text": dict(image="<tiny png>", expected="OPEN"),
     "/typography_suite": dict(models=["tiny-schnell"], count=1, categories=[], seed=1),
@@ -260,6 +265,7 @@ TABLE = [
     ),
     *rows("/generate", "seed", seed_cases()),
     *rows("/generate", "randomize_seed", [("yes", r"randomize_seed: must be true or false")]),
+    *rows("/generate", "previews", [("yes", r"previews: must be true or false")]),
     # the model's own range, not just the union the sliders accept
     pytest.param(
         "/generate",
@@ -285,6 +291,16 @@ TABLE = [
             (settings_table([7, 1, 0.0]), r"settings: rows must be \[model, steps, guidance\]"),
         ],
     ),
+    *rows("/compare", "previews", [(1, r"previews: must be true or false")]),
+    # /trajectory
+    *rows("/trajectory", "prompt", prompt_cases()[:2]),
+    *rows("/trajectory", "model", model_cases()[:1]),
+    *rows(
+        "/trajectory",
+        "steps",
+        [(40, r"steps: must be an integer from 1 to 16"), (NAN, r"steps: must be a finite")],
+    ),
+    *rows("/trajectory", "width", size_cases("width")[:2]),
     # /seed_sweep
     *rows(
         "/seed_sweep",

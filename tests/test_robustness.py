@@ -35,6 +35,7 @@ QUICK = dict(
     guidance=3.5,
     seed=7,
     randomize_seed=False,
+    previews=False,
 )
 # Long on a CPU: 50 steps at 1024², about half a second each on the tiny model.
 LONG = {**QUICK, "width": 1024, "height": 1024, "steps": 50, "seed": 8}
@@ -52,11 +53,12 @@ def assert_stopped_within_a_few_steps(counts, stopped_at: int) -> None:
     )
 
 
-def assert_recovers_within_a_few_steps(server_url: str, stop_run, counts) -> None:
-    """Start a long run, stop it with `stop_run(job)`; the next request runs and the long one stopped."""
+def assert_recovers_within_a_few_steps(server_url: str, stop_run, counts, **changes) -> None:
+    """Start a long run (LONG with `changes`), stop it with `stop_run(job)`; the next request runs and the
+    long one stopped."""
     reference = pixels(Client(server_url, verbose=False).predict(**QUICK, api_name="/generate")[0])
     long_client = Client(server_url, verbose=False)
-    job = long_client.submit(**LONG, api_name="/generate")
+    job = long_client.submit(**{**LONG, **changes}, api_name="/generate")
     wait_for_steps(job, 3)
     stop_run(job, long_client)
     stopped_at = counts[LONG["seed"]]
@@ -69,6 +71,13 @@ def assert_recovers_within_a_few_steps(server_url: str, stop_run, counts) -> Non
 
 def test_cancelled_run_frees_the_gpu_for_the_next_request_within_a_step(server_url, steps_run):
     assert_recovers_within_a_few_steps(server_url, lambda job, _client: job.cancel(), steps_run)
+
+
+def test_cancelled_run_with_live_previews_stops_within_a_step(server_url, steps_run):
+    """With previews the pipeline runs in a thread of its own; cancelling still reaches it."""
+    assert_recovers_within_a_few_steps(
+        server_url, lambda job, _client: job.cancel(), steps_run, previews=True
+    )
 
 
 def fn_index(client: Client, api_name: str) -> int:

@@ -118,7 +118,8 @@ def test_dropping_a_png_restores_its_settings_into_the_form(page, server_url, cl
     )
     page.get_by_text("Advanced").click()
     page.locator("#run").click()
-    page.locator("#result img").wait_for(state="visible", timeout=60_000)
+    # The result shows step previews first; the details come with the final image.
+    page.locator("#details").get_by_text("4242").first.wait_for(timeout=60_000)
     assert '"seed" : 4242' in " ".join(page.locator("#details").inner_text().split())
     assert np.array_equal(result_pixels(page), np.asarray(Image.open(path)))
     assert metadata.read_png_text(Image.open(path))["seed"] == str(seed)

@@ -12,7 +12,7 @@ import gradio as gr
 from flux_demo import __version__
 from flux_demo.config import Settings, on_zerogpu
 from flux_demo.pipelines import ModelHost, ReplicaPool, serving_host
-from flux_demo.ui import comparison, edit, share, text_to_image, typography
+from flux_demo.ui import comparison, edit, how_flux_works, share, text_to_image, typography
 from flux_demo.ui.i18n import EN, I18N, t
 from flux_demo.ui.widgets import offline_notice
 
@@ -59,6 +59,8 @@ def create_demo(
                 typography_form = typography.build_tab(host)
             with gr.Tab(t("tab_edit"), id="edit"):
                 edit_tab = edit.build_tab(host)
+            with gr.Tab(t("tab_how"), id="how"):
+                how_flux_works.build_tab(host)
         forms = (generate_tab.form, compare_tab.form, typography_form, edit_tab.form)
         share.wire_permalinks(demo, tabs, link_notice, forms, model_keys)
         gr.Markdown(f"<small>flux-demo {__version__}</small>")

@@ -11,7 +11,7 @@ from flux_demo import comparison
 from flux_demo.comparison import MAX_SWEEP_SEEDS, ModelRun
 from flux_demo.models import get_spec
 from flux_demo.pipelines import ModelHost
-from flux_demo.ui import share
+from flux_demo.ui import live, share
 from flux_demo.ui.i18n import t
 from flux_demo.ui.widgets import (
     GPU_QUEUE,
@@ -23,7 +23,14 @@ from flux_demo.ui.widgets import (
     seed_box,
     size_sliders,
 )
-from flux_demo.validation import MAX_PROMPT_CHARS, MAX_SEED, InvalidInput, check_integer, size_for_aspect
+from flux_demo.validation import (
+    MAX_PROMPT_CHARS,
+    MAX_SEED,
+    InvalidInput,
+    check_flag,
+    check_integer,
+    size_for_aspect,
+)
 
 SETTINGS_HEADERS = ["model", "steps", "guidance"]
 TABLE_HEADERS = [
@@ -94,6 +101,7 @@ def make_compare_fn(host: ModelHost):
         width: float,
         height: float,
         settings: list[list] | None = None,
+        previews: bool = True,
         progress=gr.Progress(),
     ):
         """Run one prompt, seed and size on several FLUX models, one after another.
@@ -105,6 +113,7 @@ def make_compare_fn(host: ModelHost):
             width: Image width in pixels, 256-2048; snapped to a multiple of 16.
             height: Image height in pixels, 256-2048; snapped to a multiple of 16.
             settings: Optional rows [model, steps, guidance]; models not listed use their recommended values.
+            previews: If true, the gallery also shows the running model's predicted clean image at every step.
 
         Returns:
             A gallery of (image, caption) as each model finishes, a table per model (seconds, steps,
@@ -114,7 +123,12 @@ def make_compare_fn(host: ModelHost):
             prompt, models, [seed], width, height, parse_settings(settings), host.model_keys
         )
         gallery, rows, images = [], [], {}
-        for run in comparison.run_all(host, requests, progress):
+        for run in live.compare_with_previews(host, requests, progress, check_flag("previews", previews)):
+            if isinstance(run, tuple):  # (request, preview): the running model's latest step
+                request, preview = run
+                label = f"{get_spec(request.model).name} · {preview.step}/{preview.steps}"
+                yield [*gallery, (live.shown(preview, request), label)], rows, gr.skip(), gr.skip()
+                continue
             rows.append(table_row(run))
             if run.ok:
                 gallery.append((run.result.image, caption(run)))
@@ -229,6 +243,7 @@ def build_tab(host: ModelHost) -> ComparisonTab:
                 type="array",
             )
             run = gr.Button(t("compare"), variant="primary", elem_id="compare-run")
+            previews = gr.Checkbox(True, label=t("live_preview"), elem_id="compare-previews")
             with gr.Accordion(t("sweep"), open=False):
                 sweep_seeds = NamedSlider(2, MAX_SWEEP_SEEDS, value=3, step=1, label=t("sweep_seeds"))
                 sweep = gr.Button(t("sweep_run"), elem_id="sweep-run")
@@ -254,7 +269,7 @@ def build_tab(host: ModelHost) -> ComparisonTab:
     images = gr.State({})
     run.click(
         make_compare_fn(host),
-        [prompt, models, seed, width, height, settings],
+        [prompt, models, seed, width, height, settings, previews],
         [gallery, table, slider, images],
         api_name="compare",
         concurrency_id=GPU_QUEUE,

@@ -92,6 +92,49 @@ EN = {
     "typo_tab_generate": "Generate and score",
     "typo_tab_suite": "Run the suite",
     "typo_tab_score": "Score any image",
+    "live_preview": "Live preview",
+    "live_preview_info": "Show the predicted clean image after every step (x₀ = x_t − σ·v).",
+    "tab_how": "How FLUX works",
+    "how_intro": (
+        "FLUX walks a straight path from noise to the image (rectified flow). At every step the "
+        "transformer predicts a velocity v, and x₀ = x_t − σ·v is the clean image it has in mind. "
+        "Run one prompt and watch it, step by step; every figure below is measured from the loaded "
+        "model and this run."
+    ),
+    "how_run": "Run and record every step",
+    "how_trajectory": (
+        "### Trajectory\nThe predicted clean image x₀ and the noisy latents x_t after each step (a "
+        "linear latent→RGB map at 1/8 size)."
+    ),
+    "how_predicted": "Predicted clean image x₀, one per step",
+    "how_noisy": "Noisy latents x_t, one per step",
+    "how_step": "Step",
+    "how_predicted_one": "x₀ at this step",
+    "how_noisy_one": "x_t at this step",
+    "how_caption": "Step · timestep t · σ before→after · seconds",
+    "how_schedule": (
+        "### Schedule\nσ over the run. FLUX.1 [dev] shifts its schedule by image size (more time at "
+        "high noise for bigger images); FLUX.1 [schnell] does not. Each model runs its default "
+        "steps: schnell's 4 over dev's 28."
+    ),
+    "how_schedule_plot": "σ against progress through the run",
+    "how_tokens": (
+        "### Tokens\nThe prompt as the text encoders see it. Text in quotes is what the model tries "
+        "to render in the picture. The transformer attends over the text tokens and (H/16)·(W/16) "
+        "image tokens."
+    ),
+    "how_tokens_label": "Tokens, coloured by text encoder",
+    "how_counts": "Token counts (used, limit, cut off)",
+    "how_architecture": (
+        "### Architecture\nRead from the loaded modules: double-stream and single-stream blocks, "
+        "width, heads, parameters per part, and the components shared with another loaded model."
+    ),
+    "how_architecture_label": "Loaded model",
+    "how_side_by_side": "Two runs side by side (aligned by σ)",
+    "how_prompt_b": "Prompt B",
+    "how_model_b": "Model B (runs its default steps)",
+    "how_side_run": "Run both",
+    "how_pairs": "A and B at the nearest σ",
     "offline_notice": (
         "**Offline preview models.** This app is running tiny FLUX models with random weights (no GPU "
         "was found, or `FLUX_DEMO_MODELS` chose them): they use the real pipelines but draw noise, not "
@@ -186,6 +229,49 @@ KO = {
     "typo_tab_generate": "생성하고 채점",
     "typo_tab_suite": "스위트 실행",
     "typo_tab_score": "이미지 채점",
+    "live_preview": "실시간 미리보기",
+    "live_preview_info": "스텝마다 예측한 깨끗한 이미지를 보여줍니다 (x₀ = x_t − σ·v).",
+    "tab_how": "FLUX 작동 원리",
+    "how_intro": (
+        "FLUX는 노이즈에서 이미지까지 곧은 경로를 걷습니다(정류 흐름, rectified flow). 매 스텝 "
+        "트랜스포머가 속도 v를 예측하고, x₀ = x_t − "
+        "σ·v 가 모델이 그리고 있는 깨끗한 이미지입니다. 프롬프트 하나를 실행해 스텝마다 "
+        "지켜보세요. 아래 모든 수치는 불러온 모델과 이번 실행에서 직접 측정한 "
+        "값입니다."
+    ),
+    "how_run": "실행하고 모든 스텝 기록",
+    "how_trajectory": (
+        "### 궤적\n스텝마다 예측한 깨끗한 이미지 x₀와 노이즈 잠재 x_t (1/8 크기, 선형 잠재→RGB 변환)."
+    ),
+    "how_predicted": "예측한 깨끗한 이미지 x₀ (스텝마다)",
+    "how_noisy": "노이즈 잠재 x_t (스텝마다)",
+    "how_step": "스텝",
+    "how_predicted_one": "이 스텝의 x₀",
+    "how_noisy_one": "이 스텝의 x_t",
+    "how_caption": "스텝 · 타임스텝 t · σ 이전→이후 · 초",
+    "how_schedule": (
+        "### 스케줄\n실행 동안의 σ. FLUX.1 [dev]는 이미지 크기에 따라 스케줄을 이동시키고(큰 "
+        "이미지일수록 높은 노이즈에 더 오래 머묾), FLUX.1 "
+        "[schnell]은 그렇지 않습니다. 각 모델은 기본 스텝 수로 실행합니다: schnell 4스텝과 dev 28스텝."
+    ),
+    "how_schedule_plot": "실행 진행도에 따른 σ",
+    "how_tokens": (
+        "### 토큰\n텍스트 인코더가 보는 프롬프트입니다. 따옴표 안의 글자가 그림에 그려지는 "
+        "글자입니다. 트랜스포머는 텍스트 토큰과 (H/16)·(W/16)개의 이미지 "
+        "토큰을 함께 봅니다."
+    ),
+    "how_tokens_label": "토큰 (텍스트 인코더별 색)",
+    "how_counts": "토큰 수 (사용, 한도, 잘림)",
+    "how_architecture": (
+        "### 구조\n불러온 모듈에서 읽은 값: 이중 스트림/단일 스트림 블록 수, 너비, 헤드 수, "
+        "부분별 파라미터 수, 다른 모델과 공유하는 구성 요소."
+    ),
+    "how_architecture_label": "불러온 모델",
+    "how_side_by_side": "두 실행 나란히 보기 (σ 기준 정렬)",
+    "how_prompt_b": "프롬프트 B",
+    "how_model_b": "모델 B (기본 스텝 수로 실행)",
+    "how_side_run": "둘 다 실행",
+    "how_pairs": "가장 가까운 σ의 A와 B",
     "offline_notice": (
         "**오프라인 미리보기 모델.** 무작위 가중치의 작은 FLUX 모델로 실행 중입니다 (GPU가 없거나 "
         "`FLUX_DEMO_MODELS`로 선택됨). "

@@ -9,7 +9,7 @@ import gradio as gr
 from flux_demo import generation
 from flux_demo.models import get_spec
 from flux_demo.pipelines import ModelHost
-from flux_demo.ui import share
+from flux_demo.ui import live, share
 from flux_demo.ui.i18n import t
 from flux_demo.ui.widgets import (
     CUSTOM_SIZE,
@@ -21,7 +21,14 @@ from flux_demo.ui.widgets import (
     size_sliders,
     step_sliders,
 )
-from flux_demo.validation import ASPECT_RATIOS, MAX_PROMPT_CHARS, GenerationRequest, size_for_aspect, validate
+from flux_demo.validation import (
+    ASPECT_RATIOS,
+    MAX_PROMPT_CHARS,
+    GenerationRequest,
+    check_flag,
+    size_for_aspect,
+    validate,
+)
 
 EXAMPLE_PROMPTS = (
     "A cute robot reading a book in a cozy library, warm lighting",
@@ -47,6 +54,7 @@ def make_generate_fn(host: ModelHost):
         guidance: float,
         seed: float,
         randomize_seed: bool,
+        previews: bool = True,
         progress=gr.Progress(),
     ):
         """Generate one image with a FLUX model.
@@ -60,6 +68,8 @@ def make_generate_fn(host: ModelHost):
             guidance: Distilled guidance (dev 1-10); models that ignore it run at their fixed value.
             seed: Noise seed, an integer 0-4294967295; the same seed and settings give the same image.
             randomize_seed: If true, a fresh random seed is drawn and returned.
+            previews: If true, first stream the predicted clean image after every step (the image only),
+                then the final outputs; the final image is the same either way.
 
         Returns:
             The PNG (with its generation parameters as text metadata), the seed used, and details
@@ -68,8 +78,14 @@ def make_generate_fn(host: ModelHost):
         request = GenerationRequest(prompt, model, width, height, steps, guidance, seed, randomize_seed)
         valid = validate(request, host.model_keys)
         show_notes(valid.notes)
-        result = generation.generate(host, valid, progress)
-        return result.image, result.request.seed, result.details
+        if check_flag("previews", previews):
+            frames = live.generate_with_previews(
+                host, valid, progress, lambda image: (image, gr.skip(), gr.skip())
+            )
+            result = yield from frames
+        else:
+            result = generation.generate(host, valid, progress)
+        yield result.image, result.request.seed, result.details
 
     return generate
 
@@ -119,6 +135,9 @@ def build_tab(host: ModelHost) -> TextToImageTab:
                 run = gr.Button(t("run"), variant="primary", elem_id="run", scale=3)
                 # Interrupts the running generation at its next denoising step and frees the GPU.
                 stop = gr.Button(t("stop"), variant="stop", elem_id="stop", scale=1, min_width=80)
+            previews = gr.Checkbox(
+                True, label=t("live_preview"), info=t("live_preview_info"), elem_id="previews"
+            )
             with gr.Accordion(t("advanced"), open=False):
                 aspect = gr.Radio([*ASPECT_RATIOS, CUSTOM_SIZE], value="1:1", label=t("aspect"))
                 width, height = size_sliders(width0, height0)
@@ -144,7 +163,7 @@ def build_tab(host: ModelHost) -> TextToImageTab:
             details = gr.JSON(label=t("details"), elem_id="details")
             share.add_copy_link(details, "generate")
 
-    inputs = [prompt, model, width, height, steps, guidance, seed, randomize]
+    inputs = [prompt, model, width, height, steps, guidance, seed, randomize, previews]
     outputs = [image, seed_used, details]
     generate_fn = make_generate_fn(host)
     run_event = gr.on(
@@ -162,7 +181,7 @@ def build_tab(host: ModelHost) -> TextToImageTab:
     aspect.input(aspect_size, [aspect, model], [width, height], queue=False, api_visibility="private")
     gr.Examples(
         [
-            [p, first.key, width0, height0, first.default_steps, first.default_guidance, 42, False]
+            [p, first.key, width0, height0, first.default_steps, first.default_guidance, 42, False, False]
             for p in EXAMPLE_PROMPTS
         ],
         inputs,

@@ -1,0 +1,100 @@
+"""Live previews in a Gradio handler: the pipeline runs in a thread and the handler yields each preview.
+
+A pipeline call blocks until its last step, so a generator handler cannot yield from inside it. The
+work runs in a thread that carries the handler's context (Gradio's job, progress and cancellation watch
+find it there), and whatever it emits is yielded as it arrives; the work's return value is the stream's
+return value (`result = yield from stream(work)`).
+
+On ZeroGPU the pipeline runs in a separate worker process, which cannot hand previews back, so there
+the run goes without them.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import queue
+import threading
+from collections.abc import Callable, Generator, Iterator
+
+import PIL.Image
+
+from flux_demo import comparison, generation
+from flux_demo.comparison import ModelRun
+from flux_demo.config import on_zerogpu
+from flux_demo.generation import GenerationResult
+from flux_demo.pipelines import ModelHost
+from flux_demo.previews import Preview, PreviewObserver
+from flux_demo.validation import ValidRequest
+
+_DONE = object()
+
+
+def previews_possible() -> bool:
+    """Whether previews can come back from the GPU code (not from ZeroGPU's worker process)."""
+    return not on_zerogpu()
+
+
+def stream(
+    work: Callable[[Callable[[object], None]], object], each: Callable[[object], object] = lambda item: item
+) -> Generator[object, None, object]:
+    """Run `work(emit)` in a thread; yield `each(item)` for every item it emits, in order; return what
+    it returns (or raise what it raised) once it ends."""
+    items: queue.SimpleQueue = queue.SimpleQueue()
+    outcome: dict = {}
+
+    def run():
+        try:
+            outcome["result"] = work(items.put)
+        except BaseException as err:  # handed to the handler's thread, which raises it
+            outcome["error"] = err
+        finally:
+            items.put(_DONE)
+
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(run,), daemon=True, name="live-preview").start()
+    while (item := items.get()) is not _DONE:
+        yield each(item)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+def shown(preview: Preview, request: ValidRequest) -> PIL.Image.Image:
+    """A preview enlarged to the picture's size, so it fills the result box as the final image will."""
+    return preview.image.resize((request.width, request.height), PIL.Image.Resampling.BILINEAR)
+
+
+def generate_with_previews(
+    host: ModelHost, request: ValidRequest, progress=None, frame: Callable = lambda image: image
+) -> Generator[object, None, GenerationResult]:
+    """`generation.generate`, yielding `frame(image)` for the predicted clean image after every step;
+    returns the result."""
+    if not previews_possible():
+        return generation.generate(host, request, progress)
+
+    def work(emit):
+        observer = PreviewObserver(request.spec, request.width, request.height, emit)
+        return generation.generate(host, request, progress, observer)
+
+    return (yield from stream(work, lambda preview: frame(shown(preview, request))))
+
+
+def compare_with_previews(
+    host: ModelHost, requests, progress=None, previews: bool = True
+) -> Iterator[ModelRun | tuple[ValidRequest, Preview]]:
+    """`comparison.run_all`, with (request, preview) after every step of the running model in between
+    the finished runs when `previews` is true."""
+    if not (previews and previews_possible()):
+        yield from comparison.run_all(host, requests, progress)
+        return
+
+    def work(emit):
+        def observer_for(request):
+            return PreviewObserver(
+                request.spec, request.width, request.height, lambda preview: emit((request, preview))
+            )
+
+        for run in comparison.run_all(host, requests, progress, observer_for):
+            emit(run)
+
+    yield from stream(work)

@@ -1,0 +1,104 @@
+"""The trajectory's figures against the loaded modules: block counts, token counts, the σ schedule."""
+
+import numpy as np
+import pytest
+
+from flux_demo import generation, trajectory
+from flux_demo.models import get_spec
+from flux_demo.validation import GenerationRequest, validate
+
+PROMPT = 'A red fox holding a sign that says "FLUX"'
+
+
+def run(host, model, steps=4, width=256, height=320):
+    spec = get_spec(model)
+    request = GenerationRequest(PROMPT, model, width, height, steps, spec.default_guidance, 5)
+    valid = validate(request, host.model_keys)
+    return valid, trajectory.run_trajectory(host, valid)
+
+
+@pytest.mark.parametrize("model", ["tiny-dev", "tiny-klein"])
+def test_trajectory_records_every_step_and_its_final_image_matches_generate(host, model):
+    valid, recorded = run(host, model)
+    details = recorded.details
+    assert [s.index for s in recorded.steps] == [1, 2, 3, 4]
+    assert len(details["sigmas"]) == 5 and details["sigmas"][0] == 1.0 and details["sigmas"][-1] == 0.0
+    assert all(a > b for a, b in zip(details["sigmas"], details["sigmas"][1:], strict=False))
+    assert len(details["timesteps"]) == len(details["step_seconds"]) == 4
+    assert all(seconds > 0 for seconds in details["step_seconds"])
+    assert {s.predicted.size for s in recorded.steps} == {(256 // 8, 320 // 8)}
+    plain = generation.generate(host, valid)
+    assert np.array_equal(np.asarray(plain.image), np.asarray(recorded.result.image))
+
+
+@pytest.mark.parametrize("model", ["tiny-schnell", "tiny-dev", "tiny-klein"])
+def test_recorded_sigmas_are_the_schedule_the_plot_shows(host, model):
+    _, recorded = run(host, model, steps=6, width=512, height=256)
+    assert recorded.details["sigmas"] == pytest.approx(
+        trajectory.schedule(host, model, 6, 512, 256), abs=1e-5
+    )
+    pipe = host.get_pipeline(model)
+    assert recorded.details["timesteps"] == pytest.approx(
+        [float(t) for t in pipe.scheduler.timesteps], abs=1e-3
+    )
+
+
+def test_dev_shifts_its_schedule_with_image_size_and_schnell_does_not(host):
+    small, large = (trajectory.schedule(host, "tiny-dev", 28, side, side) for side in (256, 2048))
+    assert all(b >= a for a, b in zip(small, large, strict=True)) and large[14] > small[14] + 0.05
+    assert (
+        trajectory.schedule(host, "tiny-schnell", 4, 256, 256)
+        == trajectory.schedule(host, "tiny-schnell", 4, 2048, 2048)
+        == [1.0, 0.75, 0.5, 0.25, 0.0]
+    )
+
+
+@pytest.mark.parametrize("model", ["tiny-dev", "tiny-klein"])
+def test_architecture_is_read_from_the_loaded_transformer(host, model):
+    arch = trajectory.architecture(host, model)
+    pipe = host.get_pipeline(model)
+    transformer = pipe.transformer
+    assert arch["double_blocks"] == len(transformer.transformer_blocks) == transformer.config.num_layers
+    assert (
+        arch["single_blocks"]
+        == len(transformer.single_transformer_blocks)
+        == transformer.config.num_single_layers
+    )
+    assert (
+        arch["hidden_size"] == transformer.config.num_attention_heads * transformer.config.attention_head_dim
+    )
+    counts = arch["parameters"]
+    assert counts["transformer"] == sum(p.numel() for p in transformer.parameters())
+    assert (
+        counts["double_blocks"] + counts["single_blocks"] + counts["embedders_and_output"]
+        == counts["transformer"]
+    )
+    assert counts["vae"] == sum(p.numel() for p in pipe.vae.parameters())
+    assert arch["vae"]["latent_channels"] == get_spec(model).latent_channels
+
+
+def test_schnell_and_dev_report_their_shared_components(host):
+    host.get("tiny-schnell")
+    shared = trajectory.architecture(host, "tiny-dev")["shared_with"]
+    for name in ("text_encoder", "text_encoder_2", "vae"):
+        assert shared[name] == ["tiny-schnell"]
+    assert "transformer" not in shared
+
+
+def test_token_counts_match_the_tokenizers_and_limits(host):
+    pipe = host.get_pipeline("tiny-dev")
+    clip, t5 = trajectory.text_tokens(pipe, get_spec("tiny-dev"), PROMPT)
+    assert clip["limit"] == 77 and t5["limit"] == get_spec("tiny-dev").max_sequence_length
+    assert clip["count"] == len(pipe.tokenizer(PROMPT)["input_ids"]) == len(clip["tokens"])
+    assert t5["count"] == len(pipe.tokenizer_2(PROMPT)["input_ids"])
+    long_prompt = " ".join(["fox"] * 120)
+    clip_long, _ = trajectory.text_tokens(pipe, get_spec("tiny-dev"), long_prompt)
+    assert clip_long["count"] == 77 and clip_long["truncated"] == 122 - 77
+    assert trajectory.image_tokens(1024, 768) == 64 * 48
+
+
+def test_align_by_sigma_pairs_each_step_with_the_nearest_sigma():
+    schnell = [1.0, 0.75, 0.5, 0.25]
+    dev = [1 - i / 28 for i in range(28)]
+    pairs = trajectory.align_by_sigma(schnell, dev)
+    assert pairs == [(0, 0), (1, 7), (2, 14), (3, 21)]

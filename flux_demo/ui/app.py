@@ -12,6 +12,7 @@ import gradio as gr
 from flux_demo import __version__
 from flux_demo.config import Settings, on_zerogpu
 from flux_demo.pipelines import ModelHost, ReplicaPool, serving_host
+from flux_demo.pipelines.host import execution_device
 from flux_demo.ui import comparison, edit, how_flux_works, share, tables, text_to_image, typography
 from flux_demo.ui.i18n import EN, I18N, t
 from flux_demo.ui.widgets import offline_notice
@@ -51,7 +52,7 @@ def create_demo(
     with FluxDemoBlocks(title=TITLE, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(f"# {TITLE}")
         gr.Markdown(t("description"))
-        notice = offline_notice(model_keys)
+        notice = offline_notice(model_keys, execution_device())
         if notice is not None:
             gr.Markdown(notice, elem_id="offline-notice", container=True)
         link_notice = gr.HTML(visible=False, elem_id="link-notice", container=True)

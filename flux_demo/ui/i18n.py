@@ -170,6 +170,11 @@ EN = {
         "scores": "Scores",
         "sweep_stop": "Stop",
         "no_result_yet": "Run first: the seed and details of the result appear here.",
+        "cpu_notice": (
+            "**Real FLUX models on the CPU.** No GPU was found, so each image takes minutes and the models "
+            "need tens of GB of RAM (they run in bf16 to halve it). A CUDA GPU or an Apple Silicon Mac is "
+            "far faster."
+        ),
     },
 }
 
@@ -337,6 +342,11 @@ KO = {
         "scores": "점수",
         "sweep_stop": "중지",
         "no_result_yet": "먼저 실행하세요. 결과의 시드와 세부 정보가 여기에 나옵니다.",
+        "cpu_notice": (
+            "**CPU에서 실제 FLUX 모델 실행 중.** GPU가 없어 이미지 한 장에 몇 분이 걸리고 모델에 수십 GB의 "
+            "메모리가 필요합니다 (bf16으로 실행해 절반으로 줄임). "
+            "CUDA GPU나 Apple Silicon Mac이 훨씬 빠릅니다."
+        ),
     },
 }
 

@@ -43,11 +43,14 @@ def model_choices(model_keys: Sequence[str]) -> list[tuple[str, str]]:
     return [(t(f"model_label.{key}"), key) for key in model_keys]
 
 
-def offline_notice(model_keys: Sequence[str]):
-    """Text that says plainly when the app runs the offline tiny models and how to switch; None if not."""
-    if not any(get_spec(key).is_offline for key in model_keys):
-        return None
-    return t("offline_notice")
+def offline_notice(model_keys: Sequence[str], device: str = "cuda"):
+    """Text that says plainly when the app runs the offline tiny models and how to switch, or that real
+    models run on the CPU (slow, memory-hungry); None if neither."""
+    if any(get_spec(key).is_offline for key in model_keys):
+        return t("offline_notice")
+    if device == "cpu":
+        return t("cpu_notice")
+    return None
 
 
 def refusal(message: str, title: str = "Invalid input", language: str | None = None) -> gr.Error:

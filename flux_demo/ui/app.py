@@ -22,7 +22,7 @@ DESCRIPTION = EN["description"]
 
 # The dropdowns' arrow sits over the end of long model labels: keep the text clear of it.
 PAGE_CSS = """
-.gradio-container .wrap-inner input[role="listbox"] { padding-right: 1.75rem; text-overflow: ellipsis; }
+.gradio-container .secondary-wrap input[role="combobox"] { padding-right: 1.75rem; text-overflow: ellipsis; }
 """
 
 FAVICON = Path(__file__).resolve().parent.parent / "assets" / "favicon.png"

@@ -202,9 +202,9 @@ def build_tab(host: ModelHost) -> TextToImageTab:
         with gr.Column(scale=1):
             image = gr.Image(label=t("result"), format="png", type="pil", interactive=False, elem_id="result")
             summary = gr.Markdown(t("no_result_yet"), elem_id="summary", container=True)
-            # Empty until a run: a 0 here would read like a result.
+            # Shown with the first result: a 0 here before any run would read like a result.
             seed_used = gr.Number(
-                None, label=t("seed_used"), precision=0, interactive=False, elem_id="seed-used"
+                label=t("seed_used"), precision=0, interactive=False, visible=False, elem_id="seed-used"
             )
             with gr.Accordion(t("details_json"), open=False):
                 details = gr.JSON(label=t("details"), elem_id="details")
@@ -225,7 +225,13 @@ def build_tab(host: ModelHost) -> TextToImageTab:
         concurrency_id=GPU_QUEUE,
         show_progress_on=[image],  # one progress bar, over the image
     )
-    run_event.success(result_summary, details, summary, queue=False, api_visibility="private")
+    run_event.success(
+        lambda details: (result_summary(details), gr.Number(visible=True)),
+        details,
+        [summary, seed_used],
+        queue=False,
+        api_visibility="private",
+    )
     share.reset_on_model(
         model, {k: form[k] for k in ("steps", "guidance", "aspect", "width", "height")}, model_keys
     )

@@ -253,6 +253,7 @@ def show_score(image: Image.Image | None, scores: dict | None):
         gr.HighlightedText(
             [(text, labels.get(label, label)) for text, label in score_diff(scores)],
             color_map={labels[label]: colour for label, colour in DIFF_COLORS.items()},
+            show_legend=True,
         ),
     )
 
@@ -295,7 +296,7 @@ class ScoreViews:
         self.diff = gr.HighlightedText(
             label=t("char_diff"),
             color_map=DIFF_COLORS,
-            show_legend=True,
+            show_legend=False,  # shown with the first diff, in the visitor's language (see show_score)
             combine_adjacent=True,
             elem_id=f"{prefix}-diff",
         )

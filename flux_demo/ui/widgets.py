@@ -163,17 +163,17 @@ class _NamedNumberMixin(_NamedBoundsMixin):
 
 
 class NamedSlider(_NamedNumberMixin, gr.Slider):
-    """A slider whose errors name the field. With `shown`, the page first shows that (narrower) range,
-    while the server accepts the slider's whole range (the page narrows it per model)."""
+    """A slider whose errors name the field. With `shown` set, the page first shows that (narrower)
+    range, while the server accepts the slider's whole range (the page narrows it per model)."""
 
     is_template = True  # rendered by the frontend's own Slider
 
-    def __init__(self, *args, shown: tuple[float, float] | None = None, **kwargs):
-        self.shown = shown
-        super().__init__(*args, **kwargs)
+    # (No __init__ of its own: Gradio records a component's constructor arguments from the signature of
+    # the outermost __init__ and rebuilds the component from them when an event updates it.)
+    shown: tuple[float, float] | None = None
 
     def get_config(self, cls=None):
-        config = super().get_config(cls or gr.Slider)  # Gradio reads the props from __init__'s signature
+        config = super().get_config(cls)
         if self.shown is not None:
             config["minimum"], config["maximum"] = self.shown
         return config
@@ -306,18 +306,10 @@ def step_sliders(model_keys: Sequence[str]) -> tuple[NamedSlider, NamedSlider]:
     """
     steps_args, guidance_args = slider_ranges(model_keys[0])
     union = served_ranges(model_keys)
-    steps = NamedSlider(
-        step=1,
-        label=t("steps"),
-        shown=(steps_args["minimum"], steps_args["maximum"]),
-        **{**steps_args, **union["steps"]},
-    )
-    guidance = NamedSlider(
-        step=0.1,
-        label=t("guidance"),
-        shown=(guidance_args["minimum"], guidance_args["maximum"]),
-        **{**guidance_args, **union["guidance"]},
-    )
+    steps = NamedSlider(step=1, label=t("steps"), **{**steps_args, **union["steps"]})
+    guidance = NamedSlider(step=0.1, label=t("guidance"), **{**guidance_args, **union["guidance"]})
+    steps.shown = (steps_args["minimum"], steps_args["maximum"])
+    guidance.shown = (guidance_args["minimum"], guidance_args["maximum"])
     return steps, guidance
 
 

@@ -282,7 +282,7 @@ def build_tab(host: ModelHost) -> ComparisonTab:
             seed = seed_box(42)
             width, height = size_sliders(width0, height0)
             settings = NamedDataframe(
-                settings_rows(model_keys),
+                value=settings_rows(model_keys),  # by keyword: Gradio drops positional args of subclasses
                 field="settings",
                 headers=SETTINGS_HEADERS,
                 elem_id="compare-settings",

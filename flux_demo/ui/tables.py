@@ -60,8 +60,19 @@ def translate_headers_on_load(demo: gr.Blocks, tables: Sequence[tuple[gr.Datafra
             return [gr.skip()] * len(tables)
         updates = []
         for table, headers in tables:
-            rows = table.value.get("data") if isinstance(table.value, dict) else None
+            rows = _rows(table.value)
             updates.append(localized_table(headers, rows or [[None] * len(headers)]))
         return updates
 
     demo.load(translate, None, components, queue=False, api_visibility="private")
+
+
+def _rows(value) -> list[list]:
+    """The rows of a Dataframe's initial value (Gradio keeps it as a dict, a model or a DataFrame)."""
+    if hasattr(value, "model_dump"):
+        value = value.model_dump()
+    if isinstance(value, dict):
+        return value.get("data") or []
+    if hasattr(value, "values") and hasattr(value, "columns"):  # pandas
+        return value.values.tolist()
+    return list(value or [])

@@ -316,7 +316,9 @@ def build_tab(host: ModelHost) -> ComparisonTab:
             with gr.Row():
                 left = gr.Dropdown(label=t("left"), choices=[], interactive=True)
                 right = gr.Dropdown(label=t("right"), choices=[], interactive=True)
-            table = gr.Dataframe(headers=TABLE_HEADERS, label=t("per_model"), elem_id="compare-table")
+            table = gr.Dataframe(
+                headers=TABLE_HEADERS, label=t("per_model"), elem_id="compare-table", **TABLE_STYLE
+            )
             shared = gr.JSON(visible=False)
             share.add_copy_link(shared, "compare")
             sweep_gallery = gr.Gallery(
@@ -327,7 +329,9 @@ def build_tab(host: ModelHost) -> ComparisonTab:
                 object_fit="contain",
                 columns=len(model_keys),
             )
-            sweep_table = gr.Dataframe(headers=SWEEP_HEADERS, label=t("sweep_runs"), elem_id="sweep-table")
+            sweep_table = gr.Dataframe(
+                headers=SWEEP_HEADERS, label=t("sweep_runs"), elem_id="sweep-table", **SWEEP_TABLE_STYLE
+            )
     images = gr.State({})
     run_with_stop(
         host,

@@ -400,7 +400,8 @@ def build_score_section(host: ModelHost, tables: list) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             upload = NamedImage(
-                label=t("image"),
+                # As text: the upload box shows an I18nData object label as "[object Object]".
+                label=str(t("image")),
                 type="pil",
                 sources=["upload", "clipboard"],
                 elem_id="score-upload",

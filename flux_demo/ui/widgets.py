@@ -247,7 +247,7 @@ class NamedImage(gr.Image):
     def preprocess(self, payload):
         if payload is None:
             return None
-        field = getattr(self.label, "key", self.label)
+        field = field_name(self.label)
         try:
             source = _image_source(payload)
             with PIL.Image.open(source) as probe:
@@ -262,6 +262,16 @@ class NamedImage(gr.Image):
             return super().preprocess(payload)
         except Exception as err:
             return Refused(f"{field}: could not be read ({type(err).__name__})")
+
+
+def field_name(label) -> str:
+    """The English field name behind a (translated) label: its translation key."""
+    key = getattr(label, "key", None)
+    if key is None and isinstance(label, str) and label.startswith("__i18n__"):
+        import json
+
+        key = json.loads(label.removeprefix("__i18n__")).get("key")
+    return key or str(label)
 
 
 def _image_source(payload):

@@ -73,7 +73,11 @@ def test_korean_visitors_read_no_english_sentences_on_any_tab(open_page, server_
             texts.append(page.evaluate(VISIBLE_TEXT_JS))
     # Example prompts are prompts; the rest must read in Korean.
     leftovers = [
-        s for text in texts for s in english_sentences(text) if not set(s.split()) <= example_words()
+        s
+        for text in texts
+        for s in english_sentences(text)
+        # Example labels may be cut short ("at nig…"): a word counts if an example word starts with it.
+        if not all(any(word.startswith(part) for word in example_words()) for part in s.split())
     ]
     assert leftovers == [], leftovers
 

@@ -400,8 +400,7 @@ def build_score_section(host: ModelHost, tables: list) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             upload = NamedImage(
-                # As text: the upload box shows an I18nData object label as "[object Object]".
-                label=str(t("image")),
+                label=t("image"),
                 type="pil",
                 sources=["upload", "clipboard"],
                 elem_id="score-upload",

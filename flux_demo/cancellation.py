@@ -10,6 +10,9 @@ disconnects, Gradio marks its events `alive = False` and carries on. Neither rea
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
 
 class JobWatch:
     """A callable that says whether the job that created it was cancelled or lost its client.
@@ -19,11 +22,14 @@ class JobWatch:
     Gradio's queue is out of reach.
     """
 
-    def __init__(self, queue=None, event_id: str | None = None):
+    def __init__(self, queue=None, event_id: str | None = None, stopped: Callable[[], bool] | None = None):
         self._queue = queue
         self._event_id = event_id
+        self._stopped = stopped
 
     def __call__(self) -> bool:
+        if self._stopped is not None and self._stopped():
+            return True
         if self._queue is None:
             return False
         event = self._queue.event_ids_to_events.get(self._event_id)
@@ -33,16 +39,41 @@ class JobWatch:
         return (JobWatch, ())
 
 
-def watch_current_job() -> JobWatch:
-    """A watch on the Gradio job running in this thread (a never-abandoned one when there is none)."""
+def watch_current_job(stopped: Callable[[], bool] | None = None) -> JobWatch:
+    """A watch on the Gradio job running in this thread (a never-abandoned one when there is none),
+    which also reports abandonment once `stopped()` is true (a page's Stop button, see `StopRequests`)."""
     try:
         from gradio.context import LocalContext
     except ImportError:  # pragma: no cover - gradio is a dependency, but the core does not need it
-        return JobWatch()
+        return JobWatch(stopped=stopped)
     blocks = LocalContext.blocks.get(None)
     event_id = LocalContext.event_id.get(None)
     queue = getattr(blocks, "_queue", None)
     events = getattr(queue, "event_ids_to_events", None)
     if event_id is None or events is None or event_id not in events:
-        return JobWatch()
-    return JobWatch(queue, event_id)
+        return JobWatch(stopped=stopped)
+    return JobWatch(queue, event_id, stopped)
+
+
+class StopRequests:
+    """The page's Stop buttons, by (browser session, action). Cancelling the Gradio job would drop its
+    outputs, so Stop instead sets a flag that the running job sees at its next denoising step; the job
+    then ends normally, keeps what it finished and says where it stopped. Starting the action again
+    clears the flag first, so a Stop pressed while the job waited in the queue still counts."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._stopped: set[tuple[str, str]] = set()
+
+    def stop(self, session: str, action: str) -> None:
+        with self._lock:
+            self._stopped.add((session, action))
+
+    def clear(self, session: str, action: str) -> None:
+        with self._lock:
+            self._stopped.discard((session, action))
+
+    def watch(self, session: str | None, action: str) -> Callable[[], bool]:
+        """A callable that is true once Stop was pressed for `action` in `session`."""
+        key = (session or "", action)
+        return lambda: key in self._stopped

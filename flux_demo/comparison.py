@@ -129,16 +129,22 @@ def run_all(
     requests: Sequence[ValidRequest],
     progress: Callable | None = None,
     observer_for: Callable[[ValidRequest], StepObserver] | None = None,
+    stopped: Callable[[], bool] | None = None,
 ) -> Iterator[ModelRun]:
     """Run the requests in order on `host`, yielding each model's outcome as soon as it is known;
-    `observer_for(request)` (optional) gives each run's step observer (live previews)."""
+    `observer_for(request)` (optional) gives each run's step observer (live previews). A stop raises
+    `GenerationCancelled` counted over all the runs' steps ("step 9 of 12")."""
     overall = OverallProgress(progress, requests)
     for request in requests:
         run = ModelRun(request.model, request)
         try:
             observer = observer_for(request) if observer_for is not None else None
-            run.result = generation.generate(host, request, overall.for_run(request), observer)
-        except (InvalidInput, GenerationCancelled):
+            run.result = generation.generate(
+                host, request, overall.for_run(request), observer=observer, stopped=stopped
+            )
+        except GenerationCancelled as stop:
+            raise stop.counted(overall.done, overall.total) from None
+        except InvalidInput:
             raise
         except GenerationFailed as err:  # out of memory, unavailable, GPU quota: already in plain words
             run.error = str(err)

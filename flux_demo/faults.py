@@ -44,8 +44,19 @@ class GenerationCancelled(GenerationFailed):
 
     title = "Stopped"
 
-    def __init__(self, message: str = "generation stopped: the request was cancelled"):
+    def __init__(
+        self,
+        message: str = "generation stopped: the request was cancelled",
+        step: int = 0,
+        steps: int = 0,
+    ):
         super().__init__(message)
+        self.step = step  # denoising steps finished before the stop, of `steps`
+        self.steps = steps
+
+    def counted(self, offset: int, total: int) -> GenerationCancelled:
+        """The same stop, counted on a bar of `total` steps where this run started at `offset`."""
+        return GenerationCancelled(str(self), offset + self.step, total)
 
 
 def model_unavailable(name: str, err: BaseException) -> ModelUnavailable:

@@ -66,7 +66,7 @@ def _denoise(
     abandoned = abandoned or cancellation.JobWatch()
     with host.gpu_slot(request.model):
         if abandoned():  # cancelled while it waited for the GPU
-            raise GenerationCancelled()
+            raise GenerationCancelled(step=0, steps=request.steps)
         with host.in_use(request.model) as loaded:
             pipe = loaded.pipe
             cuda = loaded.placement.device.startswith("cuda")
@@ -78,7 +78,7 @@ def _denoise(
                     # diffusers' own interrupt flag skips the remaining steps, but the pipeline would still
                     # decode latents nobody will see (a VAE pass can cost more than a step), so stop now.
                     pipeline._interrupt = True
-                    raise GenerationCancelled()
+                    raise GenerationCancelled(step=step + 1, steps=request.steps)
                 if observer is not None:
                     observer(pipeline, step, _timestep, callback_kwargs["latents"])
                 if progress is not None:
@@ -135,13 +135,16 @@ def generate(
     progress: ProgressFn | None = None,
     call: PipelineCall | None = None,
     observer: StepObserver | None = None,
+    stopped: Callable[[], bool] | None = None,
 ) -> GenerationResult:
     """Generate one image for a validated request on `host` (loads the model on first use); `call`
-    replaces the text-to-image pipeline call (see `_denoise`); `observer` (optional) watches each step."""
+    replaces the text-to-image pipeline call (see `_denoise`); `observer` (optional) watches each step.
+    It stops with `GenerationCancelled` (saying at which step) once the job is cancelled or `stopped()`
+    is true."""
     spec = request.spec
     if progress is not None and not host.is_loaded(spec.key):
         progress(0.0, desc=f"Loading {spec.name} (first use)")
-    abandoned = cancellation.watch_current_job()
+    abandoned = cancellation.watch_current_job(stopped)
     replica_lease = contextlib.ExitStack()
     try:  # a free replica (a per-device host) with the model loaded, outside the GPU-time estimate
         replica = replica_lease.enter_context(host.replica(spec.key))
@@ -167,6 +170,8 @@ def generate(
     details = {
         **settings,
         "model_name": spec.name,
+        "device": loaded.placement.device,
+        "dtype": loaded.placement.dtype_name,
         "seconds": round(seconds, 3),
         "seconds_per_step": round(seconds / max(request.steps_run, 1), 4),
         "peak_vram_gb": None if peak_bytes is None else round(peak_bytes / 1e9, 2),

@@ -41,8 +41,14 @@ def link_query(settings: Mapping[str, object], tab: str = "generate") -> str:
     return urlencode(params)
 
 
-def _number(text: str) -> float:
-    value = float(text)
+def _number(text: str, name: str = "value", allowed: str = "a number") -> float:
+    """`text` as a number (an int when whole); raises InvalidInput naming `name` and `allowed`."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise InvalidInput(name, f"must be {allowed}, got {text[:40]!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise InvalidInput(name, f"must be {allowed}, got {text[:40]!r}")
     return int(value) if value.is_integer() else value
 
 
@@ -66,11 +72,16 @@ def parse_settings(params: Mapping[str, str], model_keys: Sequence[str]) -> tupl
     attempt("prompt", validation.check_prompt)
     attempt("model", lambda raw: validation.check_model(raw, model_keys).key)
     spec = get_spec(values.get("model", model_keys[0]))
-    attempt("seed", lambda raw: validation.check_integer("seed", _number(raw), 0, MAX_SEED))
     attempt(
-        "steps", lambda raw: validation.check_integer("steps", _number(raw), spec.min_steps, spec.max_steps)
+        "seed", lambda raw: validation.check_integer("seed", _integer("seed", raw, 0, MAX_SEED), 0, MAX_SEED)
     )
-    attempt("guidance", lambda raw: _guidance(spec, float(raw)))
+    attempt(
+        "steps",
+        lambda raw: validation.check_integer(
+            "steps", _integer("steps", raw, spec.min_steps, spec.max_steps), spec.min_steps, spec.max_steps
+        ),
+    )
+    attempt("guidance", lambda raw: _guidance(spec, _number(raw, "guidance", _guidance_range(spec))))
     for side in ("width", "height"):
         attempt(side, lambda raw, s=side: _side(s, raw))
     attempt("models", lambda raw: _models(raw, model_keys))
@@ -80,6 +91,15 @@ def parse_settings(params: Mapping[str, str], model_keys: Sequence[str]) -> tupl
     attempt("references", _references)
     attempt("tab", _tab)
     return values, problems
+
+
+def _integer(name: str, raw: str, low: int, high: int) -> float:
+    return _number(raw, name, f"an integer from {low} to {high}")
+
+
+def _guidance_range(spec) -> str:
+    low, high = spec.guidance_range or (spec.default_guidance, spec.default_guidance)
+    return f"a number from {low:g} to {high:g}"
 
 
 def _guidance(spec, value: float) -> float:
@@ -92,7 +112,7 @@ def _guidance(spec, value: float) -> float:
 
 def _side(name: str, raw: str) -> int:
     value = validation.check_integer(
-        name, round(validation.check_number(name, float(raw), "")), MIN_SIDE, MAX_SIDE
+        name, round(_number(raw, name, f"a number from {MIN_SIDE} to {MAX_SIDE}")), MIN_SIDE, MAX_SIDE
     )
     return validation.snap_to_multiple(value)
 
@@ -113,8 +133,13 @@ def _model_settings(raw: str, model_keys: Sequence[str]) -> dict[str, tuple[int,
         model, _, rest = item.strip().partition(":")
         steps_text, _, guidance_text = rest.partition(":")
         spec = validation.check_model(model, model_keys)
-        steps = validation.check_integer("steps", _number(steps_text), spec.min_steps, spec.max_steps)
-        chosen[spec.key] = (steps, _guidance(spec, float(guidance_text)))
+        steps = validation.check_integer(
+            "steps",
+            _integer("steps", steps_text, spec.min_steps, spec.max_steps),
+            spec.min_steps,
+            spec.max_steps,
+        )
+        chosen[spec.key] = (steps, _guidance(spec, _number(guidance_text, "guidance", _guidance_range(spec))))
     return chosen
 
 

@@ -72,7 +72,7 @@ class Trajectory:
 def run_trajectory(host: ModelHost, request: ValidRequest, progress=None) -> Trajectory:
     """Generate `request` while recording every step; details hold the measured figures."""
     recorder = TrajectoryRecorder(request.spec, request.width, request.height)
-    result = generation.generate(host, request, progress, recorder)
+    result = generation.generate(host, request, progress, observer=recorder)
     steps = recorder.steps
     pipe = host.get_pipeline(request.model)
     details = {

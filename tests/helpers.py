@@ -212,3 +212,35 @@ def wait_for_steps(job, steps: int, timeout: float = 120) -> float:
         assert time.perf_counter() - start < timeout, "the long run made no progress"
         time.sleep(0.02)
     return (time.perf_counter() - start) / step
+
+
+# --- Korean coverage -----------------------------------------------------------------------------
+
+# Words that stay English in Korean text: names, field names, units and technical terms.
+_KEEP_ENGLISH = """
+    FLUX schnell dev klein Apache Non Commercial offline tiny preview diffusers OCR CER RapidOCR
+    Tesseract engine PNG JPEG WebP GPU CUDA ZeroGPU Space MCP API VRAM HF_TOKEN Hub JSON CSV
+    prompt model models width height steps guidance seed seeds first_seed randomize_seed count
+    categories expected image scores settings text png tab true false cpu float bfloat
+    Gradio gradio_client Settings
+"""
+KEEP_ENGLISH = set(_KEEP_ENGLISH.split())
+
+
+def english_sentences(text: str) -> list[str]:
+    """Runs of three or more English words in `text` that are not names, field names or technical
+    terms: what a Korean reader would still have to read in English. Quoted values ('abc', "OPEN")
+    are what the visitor typed and are skipped."""
+    text = re.sub(r"'[^']*'|\"[^\"]*\"|`[^`]*`|\{[^}]*\}", " ", text)
+    words = re.findall(r"[A-Za-z][A-Za-z_'-]*|[^\sA-Za-z]+", text)
+    runs, current = [], []
+    for word in words:
+        if re.fullmatch(r"[A-Za-z][A-Za-z_'-]*", word) and word not in KEEP_ENGLISH and len(word) > 1:
+            current.append(word)
+            continue
+        if len(current) >= 3:
+            runs.append(" ".join(current))
+        current = []
+    if len(current) >= 3:
+        runs.append(" ".join(current))
+    return runs

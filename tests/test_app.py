@@ -2,11 +2,13 @@
 
 import contextlib
 import dataclasses
+from pathlib import Path
 from types import SimpleNamespace
 
 import gradio as gr
 import pytest
 from gradio.context import LocalContext
+from PIL import Image
 
 from flux_demo.ui import create_demo
 
@@ -49,8 +51,10 @@ def test_two_demos_in_one_process_keep_their_own_models_limits_and_loaded_pipeli
 
     generate_a, generate_b = handler(demo_a, "generate"), handler(demo_b, "generate")
     with visitor("203.0.113.7"):
-        image, _seed, _details = list(generate_a(*CALL))[-1]  # after the step previews
-        assert image.size == (256, 256)
+        image, seed, _details = list(generate_a(*CALL))[-1]  # after the step previews
+        assert Path(image).name == f"flux-tiny-schnell-{seed}.png"  # a download says what it is
+        with Image.open(image) as png:
+            assert png.size == (256, 256) and png.text["seed"] == str(seed)
         # Loading on one host leaves the other's cache empty.
         assert demo_a.host.is_loaded("tiny-schnell")
         assert not demo_b.host.is_loaded("tiny-schnell")

@@ -31,6 +31,6 @@ def test_page_loads_without_javascript_errors(page, server_url):
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(server_url)
     page.locator("#run").wait_for(state="visible")
-    for tab in ("Compare models", "Typography lab"):
+    for tab in ("Compare", "Typography"):
         page.get_by_role("tab", name=tab).click()
     assert errors == []

@@ -115,7 +115,7 @@ def test_seed_sweep_gives_a_seeds_by_models_grid(client):
 
 def test_visitor_compares_models_and_sees_images_and_the_slider(page, server_url):
     page.goto(server_url)
-    page.get_by_role("tab", name="Compare models").click()
+    page.get_by_role("tab", name="Compare", exact=True).click()
     page.locator("#compare-run").click()
     page.locator("#compare-gallery img").nth(2).wait_for(state="visible", timeout=90_000)
     assert page.locator("#compare-gallery img").count() >= 3

@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from flux_demo import limits
+from flux_demo import cancellation, limits
 from flux_demo.config import Settings, on_zerogpu
 from flux_demo.models import REAL_DEFAULT, TINY_DEFAULT, ModelSpec, get_spec
 from flux_demo.pipelines import placement as plan
@@ -73,6 +73,19 @@ def enabled_model_keys(settings: Settings) -> tuple[str, ...]:
     return REAL_DEFAULT if gpu_available() else TINY_DEFAULT
 
 
+class _TorchvisionFallbackFilter(logging.Filter):
+    """Drops transformers' "`CLIPImageProcessor` requires torchvision (not installed); falling back to
+    `CLIPImageProcessorPil`" warnings. diffusers names these image processors in FLUX pipelines' optional
+    components (the IP-adapter's feature extractor), which text-to-image never uses, and the PIL fallback
+    is complete; without torchvision (not a dependency) the warnings only look like errors at start-up."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "requires torchvision (not installed); falling back" not in record.getMessage()
+
+
+logging.getLogger("transformers.utils.import_utils").addFilter(_TorchvisionFallbackFilter())
+
+
 def pipeline_class(spec: ModelSpec):
     """The diffusers pipeline class for `spec`."""
     with _import_lock:
@@ -82,9 +95,24 @@ def pipeline_class(spec: ModelSpec):
 
 
 def execution_device() -> str:
+    """ "cuda", "mps" or "cpu" (see `placement.choose_device`)."""
     import torch
 
-    return "cuda" if on_zerogpu() or torch.cuda.is_available() else "cpu"
+    mps = getattr(torch.backends, "mps", None)
+    return plan.choose_device(
+        zerogpu=on_zerogpu(), cuda=torch.cuda.is_available(), mps=bool(mps and mps.is_available())
+    )
+
+
+def mps_supports_bf16() -> bool:
+    """Whether this Mac's GPU runs bfloat16 (macOS 14 and later)."""
+    import torch
+
+    try:
+        torch.ones(1, dtype=torch.bfloat16, device="mps")
+    except (RuntimeError, TypeError):
+        return False
+    return True
 
 
 def replica_name(device: str, index: int = 0) -> str:
@@ -116,6 +144,7 @@ class ModelHost:
         self.limiter = limiter or limits.limiter_for(self.settings.rate_limit, self.settings.trusted_proxies)
         # The most pipeline calls Gradio's queue lets in at once (its GPU concurrency limit).
         self.concurrency = self.settings.gpu_concurrency
+        self.stops = cancellation.StopRequests()  # the pages' Stop buttons
         # One slot per pipeline that may run at once (FLUX_DEMO_GPU_CONCURRENCY).
         self.gpu_slots = threading.Semaphore(self.settings.gpu_concurrency)
         self._loaded: dict[str, LoadedModel] = {}
@@ -234,7 +263,17 @@ class ModelHost:
         log.info(
             "loading %s from %s (sharing %s)", spec.key, spec.repo_id or spec.tiny_variant, sorted(shared)
         )
-        pipe = cls.from_pretrained(self._source(spec), dtype=plan.torch_dtype_for(device), **shared)
+        dtype = plan.torch_dtype_for(
+            device, offline=spec.is_offline, mps_bf16=device == "mps" and mps_supports_bf16()
+        )
+        if device == "cpu" and not spec.is_offline:
+            log.warning(
+                "running %s on the CPU in %s, as FLUX_DEMO_MODELS asked: expect minutes per image and "
+                "tens of GB of RAM (a GPU or an Apple Silicon Mac is far faster)",
+                spec.name,
+                str(dtype).removeprefix("torch."),
+            )
+        pipe = cls.from_pretrained(self._source(spec), dtype=dtype, **shared)
         pipe.set_progress_bar_config(disable=True)
         where = self._place(pipe, device)
         # After placement: compilation and fp8 act on the transformer where it will run.
@@ -243,7 +282,9 @@ class ModelHost:
         return LoadedModel(pipe, spec, where, applied)
 
     def _place(self, pipe, device: str) -> Placement:
-        dtype_name = str(plan.torch_dtype_for(device)).removeprefix("torch.")
+        dtype_name = str(pipe.dtype).removeprefix("torch.")
+        if device == "mps":
+            return self._place_on_mps(pipe, dtype_name)
         if plan.device_kind(device) != "cuda":
             return Placement(device, dtype_name, "cpu")
         if on_zerogpu():
@@ -257,6 +298,21 @@ class ModelHost:
         mode = plan.choose_memory_mode(self.settings.memory_mode, sum(sizes), total, max(sizes, default=0))
         log.info("memory mode %s (pipeline %.1f GB, card %.1f GB)", mode, sum(sizes) / 1e9, total / 1e9)
         return Placement(device, dtype_name, mode)
+
+    def _place_on_mps(self, pipe, dtype_name: str) -> Placement:
+        """Apple Silicon shares its memory with the CPU: the whole pipeline on the GPU when it fits in
+        what Metal recommends, else per-model offload (the same memory modes as CUDA)."""
+        import torch
+
+        sizes = [plan.module_bytes(m) for m in plan.modules(pipe).values()]
+        budget = torch.mps.recommended_max_memory()
+        mode = plan.choose_memory_mode(self.settings.memory_mode, sum(sizes), budget, max(sizes, default=0))
+        log.info(
+            "mps memory mode %s (pipeline %.1f GB, budget %.1f GB)", mode, sum(sizes) / 1e9, budget / 1e9
+        )
+        if mode == "gpu":
+            pipe.to("mps")
+        return Placement("mps", dtype_name, mode)
 
     # --- running ---------------------------------------------------------------------------------
 
@@ -297,8 +353,8 @@ class ModelHost:
         one pipeline's accelerate hooks, so the hooks are re-attached when the model in use changes
         (cheap: no weights move until a module runs)."""
         loaded = self.get(key)
-        mode = loaded.placement.memory_mode
-        if mode == "gpu":
+        mode, device = loaded.placement.memory_mode, loaded.placement.device
+        if mode == "gpu" and device == "cuda":
             self._ensure_on_gpu(key, loaded.pipe)
         elif mode in ("model-offload", "sequential-offload") and self._offload_owner != key:
             if mode == "model-offload":

@@ -22,11 +22,32 @@ def device_kind(device: str) -> str:
     return device.partition(":")[0]
 
 
-def torch_dtype_for(device: str):
+def choose_device(*, zerogpu: bool, cuda: bool, mps: bool) -> str:
+    """Where pipelines run: "cuda" on a CUDA GPU or ZeroGPU (which attaches one per call), else "mps" on
+    Apple Silicon, else "cpu". The one place that decides; `ModelHost` asks it with what torch reports."""
+    if zerogpu or cuda:
+        return "cuda"
+    if mps:
+        return "mps"
+    return "cpu"
+
+
+def dtype_name_for(device: str, *, offline: bool, mps_bf16: bool = True) -> str:
+    """The dtype a pipeline loads in, by name. bf16 is what FLUX is trained and shipped in: CUDA runs it;
+    Apple GPUs run it from macOS 14 (else fp16, which FLUX tolerates); the CPU runs the real models in
+    bf16 too, which halves their memory (about 34 GB instead of 68 GB for schnell), while the offline
+    tiny models stay in float32, where the CPU is fastest and results match across machines."""
+    if device_kind(device) == "cuda":
+        return "bfloat16"
+    if device == "mps":
+        return "bfloat16" if mps_bf16 else "float16"
+    return "float32" if offline else "bfloat16"
+
+
+def torch_dtype_for(device: str, *, offline: bool = True, mps_bf16: bool = True):
     import torch
 
-    # bf16 is what FLUX is trained and shipped in; CPUs run float32, where bf16 matmuls are slow.
-    return torch.bfloat16 if device_kind(device) == "cuda" else torch.float32
+    return getattr(torch, dtype_name_for(device, offline=offline, mps_bf16=mps_bf16))
 
 
 def modules(pipe) -> dict:

@@ -20,7 +20,7 @@ import logging
 import threading
 from collections.abc import Iterable, Sequence
 
-from flux_demo import limits
+from flux_demo import cancellation, limits
 from flux_demo.config import Settings, on_zerogpu
 from flux_demo.pipelines.host import ModelHost, enabled_model_keys, replica_name
 
@@ -69,6 +69,7 @@ class ReplicaPool:
         self.settings = settings or Settings.from_env()
         self.model_keys = tuple(model_keys) if model_keys else enabled_model_keys(self.settings)
         self.limiter = limits.limiter_for(self.settings.rate_limit, self.settings.trusted_proxies)
+        self.stops = cancellation.StopRequests()  # the pages' Stop buttons, shared by every replica
         seen: collections.Counter[str] = collections.Counter()
         hosts = []
         for device in devices:

@@ -240,10 +240,14 @@ def unreadable(target: TargetScore) -> str:
 
 
 def generate_and_score(
-    host: ModelHost, valid: ValidRequest, targets: Sequence[str], progress: ProgressFn | None = None
+    host: ModelHost,
+    valid: ValidRequest,
+    targets: Sequence[str],
+    progress: ProgressFn | None = None,
+    stopped: Callable[[], bool] | None = None,
 ) -> tuple[GenerationResult, TextScore]:
     """Generate one validated request on `host` and OCR-score the image against ``targets``."""
-    result = generation.generate(host, valid, progress)
+    result = generation.generate(host, valid, progress, stopped=stopped)
     return result, score_text(result.image, list(targets))
 
 
@@ -289,8 +293,10 @@ def run_suite(
     models: Sequence[str],
     seed: int = 0,
     on_image: OnImage | None = None,
+    stopped: Callable[[], bool] | None = None,
 ) -> list[ScoredImage]:
-    """Generate every entry with every model (registry defaults, one seed) on `host` and OCR-score each."""
+    """Generate every entry with every model (registry defaults, one seed) on `host` and OCR-score each.
+    A stop raises `GenerationCancelled`; `on_image` has seen every image finished before it."""
     available = host.model_keys
     # 1. Check everything before the first image, so a bad model fails fast
     requests = [
@@ -301,7 +307,7 @@ def run_suite(
     # 2. Generate and score, reporting after each image
     scored: list[ScoredImage] = []
     for model, entry, valid in requests:
-        result, score = generate_and_score(host, valid, entry.targets)
+        result, score = generate_and_score(host, valid, entry.targets, stopped=stopped)
         scored.append(ScoredImage(model, entry, valid.seed, result.image, score))
         if on_image is not None:
             on_image(len(scored), len(requests), scored[-1])

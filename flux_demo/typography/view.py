@@ -93,7 +93,13 @@ def score_boxes(scores: dict) -> list[OcrBox]:
     ]
 
 
-def score_rows(scores: dict) -> list[list]:
+def _say(key: str, language: str, **params) -> str:
+    from flux_demo.ui.server_text import say  # the one table of visitor phrases, in every language
+
+    return say(key, language, **params)
+
+
+def score_rows(scores: dict, language: str = "en") -> list[list]:
     """One table row per target, in TARGET_HEADERS order; "readable" says which characters the OCR lacks."""
     return [
         [
@@ -103,7 +109,9 @@ def score_rows(scores: dict) -> list[list]:
             target["exact"],
             target["normalised_match"],
             target["engine"],
-            "yes" if target["readable"] else f"no: OCR cannot read {target['unreadable_chars']}",
+            _say("yes", language)
+            if target["readable"]
+            else _say("unreadable_no", language, chars=target["unreadable_chars"]),
         ]
         for target in scores["targets"]
     ]
@@ -122,18 +130,19 @@ def score_diff(scores: dict) -> list[tuple[str, str | None]]:
     return pieces
 
 
-def score_summary(scores: dict) -> str:
+def score_summary(scores: dict, language: str = "en") -> str:
     """One line of Markdown: the overall figures, or why nothing was scored."""
     if scores["mean_cer"] is None:
-        return (
-            "**Not scored:** the OCR engines here cannot read this text (Korean and kana need "
-            "Tesseract with its Korean and Japanese language data)."
-        )
+        return _say("not_scored_summary", language)
 
     def mark(ok: bool) -> str:
-        return "**yes**" if ok else "no"
+        return f"**{_say('yes', language)}**" if ok else _say("no", language)
 
-    return (
-        f"**Mean CER {scores['mean_cer']:.3f}** · exact match: {mark(scores['exact_match'])} · "
-        f"normalised match: {mark(scores['normalised_match'])} · OCR {scores['ocr_seconds']:.2f} s"
+    return _say(
+        "score_summary",
+        language,
+        cer=scores["mean_cer"],
+        exact=mark(scores["exact_match"]),
+        normalised=mark(scores["normalised_match"]),
+        seconds=scores["ocr_seconds"],
     )

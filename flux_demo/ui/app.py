@@ -12,12 +12,18 @@ import gradio as gr
 from flux_demo import __version__
 from flux_demo.config import Settings, on_zerogpu
 from flux_demo.pipelines import ModelHost, ReplicaPool, serving_host
-from flux_demo.ui import comparison, edit, how_flux_works, share, text_to_image, typography
+from flux_demo.pipelines.host import execution_device
+from flux_demo.ui import comparison, edit, how_flux_works, share, tables, text_to_image, typography
 from flux_demo.ui.i18n import EN, I18N, t
 from flux_demo.ui.widgets import offline_notice
 
 TITLE = "FLUX demo — schnell, dev and klein"
 DESCRIPTION = EN["description"]
+
+# The dropdowns' arrow sits over the end of long model labels: keep the text clear of it.
+PAGE_CSS = """
+.gradio-container .secondary-wrap input[role="combobox"] { padding-right: 1.75rem; text-overflow: ellipsis; }
+"""
 
 FAVICON = Path(__file__).resolve().parent.parent / "assets" / "favicon.png"
 PAGE_HEAD = f'<meta name="description" content="{html.escape(DESCRIPTION)}">'
@@ -46,23 +52,25 @@ def create_demo(
     with FluxDemoBlocks(title=TITLE, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(f"# {TITLE}")
         gr.Markdown(t("description"))
-        notice = offline_notice(model_keys)
+        notice = offline_notice(model_keys, execution_device())
         if notice is not None:
             gr.Markdown(notice, elem_id="offline-notice", container=True)
         link_notice = gr.HTML(visible=False, elem_id="link-notice", container=True)
-        with gr.Tabs(elem_id="tabs") as tabs:
-            with gr.Tab(t("tab_generate"), id="generate"):
+        # Short labels that wrap rather than hide behind a "..." menu, so a phone shows every tab.
+        with gr.Tabs(elem_id="tabs", overflow_behavior="wrap") as tabs:
+            with gr.Tab(t("tab_generate_short"), id="generate"):
                 generate_tab = text_to_image.build_tab(host)
-            with gr.Tab(t("tab_compare"), id="compare"):
+            with gr.Tab(t("tab_compare_short"), id="compare"):
                 compare_tab = comparison.build_tab(host)
-            with gr.Tab(t("tab_typography"), id="typography"):
-                typography_form = typography.build_tab(host)
+            with gr.Tab(t("tab_typography_short"), id="typography"):
+                typography_form, typography_tables = typography.build_tab(host)
             with gr.Tab(t("tab_edit"), id="edit"):
                 edit_tab = edit.build_tab(host)
             with gr.Tab(t("tab_how"), id="how"):
                 how_flux_works.build_tab(host)
         forms = (generate_tab.form, compare_tab.form, typography_form, edit_tab.form)
         share.wire_permalinks(demo, tabs, link_notice, forms, model_keys)
+        tables.translate_headers_on_load(demo, [*compare_tab.tables, *typography_tables])
         gr.Markdown(f"<small>flux-demo {__version__}</small>")
     demo.host = host
     # One pipeline call per replica and GPU slot at a time (FLUX_DEMO_DEVICES x FLUX_DEMO_GPU_CONCURRENCY).
@@ -87,6 +95,7 @@ def launch_options(settings: Settings | None = None) -> dict:
     os.environ["FORWARDED_ALLOW_IPS"] = ""
     return {
         "head": PAGE_HEAD,
+        "css": PAGE_CSS,
         "favicon_path": str(FAVICON),
         "max_file_size": "20mb",
         # Gradio keeps a copy of every component's config per browser session (about 0.3 MB here), up to

@@ -9,19 +9,27 @@ import gradio as gr
 
 from flux_demo import comparison
 from flux_demo.comparison import MAX_SWEEP_SEEDS, ModelRun
+from flux_demo.faults import GenerationCancelled
 from flux_demo.models import get_spec
 from flux_demo.pipelines import ModelHost
 from flux_demo.ui import live, share
 from flux_demo.ui.i18n import t
+from flux_demo.ui.server_text import localize, say
+from flux_demo.ui.tables import localized_table
 from flux_demo.ui.widgets import (
     GPU_QUEUE,
+    LocalizedProgress,
     NamedCheckboxGroup,
     NamedDataframe,
     NamedSlider,
     event_handler,
     model_choices,
+    run_with_stop,
     seed_box,
+    show_stop,
     size_sliders,
+    stop_button,
+    stop_watch,
 )
 from flux_demo.validation import (
     MAX_PROMPT_CHARS,
@@ -44,6 +52,20 @@ TABLE_HEADERS = [
     "exact",
     "normalised",
 ]
+SWEEP_HEADERS = ["seed", *TABLE_HEADERS]
+
+
+# Long model names wrap instead of pushing the score columns off-screen; yes/no show as ticks.
+TABLE_STYLE = {
+    "wrap": True,
+    "column_widths": ["26%", "8%", "9%", "7%", "9%", "11%", "8%", "10%", "12%"],
+    "datatype": ["str", "str", "number", "number", "number", "number", "number", "bool", "bool"],
+}
+SWEEP_TABLE_STYLE = {
+    "wrap": True,
+    "column_widths": ["10%", "22%", "7%", "9%", "7%", "9%", "10%", "7%", "8%", "11%"],
+    "datatype": ["number", *TABLE_STYLE["datatype"]],
+}
 
 
 def settings_rows(model_keys: Sequence[str]) -> list[list]:
@@ -68,11 +90,11 @@ def parse_settings(rows) -> dict[str, tuple[float, float]]:
 def table_row(run: ModelRun) -> list:
     name = get_spec(run.model).name
     if not run.ok:
-        return [name, run.error, None, None, None, None, None, None, None]
+        return [name, localize(run.error), None, None, None, None, None, None, None]
     details, score = run.result.details, run.score
     cells = [
         name,
-        "ok",
+        say("ok"),
         details["seconds"],
         details["steps"],
         details["seconds_per_step"],
@@ -84,9 +106,10 @@ def table_row(run: ModelRun) -> list:
 
 
 def caption(run: ModelRun, with_seed: bool = False) -> str:
+    """The model's name and its CER; with the seed first, so a cut-off caption still shows it."""
     text = get_spec(run.model).name
     if with_seed:
-        text += f" · seed {run.request.seed}"
+        text = f"{say('seed_caption', seed=run.request.seed)} · {text}"
     if run.score is not None and run.score.mean_cer is not None:
         text += f" · CER {run.score.mean_cer:.2f}"
     return text
@@ -123,18 +146,30 @@ def make_compare_fn(host: ModelHost):
             prompt, models, [seed], width, height, parse_settings(settings), host.model_keys
         )
         gallery, rows, images = [], [], {}
-        for run in live.compare_with_previews(host, requests, progress, check_flag("previews", previews)):
-            if isinstance(run, tuple):  # (request, preview): the running model's latest step
-                request, preview = run
-                label = f"{get_spec(request.model).name} · {preview.step}/{preview.steps}"
-                yield [*gallery, (live.shown(preview, request), label)], rows, gr.skip(), gr.skip()
-                continue
-            rows.append(table_row(run))
-            if run.ok:
-                gallery.append((run.result.image, caption(run)))
-                images[run.model] = run.result.image
-            pair = tuple(images.values())[:2]
-            yield gallery, rows, (pair if len(pair) == 2 else None), images
+        stopped = stop_watch(host, "compare")
+        runs = live.compare_with_previews(
+            host, requests, LocalizedProgress(progress), check_flag("previews", previews), stopped
+        )
+        try:
+            for run in runs:
+                if isinstance(run, tuple):  # (request, preview): the running model's latest step
+                    request, preview = run
+                    label = f"{get_spec(request.model).name} · {preview.step}/{preview.steps}"
+                    yield [*gallery, (live.shown(preview, request), label)], gr.skip(), gr.skip(), gr.skip()
+                    continue
+                rows.append(table_row(run))
+                if run.ok:
+                    gallery.append((run.result.image, caption(run)))
+                    images[run.model] = run.result.image
+                pair = tuple(images.values())[:2]
+                yield (
+                    gallery,
+                    localized_table(TABLE_HEADERS, rows),
+                    (pair if len(pair) == 2 else None),
+                    images,
+                )
+        except GenerationCancelled as stop:  # the page's Stop: what finished stays on the page
+            show_stop(stop)
 
     return compare
 
@@ -185,22 +220,37 @@ def make_sweep_fn(host: ModelHost):
             prompt, models, range(start, start + count), width, height, {}, host.model_keys
         )
         gallery, rows = [], []
-        for run in comparison.run_all(host, requests, progress):
-            rows.append([run.request.seed, *table_row(run)])
-            if run.ok:
-                gallery.append((run.result.image, caption(run, with_seed=True)))
-            yield gallery, rows
+        runs = comparison.run_all(
+            host, requests, LocalizedProgress(progress), stopped=stop_watch(host, "sweep")
+        )
+        try:
+            for run in runs:
+                rows.append([run.request.seed, *table_row(run)])
+                if run.ok:
+                    gallery.append((run.result.image, caption(run, with_seed=True)))
+                yield gallery, localized_table(SWEEP_HEADERS, rows)
+        except GenerationCancelled as stop:
+            show_stop(stop)
 
     return seed_sweep
 
 
+@event_handler()
+def sweep_columns(chosen):
+    """One gallery column per model, so each row of the sweep's grid is one seed."""
+    return gr.Gallery(columns=max(1, len(chosen or ())))
+
+
 @dataclass
 class ComparisonTab:
-    """The inputs a link can fill, {field name: component} (see share.field_updates)."""
+    """The inputs a link can fill, {field name: component} (see share.field_updates), and the tables
+    with their English headers (see tables.translate_headers_on_load)."""
 
     form: dict
+    tables: list
 
 
+@event_handler()
 def link_settings(prompt, models, seed, width, height, settings) -> dict:
     """What a link to this comparison carries: its inputs and each chosen model's steps and guidance."""
     chosen = {model: values for model, values in parse_settings(settings).items() if model in (models or ())}
@@ -232,9 +282,10 @@ def build_tab(host: ModelHost) -> ComparisonTab:
             seed = seed_box(42)
             width, height = size_sliders(width0, height0)
             settings = NamedDataframe(
-                settings_rows(model_keys),
+                value=settings_rows(model_keys),  # by keyword: Gradio drops positional args of subclasses
                 field="settings",
                 headers=SETTINGS_HEADERS,
+                elem_id="compare-settings",
                 datatype=["str", "number", "number"],
                 label=t("compare_settings"),
                 static_columns=[0],
@@ -242,11 +293,15 @@ def build_tab(host: ModelHost) -> ComparisonTab:
                 column_count=(3, "fixed"),
                 type="array",
             )
-            run = gr.Button(t("compare"), variant="primary", elem_id="compare-run")
+            with gr.Row():
+                run = gr.Button(t("compare"), variant="primary", elem_id="compare-run", scale=3)
+                stop = stop_button("compare")
             previews = gr.Checkbox(True, label=t("live_preview"), elem_id="compare-previews")
             with gr.Accordion(t("sweep"), open=False):
                 sweep_seeds = NamedSlider(2, MAX_SWEEP_SEEDS, value=3, step=1, label=t("sweep_seeds"))
-                sweep = gr.Button(t("sweep_run"), elem_id="sweep-run")
+                with gr.Row():
+                    sweep = gr.Button(t("sweep_run"), elem_id="sweep-run", scale=3)
+                    sweep_stop = stop_button("sweep")
         with gr.Column(scale=2):
             gallery = gr.Gallery(
                 label=t("results"),
@@ -261,18 +316,34 @@ def build_tab(host: ModelHost) -> ComparisonTab:
             with gr.Row():
                 left = gr.Dropdown(label=t("left"), choices=[], interactive=True)
                 right = gr.Dropdown(label=t("right"), choices=[], interactive=True)
-            table = gr.Dataframe(headers=TABLE_HEADERS, label=t("per_model"), elem_id="compare-table")
+            table = gr.Dataframe(
+                headers=TABLE_HEADERS, label=t("per_model"), elem_id="compare-table", **TABLE_STYLE
+            )
             shared = gr.JSON(visible=False)
             share.add_copy_link(shared, "compare")
-            sweep_gallery = gr.Gallery(label=t("sweep"), format="png", elem_id="sweep-gallery", height="auto")
-            sweep_table = gr.Dataframe(headers=["seed", *TABLE_HEADERS], label=t("sweep_runs"))
+            sweep_gallery = gr.Gallery(
+                label=t("sweep"),
+                format="png",
+                elem_id="sweep-gallery",
+                height="auto",
+                object_fit="contain",
+                columns=len(model_keys),
+            )
+            sweep_table = gr.Dataframe(
+                headers=SWEEP_HEADERS, label=t("sweep_runs"), elem_id="sweep-table", **SWEEP_TABLE_STYLE
+            )
     images = gr.State({})
-    run.click(
+    run_with_stop(
+        host,
+        "compare",
+        stop,
+        [run.click],
         make_compare_fn(host),
         [prompt, models, seed, width, height, settings, previews],
         [gallery, table, slider, images],
         api_name="compare",
         concurrency_id=GPU_QUEUE,
+        show_progress_on=[gallery],  # one progress bar
     ).then(slider_pickers, images, [left, right], queue=False, api_visibility="private").then(
         link_settings,
         [prompt, models, seed, width, height, settings],
@@ -282,19 +353,19 @@ def build_tab(host: ModelHost) -> ComparisonTab:
     )
     for picker in (left, right):
         picker.change(pick_pair, [left, right, images], slider, queue=False, api_visibility="private")
-    # One gallery column per model, so each row of the grid is one seed.
-    sweep.click(
-        lambda chosen: gr.Gallery(columns=max(1, len(chosen or ()))),
-        models,
-        sweep_gallery,
-        queue=False,
-        api_visibility="private",
-    ).then(
+    sweep.click(sweep_columns, models, sweep_gallery, queue=False, api_visibility="private")
+    run_with_stop(
+        host,
+        "sweep",
+        sweep_stop,
+        [sweep.click],
         make_sweep_fn(host),
         [prompt, models, seed, sweep_seeds, width, height],
         [sweep_gallery, sweep_table],
         api_name="seed_sweep",
         concurrency_id=GPU_QUEUE,
+        show_progress_on=[sweep_gallery],
     )
     form = {"prompt": prompt, "models": models, "seed": seed, "width": width, "height": height}
-    return ComparisonTab({**form, "settings": settings})
+    tables = [(settings, SETTINGS_HEADERS), (table, TABLE_HEADERS), (sweep_table, SWEEP_HEADERS)]
+    return ComparisonTab({**form, "settings": settings}, tables)

@@ -141,6 +141,41 @@ EN = {
         "pictures. To run the real FLUX models, start the app on a machine with a CUDA GPU (or a ZeroGPU "
         "Space), or set `FLUX_DEMO_MODELS=schnell,dev,klein`."
     ),
+    # --- the visitor pass: hints, notes, table headers, categories, summaries, Stop, downloads ---
+    **{
+        "tab_generate_short": "Text to image",
+        "tab_compare_short": "Compare",
+        "tab_typography_short": "Typography",
+        "custom_size": "Custom",
+        "scene_info": "Describe the image; write {text} where the text goes, or it is added at the end.",
+        "expected_info": "What the image should say, up to 500 characters.",
+        "count_info": "Prompts per model, taken in turn from each chosen category.",
+        "typo_intro": (
+            "Test how well each model spells. Quoted text in the prompt is what the image should show; "
+            "OCR (RapidOCR) reads the image back and compares. **CER** is the character error rate, 0–1, "
+            "lower is better; *exact* needs every character and its case right; *normalised* ignores case, "
+            "punctuation and spaces.\n\n"
+            "**Korean and Japanese kana are read by Tesseract** when it is installed with its Korean and "
+            "Japanese data (the *engine* column says which OCR read each target): RapidOCR cannot read "
+            "Hangul and reads almost no kana. Without Tesseract such texts are marked *not scored* and "
+            "left out of every mean and rate."
+        ),
+        "typo_offline_note": (
+            "The offline tiny models draw noise, not letters, so expect a CER near 1 from them."
+        ),
+        "download_csv": "Download CSV",
+        "download_json": "Download JSON",
+        "summary": "Summary",
+        "details_json": "Details (JSON)",
+        "scores": "Scores",
+        "sweep_stop": "Stop",
+        "no_result_yet": "Run first: the seed and details of the result appear here.",
+        "cpu_notice": (
+            "**Real FLUX models on the CPU.** No GPU was found, so each image takes minutes and the models "
+            "need tens of GB of RAM (they run in bf16 to halve it). A CUDA GPU or an Apple Silicon Mac is "
+            "far faster."
+        ),
+    },
 }
 
 KO = {
@@ -278,8 +313,77 @@ KO = {
         "실제 파이프라인을 쓰지만 그림이 아닌 노이즈가 나옵니다. 실제 FLUX 모델을 쓰려면 CUDA GPU가 있는 "
         "머신(또는 ZeroGPU Space)에서 실행하거나 `FLUX_DEMO_MODELS=schnell,dev,klein`을 설정하세요."
     ),
+    # --- the visitor pass: hints, notes, table headers, categories, summaries, Stop, downloads ---
+    **{
+        "tab_generate_short": "텍스트 → 이미지",
+        "tab_compare_short": "모델 비교",
+        "tab_typography_short": "타이포그래피",
+        "custom_size": "직접 입력",
+        "scene_info": "이미지를 설명하세요. 글자가 들어갈 자리에 {text}를 쓰거나, 쓰지 않으면 끝에 붙입니다.",
+        "expected_info": "이미지에 보여야 할 글자, 최대 500자.",
+        "count_info": "모델마다 쓸 프롬프트 수. 고른 카테고리에서 차례로 가져옵니다.",
+        "typo_intro": (
+            "모델마다 글자를 얼마나 정확히 그리는지 시험합니다. 프롬프트에서 따옴표로 감싼 글자가 이미지에 "
+            "보여야 할 글자이고, OCR(RapidOCR)이 이미지를 다시 읽어 비교합니다. **CER**은 문자 오류율(0–1, "
+            "낮을수록 좋음)입니다. *정확히 일치*는 모든 글자와 대소문자가 맞아야 하고, *정규화 일치*는 "
+            "대소문자·문장부호·공백을 무시합니다.\n\n"
+            "**한글과 일본어 가나는 Tesseract가 읽습니다** (한국어·일본어 데이터와 함께 설치된 경우. "
+            "*engine* 열이 각 글자를 읽은 OCR을 알려 줍니다). RapidOCR은 한글을 읽지 못하고 가나도 거의 "
+            "읽지 못합니다. Tesseract가 없으면 이런 글자는 *채점 안 됨*으로 표시되고 "
+            "평균과 비율에서 빠집니다."
+        ),
+        "typo_offline_note": (
+            "오프라인 소형 모델은 글자가 아니라 노이즈를 그리므로 CER이 1에 가깝게 나옵니다."
+        ),
+        "download_csv": "CSV 내려받기",
+        "download_json": "JSON 내려받기",
+        "summary": "요약",
+        "details_json": "세부 정보 (JSON)",
+        "scores": "점수",
+        "sweep_stop": "중지",
+        "no_result_yet": "먼저 실행하세요. 결과의 시드와 세부 정보가 여기에 나옵니다.",
+        "cpu_notice": (
+            "**CPU에서 실제 FLUX 모델 실행 중.** GPU가 없어 이미지 한 장에 몇 분이 걸리고 모델에 수십 GB의 "
+            "메모리가 필요합니다 (bf16으로 실행해 절반으로 줄임). "
+            "CUDA GPU나 Apple Silicon Mac이 훨씬 빠릅니다."
+        ),
+    },
 }
 
+
+def _add_generated_text() -> None:
+    """Per model and per suite category text, built from the registry and the suite so that a new
+    model or category needs no new entry here: model labels, guidance notes and category names."""
+    from flux_demo.models import MODELS
+    from flux_demo.typography.suite import CATEGORIES
+    from flux_demo.ui.server_text import localize
+
+    for key, spec in MODELS.items():
+        name_ko = spec.name.replace("(offline tiny preview)", "(오프라인 소형 미리보기)")
+        EN[f"model_label.{key}"] = spec.label
+        KO[f"model_label.{key}"] = f"{name_ko} — {spec.default_steps}스텝, {spec.license}"
+        EN[f"guidance_note.{key}"] = spec.guidance_note()
+        KO[f"guidance_note.{key}"] = localize(spec.guidance_note(), "ko").replace(spec.name, name_ko)
+    for category in CATEGORIES:
+        EN[f"category.{category}"] = category
+        KO[f"category.{category}"] = CATEGORIES_KO[category]
+
+
+CATEGORIES_KO = {
+    "single words": "한 단어",
+    "signs and storefronts": "간판과 가게 앞",
+    "neon": "네온",
+    "posters": "포스터",
+    "numbers and symbols": "숫자와 기호",
+    "long sentences": "긴 문장",
+    "multi-line text": "여러 줄 글자",
+    "mixed case": "대소문자 섞기",
+    "handwriting and chalk": "손글씨와 분필",
+    "logos": "로고",
+    "non-Latin scripts": "라틴 문자 외 문자",
+}
+
+_add_generated_text()
 I18N = gr.I18n(en=EN, ko=KO)
 
 

@@ -65,27 +65,35 @@ def shown(preview: Preview, request: ValidRequest) -> PIL.Image.Image:
 
 
 def generate_with_previews(
-    host: ModelHost, request: ValidRequest, progress=None, frame: Callable = lambda image: image
+    host: ModelHost,
+    request: ValidRequest,
+    progress=None,
+    frame: Callable = lambda image: image,
+    stopped: Callable[[], bool] | None = None,
 ) -> Generator[object, None, GenerationResult]:
     """`generation.generate`, yielding `frame(image)` for the predicted clean image after every step;
-    returns the result."""
+    returns the result. `stopped()` true stops the run (the page's Stop)."""
     if not previews_possible():
-        return generation.generate(host, request, progress)
+        return generation.generate(host, request, progress, stopped=stopped)
 
     def work(emit):
         observer = PreviewObserver(request.spec, request.width, request.height, emit)
-        return generation.generate(host, request, progress, observer)
+        return generation.generate(host, request, progress, observer=observer, stopped=stopped)
 
     return (yield from stream(work, lambda preview: frame(shown(preview, request))))
 
 
 def compare_with_previews(
-    host: ModelHost, requests, progress=None, previews: bool = True
+    host: ModelHost,
+    requests,
+    progress=None,
+    previews: bool = True,
+    stopped: Callable[[], bool] | None = None,
 ) -> Iterator[ModelRun | tuple[ValidRequest, Preview]]:
     """`comparison.run_all`, with (request, preview) after every step of the running model in between
-    the finished runs when `previews` is true."""
+    the finished runs when `previews` is true. `stopped()` true stops the comparison (the page's Stop)."""
     if not (previews and previews_possible()):
-        yield from comparison.run_all(host, requests, progress)
+        yield from comparison.run_all(host, requests, progress, stopped=stopped)
         return
 
     def work(emit):
@@ -94,7 +102,7 @@ def compare_with_previews(
                 request.spec, request.width, request.height, lambda preview: emit((request, preview))
             )
 
-        for run in comparison.run_all(host, requests, progress, observer_for):
+        for run in comparison.run_all(host, requests, progress, observer_for, stopped):
             emit(run)
 
     yield from stream(work)

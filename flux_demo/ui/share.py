@@ -11,6 +11,7 @@ from PIL import Image, UnidentifiedImageError
 from flux_demo import metadata, permalink
 from flux_demo.models import get_spec
 from flux_demo.ui.i18n import t
+from flux_demo.ui.server_text import localize, say
 from flux_demo.ui.widgets import CUSTOM_SIZE, as_text, refusal, slider_ranges
 from flux_demo.validation import size_for_aspect
 
@@ -128,8 +129,8 @@ def add_png_restore(form: dict, model_keys: Sequence[str]) -> gr.File:
     def restore(path):
         values, problems = read_png_settings(path, model_keys)
         for problem in problems:
-            gr.Warning(as_text(problem))
-        gr.Info(f"Restored {', '.join(values)} from the PNG.")
+            gr.Warning(as_text(localize(problem)))
+        gr.Info(say("restored", fields=", ".join(values)))
         return form_updates(form, values, model_keys)
 
     png.upload(restore, png, list(form.values()), api_visibility="private")
@@ -142,8 +143,8 @@ def wire_permalinks(demo: gr.Blocks, tabs: gr.Tabs, notice: gr.HTML, forms: Sequ
 
     def apply_link(request: gr.Request):
         values, problems = permalink.parse_settings(dict(request.query_params), model_keys)
-        ignored = "; ".join(as_text(problem) for problem in problems)
-        message = f"<p><strong>Some link parameters were ignored:</strong> {ignored}</p>" if problems else ""
+        ignored = "; ".join(as_text(localize(problem)) for problem in problems)
+        message = f"<p><strong>{say('link_ignored')}</strong> {ignored}</p>" if problems else ""
         return [
             *(update for form in forms for update in form_updates(form, values, model_keys)),
             gr.Tabs(selected=values["tab"]) if "tab" in values else gr.skip(),

@@ -7,19 +7,28 @@ from dataclasses import dataclass
 import gradio as gr
 
 from flux_demo import generation
-from flux_demo.models import get_spec
+from flux_demo.faults import GenerationCancelled
+from flux_demo.models import MODELS, get_spec
 from flux_demo.pipelines import ModelHost
 from flux_demo.ui import live, share
 from flux_demo.ui.i18n import t
+from flux_demo.ui.server_text import say
 from flux_demo.ui.widgets import (
     CUSTOM_SIZE,
     GPU_QUEUE,
+    LocalizedProgress,
+    aspect_choices,
     event_handler,
     model_choices,
+    named_png,
+    run_with_stop,
     seed_box,
     show_notes,
+    show_stop,
     size_sliders,
     step_sliders,
+    stop_button,
+    stop_watch,
 )
 from flux_demo.validation import (
     ASPECT_RATIOS,
@@ -78,21 +87,54 @@ def make_generate_fn(host: ModelHost):
         request = GenerationRequest(prompt, model, width, height, steps, guidance, seed, randomize_seed)
         valid = validate(request, host.model_keys)
         show_notes(valid.notes)
-        if check_flag("previews", previews):
-            frames = live.generate_with_previews(
-                host, valid, progress, lambda image: (image, gr.skip(), gr.skip())
-            )
-            result = yield from frames
-        else:
-            result = generation.generate(host, valid, progress)
-        yield result.image, result.request.seed, result.details
+        stopped = stop_watch(host, "generate")
+        try:
+            if check_flag("previews", previews):
+                frames = live.generate_with_previews(
+                    host,
+                    valid,
+                    LocalizedProgress(progress),
+                    lambda image: (image, gr.skip(), gr.skip()),
+                    stopped,
+                )
+                result = yield from frames
+            else:
+                result = generation.generate(host, valid, LocalizedProgress(progress), stopped=stopped)
+        except GenerationCancelled as stop:  # the page's Stop: keep the last result on the page
+            show_stop(stop)
+            yield gr.skip(), gr.skip(), gr.skip()
+            return
+        yield named_png(result.image, result.request.settings()), result.request.seed, result.details
 
     return generate
+
+
+def result_summary(details: dict | None) -> str:
+    """One line for people: "FLUX.1 [schnell] · 4 steps · 1024×1024 · 0.41 s · seed 42 · cuda bfloat16"."""
+    if not details:
+        return ""
+    try:
+        line = say(
+            "summary",
+            name=details["model_name"],
+            steps=details["steps"],
+            width=details["width"],
+            height=details["height"],
+            seconds=float(details["seconds"]),
+            seed=details["seed"],
+        )
+        if details.get("device"):
+            line += say("summary_device", device=details["device"], dtype=details.get("dtype", ""))
+    except (KeyError, TypeError, ValueError):  # it comes back from the browser: show nothing rather than fail
+        return ""
+    return f"**{line}**"
 
 
 def aspect_size(aspect: str, model: str):
     """Width and height for a preset at the model's native pixel count; 'Custom' leaves them alone."""
     if aspect == CUSTOM_SIZE:
+        return gr.skip(), gr.skip()
+    if aspect not in ASPECT_RATIOS or model not in MODELS:  # private, but still from the browser
         return gr.skip(), gr.skip()
     return size_for_aspect(aspect, get_spec(model).default_size)
 
@@ -106,6 +148,7 @@ class TextToImageTab:
     image: gr.Image
     seed_used: gr.Number
     details: gr.JSON
+    summary: gr.Markdown
 
 
 def build_tab(host: ModelHost) -> TextToImageTab:
@@ -133,13 +176,12 @@ def build_tab(host: ModelHost) -> TextToImageTab:
             )
             with gr.Row():
                 run = gr.Button(t("run"), variant="primary", elem_id="run", scale=3)
-                # Interrupts the running generation at its next denoising step and frees the GPU.
-                stop = gr.Button(t("stop"), variant="stop", elem_id="stop", scale=1, min_width=80)
+                stop = stop_button("generate")
             previews = gr.Checkbox(
                 True, label=t("live_preview"), info=t("live_preview_info"), elem_id="previews"
             )
             with gr.Accordion(t("advanced"), open=False):
-                aspect = gr.Radio([*ASPECT_RATIOS, CUSTOM_SIZE], value="1:1", label=t("aspect"))
+                aspect = gr.Radio(aspect_choices(), value="1:1", label=t("aspect"))
                 width, height = size_sliders(width0, height0)
                 steps, guidance = step_sliders(model_keys)
                 with gr.Row():
@@ -159,22 +201,37 @@ def build_tab(host: ModelHost) -> TextToImageTab:
             share.add_png_restore(form, model_keys)
         with gr.Column(scale=1):
             image = gr.Image(label=t("result"), format="png", type="pil", interactive=False, elem_id="result")
-            seed_used = gr.Number(label=t("seed_used"), precision=0, interactive=False, elem_id="seed-used")
-            details = gr.JSON(label=t("details"), elem_id="details")
+            summary = gr.Markdown(t("no_result_yet"), elem_id="summary", container=True)
+            # Shown with the first result: a 0 here before any run would read like a result.
+            seed_used = gr.Number(
+                label=t("seed_used"), precision=0, interactive=False, visible=False, elem_id="seed-used"
+            )
+            with gr.Accordion(t("details_json"), open=False):
+                details = gr.JSON(label=t("details"), elem_id="details")
             share.add_copy_link(details, "generate")
 
     inputs = [prompt, model, width, height, steps, guidance, seed, randomize, previews]
     outputs = [image, seed_used, details]
     generate_fn = make_generate_fn(host)
-    run_event = gr.on(
+    run_event = run_with_stop(
+        host,
+        "generate",
+        stop,
         [run.click, prompt.submit],
         generate_fn,
         inputs,
         outputs,
         api_name="generate",
         concurrency_id=GPU_QUEUE,
+        show_progress_on=[image],  # one progress bar, over the image
     )
-    stop.click(None, cancels=[run_event], api_visibility="private")
+    run_event.success(
+        lambda details: (result_summary(details), gr.Number(visible=True)),
+        details,
+        [summary, seed_used],
+        queue=False,
+        api_visibility="private",
+    )
     share.reset_on_model(
         model, {k: form[k] for k in ("steps", "guidance", "aspect", "width", "height")}, model_keys
     )
@@ -193,4 +250,4 @@ def build_tab(host: ModelHost) -> TextToImageTab:
         label=t("examples"),
         visible_columns=[0],
     )
-    return TextToImageTab(form, run, image, seed_used, details)
+    return TextToImageTab(form, run, image, seed_used, details, summary)

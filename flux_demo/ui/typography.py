@@ -6,24 +6,21 @@ Named endpoints: `/typography` (generate and score), `/score_text` (score an upl
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import threading
-import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import gradio as gr
 from PIL import Image
 
 from flux_demo import limits, typography
 from flux_demo.comparison import check_models
+from flux_demo.faults import GenerationCancelled
 from flux_demo.models import get_spec
 from flux_demo.pipelines import ModelHost
 from flux_demo.typography import ocr, suite
 from flux_demo.typography.view import (
     DIFF_COLORS,
+    NOT_SCORED,
     TARGET_HEADERS,
     draw_boxes,
     score_boxes,
@@ -33,19 +30,28 @@ from flux_demo.typography.view import (
 )
 from flux_demo.ui import share
 from flux_demo.ui.i18n import t
+from flux_demo.ui.server_text import say, visitor_language
+from flux_demo.ui.tables import localized_table
 from flux_demo.ui.widgets import (
     GPU_QUEUE,
     OCR_CONCURRENCY,
     OCR_QUEUE,
+    LocalizedProgress,
     NamedCheckboxGroup,
     NamedImage,
     NamedSlider,
+    download_folder,
     event_handler,
     model_choices,
+    named_png,
+    run_with_stop,
     seed_box,
     show_notes,
+    show_stop,
     size_sliders,
     step_sliders,
+    stop_button,
+    stop_watch,
 )
 from flux_demo.validation import (
     MAX_PROMPT_CHARS,
@@ -56,17 +62,6 @@ from flux_demo.validation import (
     validate,
 )
 
-INTRO = (
-    "Test how well each model spells. Quoted text in the prompt is what the image should show; "
-    "OCR (RapidOCR) reads the image back and compares. **CER** is the character error rate, 0–1, "
-    "lower is better; *exact* needs every character and its case right; *normalised* ignores case, "
-    "punctuation and spaces.\n\n"
-    "**Korean and Japanese kana are read by Tesseract** when it is installed with its Korean and "
-    "Japanese data (the *engine* column says which OCR read each target): RapidOCR cannot read "
-    "Hangul and reads almost no kana. Without Tesseract such texts are marked *not scored* and "
-    "left out of every mean and rate."
-)
-OFFLINE_NOTE = "The offline tiny models draw noise, not letters, so expect a CER near 1 from them."
 DEFAULT_SUITE_PROMPTS = 6
 
 
@@ -120,8 +115,15 @@ def make_typography_fn(host: ModelHost):
         valid = validate(request, host.model_keys)
         targets = suite.prompt_targets(valid.prompt)
         show_notes(valid.notes)
-        result, score = suite.generate_and_score(host, valid, targets, progress)
-        return result.image, {**suite.score_as_dict(score), "details": result.details}
+        try:
+            result, score = suite.generate_and_score(
+                host, valid, targets, LocalizedProgress(progress), stop_watch(host, "typography")
+            )
+        except GenerationCancelled as stop:  # the page's Stop: keep the last result on the page
+            show_stop(stop)
+            return gr.skip(), gr.skip()
+        image = named_png(result.image, result.request.settings())
+        return image, {**suite.score_as_dict(score), "details": result.details}
 
     return typography_run
 
@@ -149,21 +151,6 @@ def make_score_fn(host: ModelHost):
         return suite.score_as_dict(typography.score_text(image, expected))
 
     return score_text
-
-
-REPORTS_MAX_AGE_S = 3600  # like the app's delete_cache: Gradio copies the files it serves into its cache
-
-
-def _reports_folder() -> Path:
-    """A fresh folder for one run's reports; folders of earlier runs older than an hour are removed."""
-    root = (
-        Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio") / "typography-suite"
-    )
-    root.mkdir(parents=True, exist_ok=True)
-    for old in root.iterdir():
-        if time.time() - old.stat().st_mtime > REPORTS_MAX_AGE_S:
-            shutil.rmtree(old, ignore_errors=True)
-    return Path(tempfile.mkdtemp(dir=root))
 
 
 def make_suite_fn(host: ModelHost, entries: Sequence[suite.SuiteEntry]):
@@ -199,18 +186,54 @@ def make_suite_fn(host: ModelHost, entries: Sequence[suite.SuiteEntry]):
             )
         if total > 1:  # one image is one unit of the visitor's rate limit; the call itself was one
             limits.check_current_visitor(host.limiter, cost=total - 1)
+        progress = LocalizedProgress(progress)
         progress((0, total), desc="Generating suite images", unit="images")
+        images: list[suite.ScoredImage] = []
 
         def advance(done: int, total: int, image: suite.ScoredImage) -> None:
-            progress((done, total), desc=image.caption, unit="images")
+            images.append(image)
+            progress((done, total), desc=suite_caption(image), unit="images")
 
-        images = suite.run_suite(host, chosen, models, seed, on_image=advance)
-        csv_path, json_path = suite.write_reports(images, _reports_folder())
-        board, per_category = suite.leaderboard_rows(images), suite.category_rows(images)
-        gallery = [(image.image, image.caption) for image in images]
-        return board, per_category, gallery, str(csv_path), str(json_path)
+        try:
+            suite.run_suite(host, chosen, models, seed, on_image=advance, stopped=stop_watch(host, "suite"))
+        except GenerationCancelled:  # the page's Stop: score and report what finished
+            gr.Warning(say("stopped_images", done=len(images), total=total))
+        csv_path, json_path = suite.write_reports(images, download_folder("typography-suite"))
+        return (
+            localized_table(suite.LEADERBOARD_HEADERS, named_rows(suite.leaderboard_rows(images))),
+            localized_table(suite.CATEGORY_HEADERS, named_rows(suite.category_rows(images), category=1)),
+            [(image.image, suite_caption(image)) for image in images],
+            str(csv_path),
+            str(json_path),
+        )
 
     return typography_suite
+
+
+def suite_caption(image: suite.ScoredImage) -> str:
+    """ "FLUX.1 [schnell] · sw-01 · CER 0.12": the model's name, the suite id and the score."""
+    score = image.score.mean_cer
+    cer = say("unreadable") if score is None else f"CER {score:.2f}"
+    return f"{get_spec(image.model).name} · {image.entry.id} · {cer}"
+
+
+def named_rows(rows: list[list], category: int | None = None) -> list[list]:
+    """Table rows whose first cell is a model key, with the model's name instead (as in the comparison),
+    and the category (column `category`) in the visitor's language. The reports keep the keys."""
+    named = []
+    for row in rows:
+        row = [get_spec(row[0]).name, *row[1:]]
+        if category is not None:
+            row[category] = say_category(row[category])
+        named.append(row)
+    return named
+
+
+def say_category(category: str) -> str:
+    from flux_demo.ui.i18n import EN, KO
+
+    table = KO if visitor_language() == "ko" else EN
+    return table.get(f"category.{category}", category)
 
 
 @event_handler()
@@ -221,12 +244,34 @@ def show_score(image: Image.Image | None, scores: dict | None):
         return gr.skip(), gr.skip(), gr.skip(), gr.skip()
     image = suite.check_image(image)
     scores = suite.check_score_dict(scores)
+    labels = diff_labels()
+    language = visitor_language()
     return (
         draw_boxes(image, score_boxes(scores)),
-        score_summary(scores),
-        score_rows(scores),
-        score_diff(scores),
+        score_summary(scores, language),
+        localized_table(TARGET_HEADERS, score_rows(scores, language)),
+        gr.HighlightedText(
+            [(text, labels.get(label, label)) for text, label in score_diff(scores)],
+            color_map={labels[label]: colour for label, colour in DIFF_COLORS.items()},
+            show_legend=True,
+        ),
     )
+
+
+DIFF_LABELS_KO = {
+    "correct": "맞음",
+    "wrong": "틀림",
+    "missing": "빠짐",
+    "extra": "더 있음",
+    NOT_SCORED: "채점 안 됨",
+}
+
+
+def diff_labels() -> dict[str, str]:
+    """The diff's labels (its legend) in the visitor's language."""
+    if visitor_language() == "ko":
+        return DIFF_LABELS_KO
+    return {label: label for label in DIFF_COLORS}
 
 
 # --- layout ------------------------------------------------------------------------------------
@@ -241,17 +286,22 @@ class ScoreViews:
         )
         self.summary = gr.Markdown(elem_id=f"{prefix}-summary")
         self.table = gr.Dataframe(
-            headers=TARGET_HEADERS, label=t("per_target"), interactive=False, elem_id=f"{prefix}-targets"
+            headers=TARGET_HEADERS,
+            label=t("per_target"),
+            interactive=False,
+            wrap=True,
+            datatype=["str", "str", "number", "bool", "bool", "str", "str"],
+            elem_id=f"{prefix}-targets",
         )
         self.diff = gr.HighlightedText(
             label=t("char_diff"),
             color_map=DIFF_COLORS,
-            show_legend=True,
+            show_legend=False,  # shown with the first diff, in the visitor's language (see show_score)
             combine_adjacent=True,
             elem_id=f"{prefix}-diff",
         )
         with gr.Accordion(t("scores_json"), open=False):
-            self.scores = gr.JSON(label="Scores", elem_id=f"{prefix}-json")
+            self.scores = gr.JSON(label=t("scores"), elem_id=f"{prefix}-json")
 
     def show_after(self, event, image: gr.Image) -> None:
         """Fill the views from the JSON once ``event`` (which outputs ``self.scores``) succeeds."""
@@ -265,8 +315,9 @@ class ScoreViews:
         )
 
 
-def build_generate_section(host: ModelHost) -> dict:
-    """The generate-and-score section; returns its form ({field name: component}) for links."""
+def build_generate_section(host: ModelHost, tables: list) -> dict:
+    """The generate-and-score section; returns its form ({field name: component}) for links, and adds
+    its tables with their English headers to `tables`."""
     model_keys = host.model_keys
     first = get_spec(model_keys[0])
     with gr.Row(equal_height=False):
@@ -277,7 +328,7 @@ def build_generate_section(host: ModelHost) -> dict:
                     label=t("scene"),
                     max_length=suite.MAX_SCENE_CHARS,
                     placeholder="A neon sign above a bar at night",
-                    info="Describe the image; write {text} where the text goes, or it is added at the end.",
+                    info=t("scene_info"),
                     elem_id="typo-scene",
                 )
                 write = gr.Button(t("write_prompt"), size="sm", elem_id="typo-write")
@@ -299,7 +350,9 @@ def build_generate_section(host: ModelHost) -> dict:
                 seed = seed_box()
                 steps, guidance = step_sliders(model_keys)
                 width, height = size_sliders(first.default_size, first.default_size)
-            run = gr.Button(t("typo_run"), variant="primary", elem_id="typo-run")
+            with gr.Row():
+                run = gr.Button(t("typo_run"), variant="primary", elem_id="typo-run", scale=3)
+                stop = stop_button("typography")
         with gr.Column(scale=1):
             image = NamedImage(
                 label=t("generated_image"),
@@ -310,12 +363,16 @@ def build_generate_section(host: ModelHost) -> dict:
                 max_side=suite.MAX_SCORE_SIDE,  # it comes back from the browser to draw the OCR boxes
             )
             views = ScoreViews("typo")
+            tables.append((views.table, TARGET_HEADERS))
             share.add_copy_link(views.scores, "typography", pick=lambda scores: scores.get("details"))
     write.click(write_prompt, [text, scene], prompt, queue=False, api_visibility="private")
     share.reset_on_model(
         model, {"steps": steps, "guidance": guidance, "width": width, "height": height}, model_keys
     )
-    event = gr.on(
+    event = run_with_stop(
+        host,
+        "typography",
+        stop,
         [run.click, prompt.submit],
         make_typography_fn(host),
         [prompt, model, seed, steps, guidance, width, height],
@@ -325,6 +382,7 @@ def build_generate_section(host: ModelHost) -> dict:
         # holding the GPU for the next visitor.
         concurrency_id=OCR_QUEUE,
         concurrency_limit=OCR_CONCURRENCY,
+        show_progress_on=[image],  # one progress bar
     )
     views.show_after(event, image)
     return {
@@ -338,7 +396,7 @@ def build_generate_section(host: ModelHost) -> dict:
     }
 
 
-def build_score_section(host: ModelHost) -> None:
+def build_score_section(host: ModelHost, tables: list) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             upload = NamedImage(
@@ -352,12 +410,13 @@ def build_score_section(host: ModelHost) -> None:
                 label=t("expected"),
                 placeholder="OPEN 24/7",
                 max_length=suite.MAX_EXPECTED_CHARS,
-                info="What the image should say, up to 500 characters.",
+                info=t("expected_info"),
                 elem_id="score-expected",
             )
             run = gr.Button(t("score"), variant="primary", elem_id="score-run")
         with gr.Column(scale=1):
             views = ScoreViews("score")
+            tables.append((views.table, TARGET_HEADERS))
     event = gr.on(
         [run.click, expected.submit],
         make_score_fn(host),
@@ -370,7 +429,7 @@ def build_score_section(host: ModelHost) -> None:
     views.show_after(event, upload)
 
 
-def build_suite_section(host: ModelHost) -> None:
+def build_suite_section(host: ModelHost, tables: list) -> None:
     model_keys = host.model_keys
     entries = suite.load_suite()
     with gr.Row(equal_height=False):
@@ -384,12 +443,18 @@ def build_suite_section(host: ModelHost) -> None:
                 value=min(DEFAULT_SUITE_PROMPTS, len(entries)),
                 step=1,
                 label=t("count"),
-                info="Prompts per model, taken in turn from each chosen category.",
+                info=t("count_info"),
                 elem_id="suite-count",
             )
-            categories = NamedCheckboxGroup(suite.suite_categories(entries), value=[], label=t("categories"))
+            categories = NamedCheckboxGroup(
+                [(t(f"category.{category}"), category) for category in suite.suite_categories(entries)],
+                value=[],
+                label=t("categories"),
+            )
             seed = seed_box()
-            run = gr.Button(t("suite_run"), variant="primary", elem_id="suite-run")
+            with gr.Row():
+                run = gr.Button(t("suite_run"), variant="primary", elem_id="suite-run", scale=3)
+                stop = stop_button("suite")
         with gr.Column(scale=2):
             board = gr.Dataframe(
                 headers=suite.LEADERBOARD_HEADERS,
@@ -403,13 +468,18 @@ def build_suite_section(host: ModelHost) -> None:
                 interactive=False,
                 elem_id="suite-categories",
             )
+            tables += [(board, suite.LEADERBOARD_HEADERS), (per_category, suite.CATEGORY_HEADERS)]
             with gr.Row():
-                csv_file = gr.DownloadButton("Download CSV", visible=False, elem_id="suite-csv")
-                json_file = gr.DownloadButton("Download JSON", visible=False, elem_id="suite-json")
+                csv_file = gr.DownloadButton(t("download_csv"), visible=False, elem_id="suite-csv")
+                json_file = gr.DownloadButton(t("download_json"), visible=False, elem_id="suite-json")
             gallery = gr.Gallery(
                 label=t("suite_images"), columns=4, height="auto", format="png", elem_id="suite-gallery"
             )
-    run.click(
+    run_with_stop(
+        host,
+        "suite",
+        stop,
+        [run.click],
         make_suite_fn(host, entries),
         [models, count, categories, seed],
         [board, per_category, gallery, csv_file, json_file],
@@ -426,21 +496,22 @@ def build_suite_section(host: ModelHost) -> None:
     )
 
 
-def build_tab(host: ModelHost) -> dict:
+def build_tab(host: ModelHost) -> tuple[dict, list]:
     """The Typography lab: generate and score, run the suite, score any image. Returns the
-    generate-and-score form ({field name: component}) that a link can fill."""
+    generate-and-score form ({field name: component}) that a link can fill, and the tables with their
+    English headers (see tables.translate_headers_on_load)."""
+    tables: list = []
     model_keys = host.model_keys
     # The first score would otherwise pay about a second to start the OCR engine.
     threading.Thread(target=ocr.warm_up, daemon=True, name="ocr-warm-up").start()
-    notes = [INTRO]
+    gr.Markdown(t("typo_intro"), elem_id="typo-intro")
     if any(get_spec(key).is_offline for key in model_keys):
-        notes.append(OFFLINE_NOTE)
-    gr.Markdown("\n\n".join(notes), elem_id="typo-intro")
-    with gr.Tabs(elem_id="typo-sections"):
+        gr.Markdown(t("typo_offline_note"), elem_id="typo-offline-note")
+    with gr.Tabs(elem_id="typo-sections", overflow_behavior="wrap"):
         with gr.Tab(t("typo_tab_generate"), id="typo-generate"):
-            form = build_generate_section(host)
+            form = build_generate_section(host, tables)
         with gr.Tab(t("typo_tab_suite"), id="typo-suite"):
-            build_suite_section(host)
+            build_suite_section(host, tables)
         with gr.Tab(t("typo_tab_score"), id="typo-score"):
-            build_score_section(host)
-    return form
+            build_score_section(host, tables)
+    return form, tables

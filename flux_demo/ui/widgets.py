@@ -8,7 +8,13 @@ import html
 import inspect
 import io
 import logging
+import os
+import shutil
+import tempfile
+import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import ClassVar
 
 import gradio as gr
 import PIL.Image
@@ -18,6 +24,7 @@ from flux_demo.faults import GenerationFailed
 from flux_demo.limits import VisitorLimiter
 from flux_demo.models import MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE, get_spec
 from flux_demo.ui.i18n import t
+from flux_demo.ui.server_text import localize, say
 from flux_demo.validation import MAX_SEED, InvalidInput, check_number
 
 log = logging.getLogger(__name__)
@@ -33,21 +40,40 @@ CUSTOM_SIZE = "Custom"  # the aspect-ratio choice that leaves width and height a
 
 def model_choices(model_keys: Sequence[str]) -> list[tuple[str, str]]:
     """Dropdown choices: the human label is shown, the registry key is the value API callers send."""
-    return [(get_spec(key).label, key) for key in model_keys]
+    return [(t(f"model_label.{key}"), key) for key in model_keys]
 
 
-def offline_notice(model_keys: Sequence[str]):
-    """Text that says plainly when the app runs the offline tiny models and how to switch; None if not."""
-    if not any(get_spec(key).is_offline for key in model_keys):
-        return None
-    return t("offline_notice")
+def offline_notice(model_keys: Sequence[str], device: str = "cuda"):
+    """Text that says plainly when the app runs the offline tiny models and how to switch, or that real
+    models run on the CPU (slow, memory-hungry); None if neither."""
+    if any(get_spec(key).is_offline for key in model_keys):
+        return t("offline_notice")
+    if device == "cpu":
+        return t("cpu_notice")
+    return None
 
 
-def refusal(message: str, title: str = "Invalid input") -> gr.Error:
-    """The `gr.Error` for an expected refusal (bad input, a fault explained to the visitor): one log line
-    instead of the traceback Gradio prints for every error by default."""
+def refusal(message: str, title: str = "Invalid input", language: str | None = None) -> gr.Error:
+    """The `gr.Error` for an expected refusal (bad input, a fault explained to the visitor), in the
+    visitor's language (the field name stays English): one log line instead of the traceback Gradio
+    prints for every error by default."""
     log.info("refused (%s): %s", title, message[:200])
-    return gr.Error(message, title=title, print_exception=False)
+    return gr.Error(localize(message, language), title=say(title, language), print_exception=False)
+
+
+class Refused:
+    """What a named component's `preprocess` returns for bad input, instead of raising: Gradio runs
+    `preprocess` before it makes the request known to the handler, so the refusal is raised by
+    `event_handler`, in the visitor's language, before the handler runs."""
+
+    def __init__(self, message: str):
+        self.message = message
+
+
+def _raise_refused(values) -> None:
+    for value in values:
+        if isinstance(value, Refused):
+            raise refusal(value.message)
 
 
 def as_user_error(err: InvalidInput | GenerationFailed) -> gr.Error:
@@ -67,6 +93,7 @@ def event_handler(limiter: VisitorLimiter | None = None) -> Callable[[Callable],
 
             @functools.wraps(fn)
             def streaming(*args, **kwargs):
+                _raise_refused([*args, *kwargs.values()])
                 try:
                     limits.check_current_visitor(limiter)
                     yield from fn(*args, **kwargs)
@@ -77,6 +104,7 @@ def event_handler(limiter: VisitorLimiter | None = None) -> Callable[[Callable],
 
         @functools.wraps(fn)
         def plain(*args, **kwargs):
+            _raise_refused([*args, *kwargs.values()])
             try:
                 limits.check_current_visitor(limiter)
                 return fn(*args, **kwargs)
@@ -91,7 +119,7 @@ def event_handler(limiter: VisitorLimiter | None = None) -> Callable[[Callable],
 def show_notes(notes: Sequence[str]) -> None:
     """Tell the visitor about adjustments the server made (snapped sizes, ignored guidance)."""
     for note in notes:
-        gr.Warning(as_text(note))
+        gr.Warning(as_text(localize(note)))
 
 
 def as_text(text: str, limit: int = 300) -> str:
@@ -113,7 +141,7 @@ class _NamedBoundsMixin:
         except gr.Error as err:
             # A translated label is an I18nData whose key is the field name in English.
             field = getattr(self.label, "key", self.label)
-            raise refusal(f"{field}: {err.message}") from None
+            return Refused(f"{field}: {err.message}")
 
 
 class _NamedNumberMixin(_NamedBoundsMixin):
@@ -130,12 +158,25 @@ class _NamedNumberMixin(_NamedBoundsMixin):
             if self.precision == 0 and value != int(value):
                 raise InvalidInput(field, f"must be a whole number ({allowed}), got {value}")
         except InvalidInput as err:
-            raise refusal(str(err)) from None
+            return Refused(str(err))
         return super().preprocess(payload)
 
 
 class NamedSlider(_NamedNumberMixin, gr.Slider):
+    """A slider whose errors name the field. With `shown` set, the page first shows that (narrower)
+    range, while the server accepts the slider's whole range (the page narrows it per model)."""
+
     is_template = True  # rendered by the frontend's own Slider
+
+    # (No __init__ of its own: Gradio records a component's constructor arguments from the signature of
+    # the outermost __init__ and rebuilds the component from them when an event updates it.)
+    shown: tuple[float, float] | None = None
+
+    def get_config(self, cls=None):
+        config = super().get_config(cls)
+        if self.shown is not None:
+            config["minimum"], config["maximum"] = self.shown
+        return config
 
     def get_block_name(self) -> str:
         return "slider"
@@ -165,12 +206,12 @@ class NamedDataframe(gr.Dataframe):
         self.field = field
         super().__init__(*args, **kwargs)
 
+    def get_config(self, cls=None):
+        # Gradio reads the props from __init__'s signature, which here hides Dataframe's own.
+        return super().get_config(cls or gr.Dataframe)
+
     def get_block_name(self) -> str:
         return "dataframe"
-
-    def get_config(self, cls=None):
-        # Gradio reads the config from the parameters of `cls.__init__`: use the parent's, not ours.
-        return super().get_config(cls or gr.Dataframe)
 
     def preprocess(self, payload):
         if payload is None:
@@ -179,10 +220,9 @@ class NamedDataframe(gr.Dataframe):
             return super().preprocess(payload)
         except Exception as err:
             field = self.field
-            raise refusal(
-                f"{field}: must be a table {{'headers': [...], 'data': [[...], ...]}} ({type(err).__name__})",
-                title="Invalid input",
-            ) from None
+            return Refused(
+                f"{field}: must be a table {{'headers': [...], 'data': [[...], ...]}} ({type(err).__name__})"
+            )
 
 
 class NamedImage(gr.Image):
@@ -196,33 +236,42 @@ class NamedImage(gr.Image):
         self.max_side = max_side
         super().__init__(*args, **kwargs)
 
+    def get_config(self, cls=None):
+        # Gradio reads the props from __init__'s signature, which here hides Image's own (the label
+        # among them: the page showed "[object Object]").
+        return super().get_config(cls or gr.Image)
+
     def get_block_name(self) -> str:
         return "image"
-
-    def get_config(self, cls=None):
-        # Gradio reads the config from the parameters of `cls.__init__`: use the parent's, not ours.
-        return super().get_config(cls or gr.Image)
 
     def preprocess(self, payload):
         if payload is None:
             return None
-        field = getattr(self.label, "key", self.label)
+        field = field_name(self.label)
         try:
             source = _image_source(payload)
             with PIL.Image.open(source) as probe:
                 width, height = probe.size
         except Exception:
-            raise refusal(f"{field}: must be a PNG, JPEG or WebP image") from None
+            return Refused(f"{field}: must be a PNG, JPEG or WebP image")
         if width > self.max_side or height > self.max_side:
-            raise refusal(
-                f"{field}: must be at most {self.max_side}×{self.max_side} pixels, got {width}×{height}",
-                title="Invalid input",
+            return Refused(
+                f"{field}: must be at most {self.max_side}×{self.max_side} pixels, got {width}×{height}"
             )
         try:
             return super().preprocess(payload)
         except Exception as err:
-            message = f"{field}: could not be read ({type(err).__name__})"
-            raise refusal(message) from None
+            return Refused(f"{field}: could not be read ({type(err).__name__})")
+
+
+def field_name(label) -> str:
+    """The English field name behind a (translated) label: its translation key."""
+    key = getattr(label, "key", None)
+    if key is None and isinstance(label, str) and label.startswith("__i18n__"):
+        import json
+
+        key = json.loads(label.removeprefix("__i18n__")).get("key")
+    return key or str(label)
 
 
 def _image_source(payload):
@@ -236,6 +285,7 @@ def _image_source(payload):
 def slider_ranges(model: str) -> tuple[dict, dict]:
     """Constructor arguments for the steps and guidance sliders at the model's defaults and ranges."""
     spec = get_spec(model)
+    key = spec.key
     low, high = spec.guidance_range or (spec.default_guidance, spec.default_guidance + 1)
     steps = {"value": spec.default_steps, "minimum": spec.min_steps, "maximum": spec.max_steps}
     guidance = {
@@ -243,7 +293,7 @@ def slider_ranges(model: str) -> tuple[dict, dict]:
         "minimum": low,
         "maximum": high,
         "interactive": not spec.ignores_guidance,
-        "info": spec.guidance_note(),
+        "info": t(f"guidance_note.{key}"),
     }
     return steps, guidance
 
@@ -268,7 +318,16 @@ def step_sliders(model_keys: Sequence[str]) -> tuple[NamedSlider, NamedSlider]:
     union = served_ranges(model_keys)
     steps = NamedSlider(step=1, label=t("steps"), **{**steps_args, **union["steps"]})
     guidance = NamedSlider(step=0.1, label=t("guidance"), **{**guidance_args, **union["guidance"]})
+    steps.shown = (steps_args["minimum"], steps_args["maximum"])
+    guidance.shown = (guidance_args["minimum"], guidance_args["maximum"])
     return steps, guidance
+
+
+def aspect_choices() -> list:
+    """The aspect-ratio presets and "Custom" (translated; its value stays `CUSTOM_SIZE`)."""
+    from flux_demo.validation import ASPECT_RATIOS
+
+    return [*ASPECT_RATIOS, (t("custom_size"), CUSTOM_SIZE)]
 
 
 def size_sliders(width: int, height: int) -> tuple[NamedSlider, NamedSlider]:
@@ -283,3 +342,101 @@ def size_sliders(width: int, height: int) -> tuple[NamedSlider, NamedSlider]:
 def seed_box(value: int = 0) -> NamedNumber:
     """An exact-integer seed field, 0 to 2**32 - 1."""
     return NamedNumber(value, label=t("seed"), precision=0, minimum=0, maximum=MAX_SEED)
+
+
+# --- Stop, progress and downloads ------------------------------------------------------------------
+
+
+def _session() -> str:
+    """The browser session of the Gradio event running in this thread ("" outside one)."""
+    from gradio.context import LocalContext
+
+    request = LocalContext.request.get(None)
+    return getattr(request, "session_hash", None) or ""
+
+
+def stop_watch(host, action: str):
+    """What a handler passes down as `stopped`: true once this session pressed Stop for `action`."""
+    return host.stops.watch(_session(), action)
+
+
+def stop_button(action: str) -> gr.Button:
+    """The Stop button of one long action ("generate", "compare", "sweep", "typography", "suite")."""
+    return gr.Button(t("stop"), variant="stop", elem_id=f"{action}-stop", scale=1, min_width=80)
+
+
+def run_with_stop(
+    host, action: str, stop: gr.Button, triggers: Sequence, fn: Callable, inputs, outputs, **event
+) -> object:
+    """Wire `fn` to `triggers`, stoppable by `stop` (see `stop_button`). Stop keeps what the run
+    finished: the handler sees the stop at its next step (`stop_watch`), says where it stopped
+    (`show_stop`) and ends normally, instead of Gradio cancelling the job and blanking its outputs.
+    Returns the run's event (the one with `event`'s api_name)."""
+
+    def press_stop():
+        host.stops.stop(_session(), action)
+
+    def start():
+        host.stops.clear(_session(), action)
+
+    stop.click(press_stop, None, None, queue=False, api_visibility="private")
+    return gr.on(triggers, start, None, None, queue=False, api_visibility="private").then(
+        fn, inputs, outputs, **event
+    )
+
+
+def show_stop(stop) -> None:
+    """Tell the visitor where a run stopped (a `GenerationCancelled` with its step counts)."""
+    gr.Warning(say("stopped_at", step=stop.step, steps=stop.steps))
+
+
+class LocalizedProgress:
+    """`gr.Progress` whose descriptions and units are in the visitor's language. A plain class, so it
+    pickles into ZeroGPU's worker process like the progress it wraps."""
+
+    UNITS: ClassVar[dict] = {"ko": {"steps": "스텝", "images": "장"}}
+
+    def __init__(self, progress, language: str | None = None):
+        from flux_demo.ui.server_text import visitor_language
+
+        self.progress = progress
+        self.language = language or visitor_language()
+
+    def __call__(self, value, desc: str | None = None, unit: str = "steps", **kwargs):
+        if desc:
+            desc = localize(desc, self.language)
+        unit = self.UNITS.get(self.language, {}).get(unit, unit)
+        return self.progress(value, desc=desc, unit=unit, **kwargs)
+
+
+REPORTS_MAX_AGE_S = 3600  # like the app's delete_cache: Gradio copies the files it serves into its cache
+
+
+def download_folder(kind: str) -> Path:
+    """A fresh folder for one result's files under Gradio's temp folder; folders of `kind` older than an
+    hour are removed."""
+    root = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio") / kind
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.iterdir():
+        if time.time() - old.stat().st_mtime > REPORTS_MAX_AGE_S:
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(dir=root))
+
+
+def download_name(settings: dict) -> str:
+    """A file name that says what the image is: flux-schnell-42.png (model key and seed)."""
+    return f"flux-{settings['model']}-{settings['seed']}.png"
+
+
+def named_png(image: PIL.Image.Image, settings: dict) -> str:
+    """`image` saved as a PNG named by `download_name`, with its text metadata (`image.info`); the
+    path, which an image output serves under that name, so a download is not called image.png."""
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    for key, value in image.info.items():
+        if isinstance(key, str) and isinstance(value, str):
+            info.add_text(key, value)
+    path = download_folder("images") / download_name(settings)
+    image.save(path, pnginfo=info)
+    return str(path)

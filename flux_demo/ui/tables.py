@@ -1,0 +1,78 @@
+"""Table headers in the visitor's language.
+
+Gradio translates labels in the browser but not a Dataframe's headers, so the server sends them: each
+result table comes back with headers in the visitor's language (`localized_table`), and the empty
+tables get theirs when the page opens (`translate_headers_on_load`). API callers that send no Korean
+Accept-Language get the English headers, as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import gradio as gr
+
+from flux_demo.ui.server_text import visitor_language
+
+HEADERS_KO = {
+    "model": "모델",
+    "status": "상태",
+    "seconds": "초",
+    "steps": "스텝",
+    "s/step": "초/스텝",
+    "peak VRAM GB": "최대 VRAM GB",
+    "exact": "정확히 일치",
+    "normalised": "정규화 일치",
+    "seed": "시드",
+    "guidance": "가이던스",
+    "target": "대상 글자",
+    "recognised": "OCR이 읽은 글자",
+    "engine": "엔진",
+    "readable": "읽을 수 있음",
+    "mean CER": "평균 CER",
+    "exact rate": "정확 일치율",
+    "normalised rate": "정규화 일치율",
+    "scored": "채점됨",
+    "not scored": "채점 안 됨",
+    "category": "카테고리",
+}
+
+
+def table_headers(headers: Sequence[str], language: str | None = None) -> list[str]:
+    """`headers` (English) in `language` (default: the current visitor's); technical ones (CER) stay."""
+    if (language or visitor_language()) != "ko":
+        return list(headers)
+    return [HEADERS_KO.get(header, header) for header in headers]
+
+
+def localized_table(headers: Sequence[str], rows: list[list], language: str | None = None) -> dict:
+    """A Dataframe value: `rows` under `headers` in the visitor's language."""
+    return {"headers": table_headers(headers, language), "data": rows}
+
+
+def translate_headers_on_load(demo: gr.Blocks, tables: Sequence[tuple[gr.Dataframe, Sequence[str]]]) -> None:
+    """When the page opens, give each (table, English headers) its headers in the visitor's language,
+    keeping the rows it starts with."""
+    components = [table for table, _ in tables]
+
+    def translate():
+        if visitor_language() == "en":
+            return [gr.skip()] * len(tables)
+        updates = []
+        for table, headers in tables:
+            rows = _rows(table.value)
+            updates.append(localized_table(headers, rows or [[None] * len(headers)]))
+        return updates
+
+    demo.load(translate, None, components, queue=False, api_visibility="private")
+
+
+def _rows(value) -> list[list]:
+    """The rows of a Dataframe's initial value (Gradio keeps it as a dict, a model or a DataFrame)."""
+    if hasattr(value, "model_dump"):
+        value = value.model_dump()
+    if isinstance(value, dict):
+        return value.get("data") or []
+    if hasattr(value, "values") and hasattr(value, "columns"):  # pandas
+        return value.values.tolist()
+    return list(value or [])

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 
 FLUX1_SHARED = ("text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "vae")
-FLUX1_WEIGHTS_GB = MappingProxyType(
-    {"transformer": 23.8, "text_encoder_2": 9.5, "text_encoder": 0.25, "vae": 0.17}
-)
+FLUX1_WEIGHTS_GB = (("transformer", 23.8), ("text_encoder_2", 9.5), ("text_encoder", 0.25), ("vae", 0.17))
 # Transformer and Qwen3-4B text encoder from the checkpoint's file sizes; the VAE like FLUX.1's.
-KLEIN_WEIGHTS_GB = MappingProxyType({"transformer": 7.75, "text_encoder": 8.05, "vae": 0.17})
+KLEIN_WEIGHTS_GB = (("transformer", 7.75), ("text_encoder", 8.05), ("vae", 0.17))
 
 MIN_SIDE = 256
 MAX_SIDE = 2048
@@ -47,7 +45,7 @@ class ModelSpec:
     # Offline twin: name of the builder in flux_demo.offline.tiny; empty for Hub checkpoints.
     tiny_variant: str = ""
     # bf16 weights in GB per component (public checkpoint sizes), for the ZeroGPU slice choice.
-    weights_gb: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    weights_gb: tuple[tuple[str, float], ...] = ()  # (component, GB) pairs: a tuple, so a spec pickles
     # Estimated GPU seconds per step at 1024x1024, for the ZeroGPU duration request.
     seconds_per_step_1mp: float = 0.5
     min_steps: int = 1
@@ -160,7 +158,7 @@ def _tiny_twin(spec: ModelSpec, variant: str) -> ModelSpec:
         tiny_variant=variant,
         default_size=MIN_SIDE,
         share_group=f"tiny-{spec.share_group}" if spec.share_group else None,
-        weights_gb=MappingProxyType({}),
+        weights_gb=(),
         seconds_per_step_1mp=0.05,
         max_edit_pixels=512 * 512,
     )
@@ -203,7 +201,7 @@ def served_weights_gb(keys) -> float:
     counted, total = set(), 0.0
     for key in keys:
         spec = get_spec(key)
-        for component, gb in spec.weights_gb.items():
+        for component, gb in spec.weights_gb:
             shared = spec.share_group is not None and component in spec.shared_components
             owner = (spec.share_group if shared else spec.key, component)
             if owner not in counted:

@@ -6,7 +6,7 @@ def test_visitor_types_a_prompt_clicks_run_and_sees_an_image(page, server_url):
     page.get_by_label("Prompt").fill("A cute robot reading a book in a cozy library")
     page.locator("#run").click()
     # Step previews fill the result first; the details come with the final image.
-    page.locator("#details").get_by_text("tiny-schnell").first.wait_for(timeout=60_000)
+    page.locator("#summary").get_by_text("FLUX.1 [schnell]", exact=False).first.wait_for(timeout=60_000)
     image = page.locator("#result img")
     assert image.evaluate("img => img.complete && img.naturalWidth") == 256
 

@@ -264,7 +264,7 @@ def test_forged_headers_do_not_escape_the_rate_limit_of_a_served_app(serve, sett
     limited = dataclasses.replace(settings, rate_limit="3/minute", trusted_proxies=0)  # not on a Space
     with serve(create_demo(limited)) as url:
         base = url.rstrip("/") + "/gradio_api"
-        body = {"data": ["a lighthouse", "tiny-schnell", 256, 256, 1, 0, 1, False]}
+        body = {"data": ["a lighthouse", "tiny-schnell", 256, 256, 1, 0, 1, False, False]}
         outcomes = []
         for number in range(6):
             headers = {"X-Forwarded-For": f"10.0.{number}.1"}

@@ -20,7 +20,7 @@ def test_result_image_changes_step_by_step_during_a_run(page, server_url):
     page.locator("#run").wait_for(state="visible")
     page.evaluate(WATCH_RESULT)
     page.locator("#run").click()
-    page.locator("#details").get_by_text("tiny-dev").first.wait_for(timeout=120_000)
+    page.locator("#summary").get_by_text("FLUX.1 [dev]", exact=False).first.wait_for(timeout=120_000)
     seen = page.evaluate("window.seen")
     # Previews (several distinct frames) came before the final image, which is what stays.
     assert len(seen) >= 4, seen

@@ -137,6 +137,8 @@ def start_long_run(page, url: str, action: str) -> None:
         page.goto(f"{url}?model=tiny-dev&steps=50&prompt=A+sign+that+says+%22OPEN%22{tab}")
         page.locator("#run").wait_for(state="visible")
         page.wait_for_timeout(1500)  # the link fills the form
+        if action == "generate":
+            page.locator("#previews input").uncheck()  # Stop with live previews: see docs/robustness.md
         page.locator("#run" if action == "generate" else "#typo-run").click()
     elif action in ("compare", "sweep"):
         show_tab(page, "Compare")
@@ -167,6 +169,7 @@ def test_stop_ends_every_long_action_and_says_where_it_stopped(open_page, server
 def test_stop_keeps_the_last_result_on_the_page(open_page, server_url):
     page = open_page(server_url + "?model=tiny-dev&steps=2")
     page.wait_for_timeout(1500)  # the link fills the form
+    page.locator("#previews input").uncheck()  # with previews the box shows the stopped run's last step
     page.get_by_label("Prompt").first.fill("A fox in the snow")
     page.locator("#run").click()
     first = page.locator("#result img")
@@ -204,8 +207,6 @@ def test_result_summary_is_one_line_and_the_json_is_folded_away(open_page, serve
     line = summary.inner_text().strip()
     assert " · 4 steps · 256×256 · " in line and " s · seed " in line and "cpu float32" in line
     assert not page.locator("#details").is_visible()  # in a closed accordion
-    link = page.locator("#result a[download]").first
-    assert link.get_attribute("download", timeout=5000) or True
 
 
 def test_comparison_score_columns_fit_a_1280_screen(open_page, server_url):
@@ -219,3 +220,14 @@ def test_comparison_score_columns_fit_a_1280_screen(open_page, server_url):
         cell = table.locator("th").filter(has_text=header).first
         box = cell.bounding_box()
         assert box is not None and box["x"] + box["width"] <= 1280, f"{header} is pushed off-screen"
+
+
+@pytest.mark.parametrize("locale", ["en-US", "ko-KR"])
+def test_the_score_upload_box_is_labelled_in_words(open_page, server_url, locale):
+    """Its label once resolved to one of Gradio's own translation groups and read "[object Object]"."""
+    page = open_page(server_url, locale)
+    show_tab(page, MAIN_TABS[locale][2])
+    show_tab(page, TYPOGRAPHY_SECTIONS[locale][-1])
+    label = page.locator("#score-upload").inner_text()
+    assert "[object Object]" not in label
+    assert {"en-US": "Image to score", "ko-KR": "채점할 이미지"}[locale] in label

@@ -400,10 +400,11 @@ def build_score_section(host: ModelHost, tables: list) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             upload = NamedImage(
-                label=t("image"),
+                label=t("score_image"),  # not "image": Gradio's own translations use that key for a group
                 type="pil",
                 sources=["upload", "clipboard"],
                 elem_id="score-upload",
+                field="image",
                 max_side=suite.MAX_SCORE_SIDE,
             )
             expected = gr.Textbox(

@@ -232,13 +232,13 @@ class NamedImage(gr.Image):
 
     is_template = True
 
-    def __init__(self, *args, max_side: int, **kwargs):
+    def __init__(self, *args, max_side: int, field: str | None = None, **kwargs):
         self.max_side = max_side
+        self.field = field  # the API parameter's name, when the label's translation key is another
         super().__init__(*args, **kwargs)
 
     def get_config(self, cls=None):
-        # Gradio reads the props from __init__'s signature, which here hides Image's own (the label
-        # among them: the page showed "[object Object]").
+        # Gradio reads the props from __init__'s signature, which here hides Image's own.
         return super().get_config(cls or gr.Image)
 
     def get_block_name(self) -> str:
@@ -247,7 +247,7 @@ class NamedImage(gr.Image):
     def preprocess(self, payload):
         if payload is None:
             return None
-        field = field_name(self.label)
+        field = self.field or field_name(self.label)
         try:
             source = _image_source(payload)
             with PIL.Image.open(source) as probe:

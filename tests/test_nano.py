@@ -27,9 +27,9 @@ def pipes():
     from diffusers import FluxPipeline
 
     torch.set_num_threads(2)
-    schnell = FluxPipeline.from_pretrained(nano.weights_path("schnell"))
+    schnell = FluxPipeline.from_pretrained(str(nano.weights_path("schnell")))  # diffusers 0.41 wants a str
     shared = {name: getattr(schnell, name) for name in (*SHARED, "tokenizer", "tokenizer_2")}
-    dev = FluxPipeline.from_pretrained(nano.weights_path("dev"), **shared)
+    dev = FluxPipeline.from_pretrained(str(nano.weights_path("dev")), **shared)
     for pipe in (schnell, dev):
         pipe.set_progress_bar_config(disable=True)
     return {"schnell": schnell, "dev": dev}
@@ -103,6 +103,6 @@ def test_training_smoke_run_writes_loadable_pipelines(tmp_path):
     assert set(metrics["stages"]) == {"vae", "decoder", "base", "dev", "schnell"}
     assert (tmp_path / "nano_loss.png").exists()
     assert json.loads((tmp_path / "metrics.json").read_text())["seed"] == 0
-    pipe = FluxPipeline.from_pretrained(tmp_path / "nano-schnell")
+    pipe = FluxPipeline.from_pretrained(str(tmp_path / "nano-schnell"))
     pipe.set_progress_bar_config(disable=True)
     assert nano.generate(pipe, 'a sign that says "CAT"', 0, "schnell", size=64).size == (64, 64)

@@ -134,7 +134,10 @@ def start_long_run(page, url: str, action: str) -> None:
     FLUX.1 [dev] at 50 steps where the action takes one model)."""
     if action in ("generate", "typography"):
         tab = "&tab=typography" if action == "typography" else ""
-        page.goto(f"{url}?model=tiny-dev&steps=50&prompt=A+sign+that+says+%22OPEN%22{tab}")
+        # 50 steps at 1024² take tens of seconds on a CPU, so Stop lands before the end on any machine.
+        page.goto(
+            f"{url}?model=tiny-dev&steps=50&width=1024&height=1024&prompt=A+sign+that+says+%22OPEN%22{tab}"
+        )
         page.locator("#run").wait_for(state="visible")
         page.wait_for_timeout(1500)  # the link fills the form
         if action == "generate":
@@ -167,7 +170,7 @@ def test_stop_ends_every_long_action_and_says_where_it_stopped(open_page, server
 
 
 def test_stop_keeps_the_last_result_on_the_page(open_page, server_url):
-    page = open_page(server_url + "?model=tiny-dev&steps=2")
+    page = open_page(server_url + "?model=tiny-dev&steps=2&width=1024&height=1024")  # 50 steps later: long
     page.wait_for_timeout(1500)  # the link fills the form
     page.locator("#previews input").uncheck()  # with previews the box shows the stopped run's last step
     page.get_by_label("Prompt").first.fill("A fox in the snow")

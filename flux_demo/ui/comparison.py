@@ -155,7 +155,8 @@ def make_compare_fn(host: ModelHost):
                 if isinstance(run, tuple):  # (request, preview): the running model's latest step
                     request, preview = run
                     label = f"{get_spec(request.model).name} · {preview.step}/{preview.steps}"
-                    yield [*gallery, (live.shown(preview, request), label)], gr.skip(), gr.skip(), gr.skip()
+                    table = localized_table(TABLE_HEADERS, rows)
+                    yield [*gallery, (live.shown(preview, request), label)], table, gr.skip(), gr.skip()
                     continue
                 rows.append(table_row(run))
                 if run.ok:

@@ -311,7 +311,6 @@ def validate_edit(request: EditRequest, available: Sequence[str]) -> ValidEdit:
 def call_pipeline(host, loaded, request: ValidEdit, on_step_end):
     """Run the mode's pipeline (a `from_pipe` view of `loaded`) for `request`; `generation._denoise` calls
     this inside the GPU slot. Module-level, so ZeroGPU can pickle it."""
-    import torch
 
     mode = MODES[request.mode]
     pipe = host.variant(loaded.spec.key, request.pipeline_class)
@@ -319,19 +318,7 @@ def call_pipeline(host, loaded, request: ValidEdit, on_step_end):
     extra = {"strength": request.strength} if mode.uses_strength else {}
     if mode.uses_mask:
         extra["mask_image"] = request.mask
-    # A CPU generator makes the noise, so a seed gives the same image on any GPU or on the CPU.
-    return pipe(
-        prompt=request.prompt,
-        image=images,
-        width=request.width,
-        height=request.height,
-        num_inference_steps=request.steps,
-        guidance_scale=request.guidance,
-        max_sequence_length=loaded.spec.max_sequence_length,
-        generator=torch.Generator("cpu").manual_seed(request.seed),
-        callback_on_step_end=on_step_end,
-        **extra,
-    )
+    return pipe(**generation.pipeline_kwargs(loaded, request, on_step_end), image=images, **extra)
 
 
 def run_edit(host, request: ValidEdit, progress=None) -> generation.GenerationResult:

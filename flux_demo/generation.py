@@ -113,20 +113,25 @@ def _denoise(
     return output.images[0], peak
 
 
-def _call_pipeline(loaded: LoadedModel, request: ValidRequest, on_step_end):
+def pipeline_kwargs(loaded: LoadedModel, request: ValidRequest, on_step_end) -> dict:
+    """The keyword arguments every pipeline call shares (text to image, editing)."""
     import torch
 
     # A CPU generator makes the noise, so a seed gives the same image on any GPU or on the CPU.
-    return loaded.pipe(
-        prompt=request.prompt,
-        width=request.width,
-        height=request.height,
-        num_inference_steps=request.steps,
-        guidance_scale=request.guidance,
-        max_sequence_length=loaded.spec.max_sequence_length,
-        generator=torch.Generator("cpu").manual_seed(request.seed),
-        callback_on_step_end=on_step_end,
-    )
+    return {
+        "prompt": request.prompt,
+        "width": request.width,
+        "height": request.height,
+        "num_inference_steps": request.steps,
+        "guidance_scale": request.guidance,
+        "max_sequence_length": loaded.spec.max_sequence_length,
+        "generator": torch.Generator("cpu").manual_seed(request.seed),
+        "callback_on_step_end": on_step_end,
+    }
+
+
+def _call_pipeline(loaded: LoadedModel, request: ValidRequest, on_step_end):
+    return loaded.pipe(**pipeline_kwargs(loaded, request, on_step_end))
 
 
 def generate(

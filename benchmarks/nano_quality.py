@@ -42,44 +42,6 @@ TARGETS = {"nano-schnell": {"words": 0.5, "seconds": 1.0}, "nano-dev": {"words":
 SHAPE_TARGETS = {"background": 0.9, "shape_color": 0.7}
 
 
-def load_pipelines(weights: Path) -> dict:
-    """Both pipelines through `from_pretrained`; nano-dev reuses nano-schnell's encoders and VAE."""
-    from diffusers import FluxPipeline
-
-    schnell = FluxPipeline.from_pretrained(weights / "nano-schnell")
-    shared = {
-        name: getattr(schnell, name)
-        for name in ("text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "vae")
-    }
-    dev = FluxPipeline.from_pretrained(weights / "nano-dev", **shared)
-    for pipe in (schnell, dev):
-        pipe.set_progress_bar_config(disable=True)
-    return {"nano-schnell": schnell, "nano-dev": dev}
-
-
-def colour_checks(image, grammar, background: str, color: str) -> tuple[bool, bool]:
-    """(background right, shape colour right) by nearest-palette classification of the pixels."""
-    import numpy as np
-
-    array = np.asarray(image.convert("RGB")).astype(np.float32)
-    border = np.concatenate(
-        [
-            array[:8].reshape(-1, 3),
-            array[-8:].reshape(-1, 3),
-            array[:, :8].reshape(-1, 3),
-            array[:, -8:].reshape(-1, 3),
-        ]
-    )
-    predicted_background = grammar.nearest_color(np.median(border, axis=0))
-    names = list(grammar.colors)
-    palette = np.array([grammar.colors[name] for name in names], dtype=np.float32)
-    nearest = ((array.reshape(-1, 1, 3) - palette[None]) ** 2).sum(-1).argmin(1)
-    counts = np.bincount(nearest, minlength=len(names))
-    counts[names.index(predicted_background)] = 0
-    predicted_shape = names[int(counts.argmax())]
-    return predicted_background == background, predicted_shape == color
-
-
 def run_config(pipe, grammar, steps: int, guidance: float, prompts: int, seed: int, keep: int = 0):
     from flux_demo.offline import nano
 
@@ -89,7 +51,7 @@ def run_config(pipe, grammar, steps: int, guidance: float, prompts: int, seed: i
     seconds, read, backgrounds, shape_colors = [], [], [], []
     per_word: dict[str, list[int]] = {}
     working_seeds: list[tuple[str, int]] = []
-    working_backgrounds: list[tuple[str, int, str]] = []
+    working_shapes: list[tuple[str, int, str, str]] = []
     samples = []
 
     def draw(prompt: str, image_seed: int):
@@ -112,12 +74,12 @@ def run_config(pipe, grammar, steps: int, guidance: float, prompts: int, seed: i
             samples.append((image, f"{word} s{image_seed % 1000}"))
     for (color, shape, background), image_seed in shapes:
         image = draw(grammar.shape_caption(color, shape, background), image_seed)
-        bg_ok, color_ok = colour_checks(image, grammar, background, color)
+        bg_ok, color_ok = nano.colour_checks(image, grammar, background, color)
         backgrounds.append(bg_ok)
         shape_colors.append(color_ok)
-        if bg_ok:
-            working_backgrounds.append(
-                (grammar.shape_caption(color, shape, background), image_seed, background)
+        if bg_ok and color_ok:
+            working_shapes.append(
+                (grammar.shape_caption(color, shape, background), image_seed, background, color)
             )
         if len(samples) < 2 * keep and len(samples) >= keep:
             samples.append((image, f"{color} {shape}/{background}"))
@@ -132,7 +94,7 @@ def run_config(pipe, grammar, steps: int, guidance: float, prompts: int, seed: i
         "seconds_per_image": round(statistics.median(seconds), 3),
         "per_word": {word: f"{sum(v)}/{len(v)}" for word, v in sorted(per_word.items())},
         "working_word_seeds": working_seeds[:20],
-        "working_background_seeds": working_backgrounds[:20],
+        "working_shape_seeds": working_shapes[:20],
     }, samples
 
 
@@ -176,7 +138,7 @@ def main() -> None:
     torch.set_num_threads(2)
     grammar = nano.load_grammar()
     weights = args.weights or nano.WEIGHTS_DIR
-    pipes = load_pipelines(weights)
+    pipes = {f"nano-{variant}": pipe for variant, pipe in nano.load_pipelines(weights).items()}
     configs = CONFIGS[:2] if args.defaults_only else CONFIGS
     results, grid_rows = {}, []
     for label, model, steps, guidance in configs:

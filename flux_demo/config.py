@@ -180,7 +180,7 @@ def parse_cache(value: str) -> tuple[str, float] | None:
 class Settings:
     """The app's configuration; build it with `Settings.from_env()`."""
 
-    models: tuple[str, ...] | None  # None: pick real models on a GPU, tiny ones elsewhere
+    models: tuple[str, ...] | None  # None: pick real models on a GPU, offline ones (nano) elsewhere
     memory_mode: str
     preload: bool
     tiny_dir: Path

@@ -23,7 +23,7 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from flux_demo import generation
-from flux_demo.models import MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE, ModelSpec, get_spec
+from flux_demo.models import MIN_SIDE, SIZE_MULTIPLE, ModelSpec, get_spec
 from flux_demo.validation import GenerationRequest, InvalidInput, ValidRequest, check_model, check_number
 from flux_demo.validation import validate as validate_generation
 
@@ -177,30 +177,36 @@ def check_image_size(field_name: str, width: int, height: int) -> None:
 def output_size(spec: ModelSpec, first: tuple[int, int], width, height) -> tuple[int, int, str]:
     """Output (width, height, where the size came from). 0 × 0 takes the first image's size, scaled
     down to the model's editing area and snapped to multiples of 16; one side 0 keeps its aspect."""
-    allowed = f"0 (the first image's size) or {MIN_OUTPUT_SIDE} to {MAX_SIDE}"
+    allowed = f"0 (the first image's size) or {MIN_OUTPUT_SIDE} to {spec.max_side} for {spec.name}"
     sides = {}
     for name, value in (("width", width), ("height", height)):
         value = round(check_number(name, value, allowed))
-        if value and not MIN_OUTPUT_SIDE <= value <= MAX_SIDE:
+        if value and not MIN_OUTPUT_SIDE <= value <= spec.max_side:
             raise InvalidInput(name, f"must be {allowed}, got {value}")
         sides[name] = value
     if sides["width"] and sides["height"]:
-        return snap(sides["width"]), snap(sides["height"]), "requested"
+        return snap(sides["width"], spec), snap(sides["height"], spec), "requested"
     ref_w, ref_h = first
     if sides["width"] or sides["height"]:
         scale = sides["width"] / ref_w if sides["width"] else sides["height"] / ref_h
-        return snap(ref_w * scale), snap(ref_h * scale), f"first image's aspect ({ref_w}×{ref_h})"
+        return (
+            snap(ref_w * scale, spec),
+            snap(ref_h * scale, spec),
+            f"first image's aspect ({ref_w}×{ref_h})",
+        )
     scale = min(1.0, math.sqrt(spec.max_edit_pixels / (ref_w * ref_h)))
-    width, height = snap(ref_w * scale), snap(ref_h * scale)
+    width, height = snap(ref_w * scale, spec), snap(ref_h * scale, spec)
     if width * height > spec.max_edit_pixels:  # rounding up overshot the area: round down instead
-        width, height = (snap(side * scale - SIZE_MULTIPLE / 2) for side in (ref_w, ref_h))
+        width, height = (snap(side * scale - spec.size_multiple / 2, spec) for side in (ref_w, ref_h))
     return width, height, f"first image ({ref_w}×{ref_h})"
 
 
-def snap(value: float) -> int:
-    """Nearest multiple of 16 pixels within MIN_OUTPUT_SIDE..MAX_SIDE."""
-    snapped = math.floor(value / SIZE_MULTIPLE + 0.5) * SIZE_MULTIPLE
-    return min(max(snapped, MIN_OUTPUT_SIDE), MAX_SIDE)
+def snap(value: float, spec: ModelSpec) -> int:
+    """Nearest multiple of the model's size multiple within MIN_OUTPUT_SIDE..its largest side."""
+    multiple = spec.size_multiple
+    snapped = math.floor(value / multiple + 0.5) * multiple
+    low = math.ceil(MIN_OUTPUT_SIDE / multiple) * multiple
+    return min(max(snapped, low), spec.max_side // multiple * multiple)
 
 
 def reference_pixels(image: Image.Image) -> int:
@@ -293,7 +299,7 @@ def validate_edit(request: EditRequest, available: Sequence[str]) -> ValidEdit:
     # 5. Output size
     width, height, source = output_size(spec, images[0].size, request.width, request.height)
     if source != "requested":
-        notes.append(f"size {width}×{height} from the {source}, snapped to multiples of {SIZE_MULTIPLE}")
+        notes.append(f"size {width}×{height} from the {source}, snapped to multiples of {spec.size_multiple}")
     fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(ValidRequest)}
     return ValidEdit(
         **{**fields, "width": width, "height": height, "notes": tuple(notes)},

@@ -1,8 +1,9 @@
 """The model registry: the one place that knows how the FLUX models differ.
 
 Everything else (pipelines, generation, the tabs) reads a `ModelSpec` and never branches on a model's
-name. Real entries point at Hub repo ids; `tiny-*` entries are offline twins with the same pipeline
-classes and tiny random weights, built by `flux_demo.offline`.
+name. Real entries point at Hub repo ids. Offline entries run the same pipeline classes on a CPU:
+`nano-*` are small FLUX.1 models trained on a synthetic grammar and shipped in the repository, `tiny-*` are
+twins with tiny random weights for fast tests (both in `flux_demo.offline`).
 """
 
 from __future__ import annotations
@@ -42,8 +43,13 @@ class ModelSpec:
     # Models in the same group load these components once and share the objects.
     share_group: str | None = None
     shared_components: tuple[str, ...] = ()
-    # Offline twin: name of the builder in flux_demo.offline.tiny; empty for Hub checkpoints.
-    tiny_variant: str = ""
+    # Offline model: a tiny builder's name ("flux1-dev") or a shipped nano folder ("nano-dev"), resolved by
+    # `flux_demo.offline.local_source`; empty for Hub checkpoints.
+    offline_variant: str = ""
+    # Sizes: multiples of `size_multiple` (the VAE's downsampling times FluxPipeline's 2x2 packing) from
+    # MIN_SIDE to `max_side`.
+    size_multiple: int = SIZE_MULTIPLE
+    max_side: int = MAX_SIDE
     # bf16 weights in GB per component (public checkpoint sizes), for the ZeroGPU slice choice.
     weights_gb: tuple[tuple[str, float], ...] = ()  # (component, GB) pairs: a tuple, so a spec pickles
     # Estimated GPU seconds per step at 1024x1024, for the ZeroGPU duration request.
@@ -76,7 +82,16 @@ class ModelSpec:
 
     @property
     def is_offline(self) -> bool:
-        return bool(self.tiny_variant)
+        return bool(self.offline_variant)
+
+    @property
+    def is_nano(self) -> bool:
+        """A trained offline model (draws its grammar), rather than a random tiny twin (draws noise)."""
+        return self.offline_variant.startswith("nano-")
+
+    @property
+    def size_range(self) -> str:
+        return f"{MIN_SIDE} to {self.max_side}, in multiples of {self.size_multiple}"
 
     def guidance_note(self) -> str:
         """One line for the UI that explains what the guidance slider does for this model."""
@@ -155,12 +170,36 @@ def _tiny_twin(spec: ModelSpec, variant: str) -> ModelSpec:
         key=f"tiny-{spec.key}",
         name=f"{spec.name} (offline tiny preview)",
         repo_id="",
-        tiny_variant=variant,
+        offline_variant=variant,
         default_size=MIN_SIDE,
         share_group=f"tiny-{spec.share_group}" if spec.share_group else None,
         weights_gb=(),
         seconds_per_step_1mp=0.05,
         max_edit_pixels=512 * 512,
+    )
+
+
+NANO_MAX_SIDE = 512  # trained at 256x256; up to 512 still draws, and bounds the CPU work per request
+
+
+def _nano(spec: ModelSpec) -> ModelSpec:
+    """A trained offline FLUX.1 model: the real model's call settings at 256x256, shipped weights."""
+    return dataclasses.replace(
+        spec,
+        key=f"nano-{spec.key}",
+        name=f"{spec.name.replace('FLUX.1', 'FLUX.1 nano')} (offline)",
+        repo_id="",
+        license="Apache-2.0",
+        license_url="https://www.apache.org/licenses/LICENSE-2.0",  # trained in this repository
+        offline_variant=f"nano-{spec.key}",
+        default_size=MIN_SIDE,
+        max_side=NANO_MAX_SIDE,
+        size_multiple=32,  # the nano VAE downsamples x16
+        max_sequence_length=16,  # T5 tokens: the length it was trained at; every grammar caption fits
+        share_group="nano-flux1",
+        weights_gb=(),
+        seconds_per_step_1mp=0.05,
+        max_edit_pixels=NANO_MAX_SIDE * NANO_MAX_SIDE,
     )
 
 
@@ -170,6 +209,8 @@ MODELS: Mapping[str, ModelSpec] = MappingProxyType(
         for spec in (
             SCHNELL,
             DEV,
+            _nano(SCHNELL),
+            _nano(DEV),
             _tiny_twin(SCHNELL, "flux1-schnell"),
             _tiny_twin(DEV, "flux1-dev"),
             KLEIN,
@@ -179,7 +220,9 @@ MODELS: Mapping[str, ModelSpec] = MappingProxyType(
 )
 
 REAL_DEFAULT = ("schnell", "dev", "klein")
-TINY_DEFAULT = ("tiny-schnell", "tiny-dev", "tiny-klein")
+# Without a GPU: the trained nano FLUX.1 models, and the tiny random klein (there is no trained nano klein).
+OFFLINE_DEFAULT = ("nano-schnell", "nano-dev", "tiny-klein")
+TINY_DEFAULT = ("tiny-schnell", "tiny-dev", "tiny-klein")  # fast tests
 
 
 def get_spec(key: str) -> ModelSpec:

@@ -1,4 +1,4 @@
-"""Cheap step previews: the transformer's tokens to RGB at 1/8 resolution through a linear map.
+"""Cheap step previews: the transformer's tokens to RGB at latent resolution through a linear map.
 
 A VAE decode per step would cost about as much as a step. A per-pixel linear map from the VAE's latent
 channels (16 for FLUX.1, 32 for FLUX.2) to RGB is enough to watch an image form. The map is fitted once
@@ -19,7 +19,6 @@ from flux_demo.models import ModelSpec
 from flux_demo.steps import DenoisingStep, StepObserver
 
 PATCH = 2  # each transformer token packs 2x2 latent pixels
-VAE_SCALE = 8  # the VAE downsamples 8x
 FIT_SIZE = 256  # side of the test images the map is fitted on
 FIT_IMAGES = 6
 
@@ -32,7 +31,8 @@ class LatentToRGB:
     bias: object
 
     def image(self, latents):
-        """A PIL image (1/8 of the picture's size) from VAE latents (1, channels, h, w)."""
+        """A PIL image at latent resolution (1/8 of the picture's side, 1/16 for nano) from VAE latents
+        (1, channels, h, w)."""
         import torch
         from PIL import Image
 
@@ -70,7 +70,7 @@ def fit_images(size: int = FIT_SIZE, count: int = FIT_IMAGES):
 
 
 def fit_latent_to_rgb(vae, channels: int) -> LatentToRGB:
-    """Least squares from latents to the VAE's own decodes (averaged over each 8x8 block)."""
+    """Least squares from latents to the VAE's own decodes (averaged over the block each latent covers)."""
     import torch
     import torch.nn.functional as F
 
@@ -79,7 +79,8 @@ def fit_latent_to_rgb(vae, channels: int) -> LatentToRGB:
     with torch.inference_mode():
         latents = vae.encode(images).latent_dist.mode()
         decoded = vae.decode(latents, return_dict=False)[0]
-    target = F.avg_pool2d((decoded.float() + 1) / 2, VAE_SCALE).clamp(0, 1)
+    scale = decoded.shape[-1] // latents.shape[-1]  # 8 for FLUX, 16 for the nano VAE
+    target = F.avg_pool2d((decoded.float() + 1) / 2, scale).clamp(0, 1)
     if latents.shape[1] != channels:
         raise ValueError(f"the VAE has {latents.shape[1]} latent channels, the registry says {channels}")
     inputs = latents.float().permute(0, 2, 3, 1).reshape(-1, channels).cpu()
@@ -94,7 +95,7 @@ def tokens_to_latents(tokens, spec: ModelSpec, vae, width: int, height: int):
     undo the latent normalisation and unpack the 2x2 patches, as the pipeline does before decoding."""
     import torch
 
-    rows, columns = height // (VAE_SCALE * PATCH), width // (VAE_SCALE * PATCH)
+    rows, columns = height // spec.size_multiple, width // spec.size_multiple  # one token per multiple
     x = tokens[:1].float()
     if spec.latent_normalisation == "batch_norm":
         mean = vae.bn.running_mean.float().to(x.device)

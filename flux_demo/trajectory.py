@@ -191,9 +191,9 @@ def scheduler_for(host: ModelHost, key: str):
 
     spec = get_spec(key)
     if spec.is_offline:
-        from flux_demo.offline.tiny import ensure_tiny_model
+        from flux_demo.offline import local_source
 
-        source = str(ensure_tiny_model(spec.tiny_variant, host.settings.tiny_dir))
+        source = local_source(spec.offline_variant, host.settings.tiny_dir)
     else:
         source = spec.repo_id
     return FlowMatchEulerDiscreteScheduler.from_pretrained(source, subfolder="scheduler")

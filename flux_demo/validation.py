@@ -79,20 +79,22 @@ class ValidRequest:
         return self.width * self.height
 
 
-def snap_to_multiple(value: int, multiple: int = SIZE_MULTIPLE) -> int:
-    """Nearest multiple of `multiple` (halves round up), kept within MIN_SIDE..MAX_SIDE."""
+def snap_to_multiple(value: int, multiple: int = SIZE_MULTIPLE, max_side: int = MAX_SIDE) -> int:
+    """Nearest multiple of `multiple` (halves round up), kept within MIN_SIDE..`max_side`."""
     snapped = math.floor(value / multiple + 0.5) * multiple
-    return min(max(snapped, MIN_SIDE), MAX_SIDE)
+    return min(max(snapped, MIN_SIDE), max_side // multiple * multiple)
 
 
 ASPECT_RATIOS = ("1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16", "21:9")
 
 
-def size_for_aspect(aspect: str, base: int) -> tuple[int, int]:
-    """Width and height for `aspect` ("W:H") with about `base`² pixels, snapped to multiples of 16."""
+def size_for_aspect(aspect: str, base: int, spec: ModelSpec | None = None) -> tuple[int, int]:
+    """Width and height for `aspect` ("W:H") with about `base`² pixels, snapped to multiples of 16 (or
+    to `spec`'s own size multiple and largest side)."""
     w_ratio, h_ratio = (int(part) for part in aspect.split(":"))
     scale = math.sqrt(base * base / (w_ratio * h_ratio))
-    return snap_to_multiple(w_ratio * scale), snap_to_multiple(h_ratio * scale)
+    limits = (spec.size_multiple, spec.max_side) if spec else (SIZE_MULTIPLE, MAX_SIDE)
+    return snap_to_multiple(w_ratio * scale, *limits), snap_to_multiple(h_ratio * scale, *limits)
 
 
 def check_number(field_name: str, value, allowed: str) -> float:
@@ -153,12 +155,12 @@ def validate(request: GenerationRequest, available: Sequence[str]) -> ValidReque
     # 2. Size: check the range, then snap as FluxPipeline would floor silently otherwise
     sizes = {}
     for name in ("width", "height"):
-        raw = check_integer(
-            name, round(check_number(name, getattr(request, name), "256 to 2048")), MIN_SIDE, MAX_SIDE
-        )
-        sizes[name] = snap_to_multiple(raw)
-        if sizes[name] != raw:
-            notes.append(f"{name} snapped from {raw} to {sizes[name]} (a multiple of {SIZE_MULTIPLE})")
+        value = round(check_number(name, getattr(request, name), spec.size_range))
+        if not MIN_SIDE <= value <= spec.max_side:
+            raise InvalidInput(name, f"must be {spec.size_range} for {spec.name}, got {value}")
+        sizes[name] = snap_to_multiple(value, spec.size_multiple, spec.max_side)
+        if sizes[name] != value:
+            notes.append(f"{name} snapped from {value} to {sizes[name]} (a multiple of {spec.size_multiple})")
     # 3. Steps and guidance, within the model's own range
     steps = check_integer("steps", request.steps, spec.min_steps, spec.max_steps)
     guidance = check_number("guidance", request.guidance, "a finite number")

@@ -8,8 +8,9 @@
 #      Space does), then exactly requirements.txt, then gradio pinned to the front matter's sdk_version
 #      (the Space builder installs gradio==sdk_version after requirements.txt), then requirements-dev.txt
 #      for the tests;
-#   3. `python app.py` on a free local port with the offline tiny models, one /generate call through
-#      gradio_client, then the server is stopped;
+#   3. `python app.py` on a free local port with the default offline models (the shipped nano weights,
+#      loaded as the Space's diffusers loads them), one /generate call through gradio_client, then the
+#      server is stopped;
 #   4. `python -m pytest -m "not server and not browser and not slow"` on that interpreter.
 #
 # The system packages of packages.txt must already be installed (CI's .ci/run installs them).
@@ -136,11 +137,11 @@ trap 'exit 130' INT TERM
 
 port="$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 url="http://127.0.0.1:$port/"
-step "python app.py on $url (offline tiny models, built fresh in $work)"
+step "python app.py on $url (the default offline models: nano-schnell, nano-dev, tiny-klein)"
 # setsid: the server gets its own process group, so cleanup stops it and anything it started.
 GRADIO_SERVER_NAME=127.0.0.1 GRADIO_SERVER_PORT="$port" GRADIO_ANALYTICS_ENABLED=False \
   GRADIO_TEMP_DIR="$work/gradio" FLUX_DEMO_TINY_DIR="$work/tiny-models" HF_HUB_OFFLINE=1 \
-  FLUX_DEMO_MODELS=tiny-schnell,tiny-dev,tiny-klein \
+  FLUX_DEMO_MODELS= \
   setsid "$py" app.py >"$work/server.log" 2>&1 &
 server_pid=$!
 
@@ -160,7 +161,7 @@ done
 ((ready)) || { tail -n 40 "$work/server.log" >&2; fail "the server did not answer within 300 s"; }
 echo "serving after ${SECONDS} s of this script"
 
-step "one image through gradio_client: /generate on tiny-schnell, 256x256, 2 steps, seed 1"
+step "one image through gradio_client: /generate on nano-schnell, 256x256, 4 steps, seed 1"
 "$py" - "$url" <<'EOF' || { tail -n 40 "$work/server.log" >&2; fail "/generate through gradio_client"; }
 import sys
 import time
@@ -171,11 +172,11 @@ from PIL import Image
 client = Client(sys.argv[1], verbose=False)
 started = time.perf_counter()
 image, seed, details = client.predict(
-    prompt="a red apple on a wooden table",
-    model="tiny-schnell",
+    prompt='a sign that says "FLUX"',
+    model="nano-schnell",
     width=256,
     height=256,
-    steps=2,
+    steps=4,
     guidance=0,
     seed=1,
     randomize_seed=False,

@@ -29,6 +29,22 @@ def test_tiny_twins_mirror_their_real_models_but_load_offline():
         assert tiny.share_group is None or tiny.share_group != real.share_group  # never mix tiny and real
 
 
+def test_nano_models_keep_the_real_call_settings_at_their_own_sizes():
+    for key in ("schnell", "dev"):
+        real, nano = get_spec(key), get_spec(f"nano-{key}")
+        assert nano.is_offline and nano.is_nano and not get_spec(f"tiny-{key}").is_nano
+        assert (nano.default_steps, nano.default_guidance, nano.guidance_range, nano.pipeline_class) == (
+            real.default_steps,
+            real.default_guidance,
+            real.guidance_range,
+            real.pipeline_class,
+        )
+        # Trained at 256x256 with a x16 VAE and 16 T5 tokens; schnell and dev share encoders and VAE.
+        assert (nano.default_size, nano.size_multiple, nano.max_side) == (256, 32, 512)
+        assert nano.max_sequence_length == 16 and nano.share_group == "nano-flux1"
+    assert get_spec("nano-schnell").label == "FLUX.1 nano [schnell] (offline) — 4 steps, Apache-2.0"
+
+
 def test_labels_name_model_steps_and_licence():
     assert get_spec("schnell").label == "FLUX.1 [schnell] — 4 steps, Apache-2.0"
     assert "Non-Commercial" in get_spec("dev").label
@@ -56,9 +72,9 @@ def test_flux_demo_models_setting_selects_models(monkeypatch):
         enabled_model_keys(Settings.from_env())
 
 
-def test_default_is_tiny_without_a_gpu_and_real_on_zerogpu(monkeypatch):
+def test_default_is_nano_without_a_gpu_and_real_on_zerogpu(monkeypatch):
     monkeypatch.delenv("FLUX_DEMO_MODELS", raising=False)
-    assert enabled_model_keys(Settings.from_env()) == ("tiny-schnell", "tiny-dev", "tiny-klein")
+    assert enabled_model_keys(Settings.from_env()) == ("nano-schnell", "nano-dev", "tiny-klein")
     monkeypatch.setenv("SPACES_ZERO_GPU", "true")
     assert enabled_model_keys(Settings.from_env()) == ("schnell", "dev", "klein")
 

@@ -4,6 +4,7 @@ import pytest
 from PIL import Image
 
 from flux_demo import metadata
+from flux_demo.models import get_spec
 from flux_demo.validation import (
     MAX_SEED,
     GenerationRequest,
@@ -32,6 +33,16 @@ def test_snapped_size_is_reported_in_notes():
     valid = validate(request(width=1000, height=777), MODELS)
     assert (valid.width, valid.height) == (1008, 784)
     assert any("width snapped from 1000 to 1008" in note for note in valid.notes)
+
+
+def test_nano_sizes_snap_to_32_and_stop_at_512():
+    valid = validate(request(model="nano-dev", width=300, height=256), ("nano-dev",))
+    assert (valid.width, valid.height) == (288, 256)
+    assert any("width snapped from 300 to 288 (a multiple of 32)" in note for note in valid.notes)
+    with pytest.raises(InvalidInput, match=r"^width: must be 256 to 512, in multiples of 32 for FLUX.1 nano"):
+        validate(request(model="nano-dev", width=1024), ("nano-dev",))
+    width, height = size_for_aspect("16:9", 256, get_spec("nano-dev"))
+    assert width % 32 == 0 and height % 32 == 0 and width > height
 
 
 def test_aspect_presets_keep_the_pixel_count_near_the_base():

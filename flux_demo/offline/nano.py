@@ -99,6 +99,21 @@ def load_grammar(path: str | Path = VOCABULARY_FILE) -> Grammar:
     )
 
 
+# Offline examples in the app (text to image and the typography lab): prompts of the grammar.
+EXAMPLE_WORDS = ("FLUX", "HELLO", "CAT", "JAZZ")
+EXAMPLE_SHAPES = (("red", "star", "blue"), ("yellow", "circle", "purple"), ("white", "triangle", "black"))
+
+
+def example_prompts(grammar: Grammar | None = None) -> tuple[str, ...]:
+    """Sign and shape prompts for the app's examples when it serves the nano models."""
+    grammar = grammar or load_grammar()
+    return (
+        *(grammar.word_caption(word) for word in EXAMPLE_WORDS[:2]),
+        *(grammar.shape_caption(*triple) for triple in EXAMPLE_SHAPES),
+        *(grammar.word_caption(word) for word in EXAMPLE_WORDS[2:]),
+    )
+
+
 # --- Synthetic images -------------------------------------------------------------------------------
 
 
@@ -355,7 +370,9 @@ def build_vae(seed: int = 0):
         block_out_channels=(8, 16, 32, 64, 96),
         layers_per_block=1,
         latent_channels=LATENT_CHANNELS,
-        norm_num_groups=2,  # at least four channels per group, or flat colours cannot be told apart
+        # One group: each norm pools all its channels. With few channels per group a norm cannot tell flat
+        # colours apart (it removes each group's mean and scale).
+        norm_num_groups=1,
         use_quant_conv=False,
         use_post_quant_conv=False,
         mid_block_add_attention=False,
@@ -415,9 +432,54 @@ def reads_word(image, word: str) -> bool:
     return bool(score_text(image, word).all_normalised)
 
 
+def colour_checks(image, grammar: Grammar, background: str, color: str) -> tuple[bool, bool]:
+    """(background right, shape colour right) for a shape image, by nearest palette colour.
+
+    The background is the median of the border pixels (8 px all round); the shape's colour is the most
+    common palette colour among the other pixels, leaving out the background's colour.
+    """
+    import numpy as np
+
+    array = np.asarray(image.convert("RGB")).astype(np.float32)
+    border = np.concatenate(
+        [
+            array[:8].reshape(-1, 3),
+            array[-8:].reshape(-1, 3),
+            array[:, :8].reshape(-1, 3),
+            array[:, -8:].reshape(-1, 3),
+        ]
+    )
+    predicted_background = grammar.nearest_color(np.median(border, axis=0))
+    names = list(grammar.colors)
+    palette = np.array([grammar.colors[name] for name in names], dtype=np.float32)
+    nearest = ((array.reshape(-1, 1, 3) - palette[None]) ** 2).sum(-1).argmin(1)
+    counts = np.bincount(nearest, minlength=len(names))
+    counts[names.index(predicted_background)] = 0
+    predicted_shape = names[int(counts.argmax())]
+    return predicted_background == background, predicted_shape == color
+
+
 def weights_path(variant: str) -> Path:
     """The shipped folder of ``nano-schnell`` or ``nano-dev`` (``variant`` is "schnell" or "dev")."""
     return WEIGHTS_DIR / f"nano-{variant}"
+
+
+SHARED_COMPONENTS = ("text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "vae")
+
+
+def load_pipelines(weights: Path = WEIGHTS_DIR) -> dict:
+    """nano-schnell and nano-dev through `FluxPipeline.from_pretrained`, in float32 (the files hold
+    float16), with nano-dev reusing nano-schnell's encoders, tokenizers and VAE as the app does."""
+    import torch
+    from diffusers import FluxPipeline
+
+    # diffusers on Python 3.10 wants str paths, not Path objects.
+    schnell = FluxPipeline.from_pretrained(str(Path(weights) / "nano-schnell"), dtype=torch.float32)
+    shared = {name: getattr(schnell, name) for name in SHARED_COMPONENTS}
+    dev = FluxPipeline.from_pretrained(str(Path(weights) / "nano-dev"), dtype=torch.float32, **shared)
+    for pipe in (schnell, dev):
+        pipe.set_progress_bar_config(disable=True)
+    return {"schnell": schnell, "dev": dev}
 
 
 def generate(pipe, prompt: str, seed: int, variant: str, size: int = IMAGE_SIZE, **overrides):

@@ -2,13 +2,13 @@
 
 Stages, each checkpointed under ``DIR/ckpt`` (a re-run resumes after the last finished stage):
 
-1. ``vae``: a five-level AutoencoderKL (x16) on 64x64 crops of the synthetic images; its
-   ``shift_factor`` / ``scaling_factor`` are then set from the measured latent statistics.
-1b. ``decoder``: the decoder alone, fine-tuned on whole 256x256 images (the encoder, and so the
-   latents every later stage learns, stay fixed).
+1. ``vae``: a five-level AutoencoderKL (x16) on whole 256x256 synthetic images, with an edge-weighted
+   L1 loss (letters are edges); its ``shift_factor`` / ``scaling_factor`` are then set from the measured
+   latent statistics.
 2. ``base``: the dev-shaped transformer (``guidance_embeds=True``, guidance input held at 1) and both
    text encoders, trained jointly by rectified flow (x_t = (1-s) x0 + s noise, predict noise - x0,
-   logit-normal s), with 10% caption dropout so that classifier-free guidance works.
+   s weighted towards high noise), from DiT's adaLN-Zero initialisation, with 10% caption dropout so
+   that classifier-free guidance works.
 3. ``dev``: guidance distillation. A copy of the base learns to match the base's classifier-free
    guided velocity v_u + w (v_c - v_u) for w in [1, 5], given w through its guidance embedding.
 4. ``pairs`` + ``schnell``: few-step distillation. nano-dev (12 steps, guidance 3.5) maps fixed noise
@@ -53,31 +53,26 @@ class Plan:
     """Steps and batch sizes of every stage (the defaults are the shipped run)."""
 
     shape_jitters: int = 2
-    vae_steps: int = 1200
+    vae_steps: int = 1500
     vae_batch: int = 4
-    vae_crop: int = 64
     vae_lr: float = 1e-3
-    decoder_steps: int = 800
-    decoder_batch: int = 4
-    decoder_lr: float = 5e-4
-    base_steps: int = 1600
-    base_batch: int = 16
-    base_lr: float = 8e-4
-    dev_steps: int = 200
+    base_steps: int = 3500
+    base_batch: int = 32
+    base_lr: float = 1e-3
+    dev_steps: int = 400
     dev_lr: float = 2e-4
-    pairs: int = 768
+    pairs: int = 1024
     pair_steps: int = 12
-    schnell_steps: int = 400
+    schnell_steps: int = 600
     schnell_lr: float = 3e-4
     ema: float = 0.998
-    eval_every: int = 400
+    eval_every: int = 1000
     eval_images: int = 8
 
     def scaled(self, factor: float) -> Plan:
         """The same plan with every step count (and the number of reflow pairs) times ``factor``."""
         names = (
             "vae_steps",
-            "decoder_steps",
             "base_steps",
             "dev_steps",
             "pairs",
@@ -94,8 +89,6 @@ class Plan:
             shape_jitters=1,
             vae_steps=3,
             vae_batch=2,
-            decoder_steps=2,
-            decoder_batch=2,
             base_steps=3,
             base_batch=4,
             dev_steps=2,
@@ -206,30 +199,39 @@ def to_unit(pixels: torch.Tensor) -> torch.Tensor:
 # --- Stage 1: VAE ----------------------------------------------------------------------------------
 
 
-def train_vae(pixels: torch.Tensor, plan: Plan, log: Log, device: str):
-    crop = plan.vae_crop
+def edge_weights(x: torch.Tensor) -> torch.Tensor:
+    """Per-pixel loss weights: 5 near edges (letters, frames, shape outlines), 1 on flat colour.
+
+    Edges are a few percent of the pixels but all of what makes a letter legible.
+    """
+    step_x = (x[..., :, 1:] - x[..., :, :-1]).abs().amax(1, keepdim=True)
+    step_y = (x[..., 1:, :] - x[..., :-1, :]).abs().amax(1, keepdim=True)
+    edges = torch.zeros_like(x[:, :1])
+    edges[..., :, 1:] += step_x
+    edges[..., 1:, :] += step_y
+    return 1 + 4 * F.max_pool2d((edges > 0.2).float(), 5, stride=1, padding=2)
+
+
+def train_vae(pixels: torch.Tensor, samples, plan: Plan, log: Log, device: str):
+    """The autoencoder on whole 256x256 images, so its group norms see the statistics they see later."""
     vae = nano.build_vae().to(device)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=plan.vae_lr, weight_decay=0.0)
     generator = torch.Generator().manual_seed(1)
-    grid = (nano.IMAGE_SIZE - crop) // nano.VAE_SCALE_FACTOR + 1
+    weights = balanced_weights(samples)
     for step in range(plan.vae_steps):
-        index = torch.randint(len(pixels), (plan.vae_batch,), generator=generator)
-        offsets = torch.randint(grid, (plan.vae_batch, 2), generator=generator) * nano.VAE_SCALE_FACTOR
-        batch = torch.stack(
-            [
-                pixels[i, :, y : y + crop, x : x + crop]
-                for i, (y, x) in zip(index.tolist(), offsets.tolist(), strict=True)
-            ]
-        )
-        x = to_unit(batch).to(device)
+        index = torch.multinomial(weights, plan.vae_batch, replacement=True, generator=generator)
+        x = to_unit(pixels[index]).to(device)
         posterior = vae.encode(x).latent_dist
         latents = posterior.mode()
         # A deterministic code plus a little noise (10% of its spread): quick to learn, and the decoder
         # learns to tolerate the small errors a diffusion model makes.
         noise = torch.randn(latents.shape, generator=generator).to(device)
         recon = vae.decode(latents + 0.1 * latents.detach().std() * noise).sample
-        l1 = (recon - x).abs().mean()
-        loss = l1 + 0.5 * F.mse_loss(recon, x) + 1e-6 * posterior.kl().mean()
+        weight = edge_weights(x)
+        l1 = ((recon - x).abs() * weight).mean() / weight.mean()
+        # Flat colours: the 8x8 means must match too (a colour cast is what the colour checks see).
+        colour = F.l1_loss(F.avg_pool2d(recon, 8), F.avg_pool2d(x, 8))
+        loss = l1 + 0.5 * F.mse_loss(recon, x) + colour + 1e-6 * posterior.kl().mean()
         _set_lr(optimizer, _lr(step, plan.vae_steps, plan.vae_lr, warmup=50))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -237,45 +239,9 @@ def train_vae(pixels: torch.Tensor, plan: Plan, log: Log, device: str):
         optimizer.step()
         if step % LOG_EVERY == 0 or step == plan.vae_steps - 1:
             log.loss("vae", step, l1.item())
-            log(f"vae {step}/{plan.vae_steps} l1 {l1.item():.4f}")
+            log(f"vae {step}/{plan.vae_steps} weighted l1 {l1.item():.4f} colour {colour.item():.4f}")
     vae.eval()
     return vae
-
-
-def train_decoder(
-    vae, latents_raw: torch.Tensor, pixels: torch.Tensor, samples, plan: Plan, log: Log, device: str
-):
-    """Fine-tune the decoder alone on whole 256x256 images; the encoder, and so the latents, stay fixed.
-
-    The joint stage sees crops; here the decoder's group norms see the statistics of whole images, which
-    is what fixes flat colours, and 60% of the draws are signs, which sharpens the glyphs.
-    """
-    decoder = vae.decoder
-    for p in decoder.parameters():
-        p.requires_grad_(True)
-    decoder.train()
-    optimizer = torch.optim.AdamW(decoder.parameters(), lr=plan.decoder_lr, weight_decay=0.0)
-    generator = torch.Generator().manual_seed(6)
-    weights = balanced_weights(samples)
-    spread = latents_raw.std().item()
-    for step in range(plan.decoder_steps):
-        index = torch.multinomial(weights, plan.decoder_batch, replacement=True, generator=generator)
-        z = latents_raw[index] + 0.1 * spread * torch.randn(latents_raw[index].shape, generator=generator)
-        x = to_unit(pixels[index]).to(device)
-        recon = vae.decode(z.to(device)).sample
-        l1 = (recon - x).abs().mean()
-        loss = l1 + 0.5 * F.mse_loss(recon, x)
-        _set_lr(optimizer, _lr(step, plan.decoder_steps, plan.decoder_lr, warmup=20))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(decoder.parameters(), 1.0)
-        optimizer.step()
-        if step % LOG_EVERY == 0 or step == plan.decoder_steps - 1:
-            log.loss("decoder", step, l1.item())
-            log(f"decoder {step}/{plan.decoder_steps} l1 {l1.item():.4f}")
-    decoder.eval()
-    for p in decoder.parameters():
-        p.requires_grad_(False)
 
 
 @torch.no_grad()
@@ -426,6 +392,30 @@ def logit_normal(n: int, generator: torch.Generator) -> torch.Tensor:
     return torch.sigmoid(torch.randn(n, generator=generator))
 
 
+def base_sigma(n: int, generator: torch.Generator) -> torch.Tensor:
+    """Noise levels for the base: 70% logit-normal centred high (mean 0.8), 30% uniform.
+
+    What the caption decides (which word, which colours) is only learnt at high noise: lower down, the
+    noisy latent already shows it. A centred logit-normal puts 8% of the draws above 0.8; this puts 25%.
+    """
+    high = torch.sigmoid(torch.randn(n, generator=generator) + 0.8)
+    uniform = torch.rand(n, generator=generator)
+    return torch.where(torch.rand(n, generator=generator) < 0.3, uniform, high)
+
+
+def adaln_zero(transformer) -> None:
+    """DiT's adaLN-Zero initialisation: every block starts as the identity and the output at zero.
+
+    The modulation layers give each block's residual gates; zeroing them (and the final projection) lets
+    a freshly built transformer train several times faster than PyTorch's default initialisation.
+    """
+    ends = ("norm1.linear", "norm1_context.linear", "norm.linear", "norm_out.linear")
+    for name, module in transformer.named_modules():
+        if name.endswith(ends) or name == "proj_out":
+            torch.nn.init.zeros_(module.weight)
+            torch.nn.init.zeros_(module.bias)
+
+
 # --- Quick checks ------------------------------------------------------------------------------------
 
 
@@ -468,6 +458,7 @@ def check_samples(
 
 def train_base(latents, rows, samples, bank, encoders, plan, log, device, grammar, vae):
     transformer = nano.build_transformer(guidance_embeds=True).to(device)
+    adaln_zero(transformer)
     text_encoder, text_encoder_2 = encoders
     modules = [transformer, text_encoder, text_encoder_2]
     params = [p for m in modules for p in m.parameters()]
@@ -482,7 +473,7 @@ def train_base(latents, rows, samples, bank, encoders, plan, log, device, gramma
         caption_rows = rows[index].clone()
         caption_rows[torch.rand(plan.base_batch, generator=generator) < 0.1] = 0  # caption dropout
         noise = torch.randn(x0.shape, generator=generator).to(device)
-        sigma = logit_normal(plan.base_batch, generator).to(device)
+        sigma = base_sigma(plan.base_batch, generator).to(device)
         xt = (1 - sigma[:, None, None]) * x0 + sigma[:, None, None] * noise
         embeds, pooled = bank.encode(text_encoder, text_encoder_2, caption_rows.to(device))
         loss = F.mse_loss(predict(transformer, xt, sigma, embeds, pooled, ones), noise - x0)
@@ -637,7 +628,7 @@ def plot_losses(curves: dict[str, list[tuple[int, float]]], path: Path) -> None:
     """A small log-scale loss plot per stage, drawn with PIL."""
     from PIL import Image, ImageDraw, ImageFont
 
-    stages = [name for name in ("vae", "decoder", "base", "dev", "schnell") if curves.get(name)]
+    stages = [name for name in ("vae", "base", "dev", "schnell") if curves.get(name)]
     width, height, pad = 300, 220, 36
     image = Image.new("RGB", (width * max(1, len(stages)), height), "white")
     draw = ImageDraw.Draw(image)
@@ -659,8 +650,7 @@ def plot_losses(curves: dict[str, list[tuple[int, float]]], path: Path) -> None:
         if len(coords) > 1:
             draw.line(coords, fill=(30, 90, 200), width=2)
         label = {
-            "vae": "VAE L1 (crops)",
-            "decoder": "decoder L1 (whole images)",
+            "vae": "VAE L1 (edge-weighted)",
             "base": "base flow loss",
             "dev": "guidance distill",
             "schnell": "schnell reflow",
@@ -687,7 +677,7 @@ def main(argv: list[str] | None = None) -> dict:
         default=1.0,
         help="multiply every stage's steps (e.g. 8 on a GPU); 1 = shipped run",
     )
-    parser.add_argument("--until", choices=("decoder",), default=None, help="stop after this stage")
+    parser.add_argument("--until", choices=("vae",), default=None, help="stop after this stage")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -722,7 +712,7 @@ def main(argv: list[str] | None = None) -> dict:
         vae.register_to_config(**state["stats"])
         metrics["stages"]["vae"] = state["metrics"]
         log.curves.update(state["curves"])
-        later = ("decoder.pt", "base.pt", "dev.pt", "schnell.pt")
+        later = ("base.pt", "dev.pt", "schnell.pt")
         # A run that only re-writes the pipelines from finished checkpoints needs no latents.
         latents_raw = None
         if (ckpt / "latents.pt").exists():
@@ -731,17 +721,18 @@ def main(argv: list[str] | None = None) -> dict:
             latents_raw = encode_all(vae, pixels, device)
             torch.save(latents_raw, ckpt / "latents.pt")
     else:
-        vae = train_vae(pixels, plan, log, device)
+        vae = train_vae(pixels, samples, plan, log, device)
         latents_raw = encode_all(vae, pixels, device)
         stats = set_latent_statistics(vae, latents_raw)
-        words_per_background = len(grammar.word_backgrounds)
-        pick = [i for i, s in enumerate(samples) if s.kind == "word"][::words_per_background][
-            : 2 * plan.eval_images
-        ]
-        recon = decode_packed(
-            vae, pack((latents_raw[pick] - stats["shift_factor"]) * stats["scaling_factor"])
-        )
-        check = quick_check(recon, [samples[i] for i in pick], grammar)
+        # Check the reconstructions of one sign per word and as many shapes.
+        words = [i for i, s in enumerate(samples) if s.kind == "word"]
+        shapes = [i for i, s in enumerate(samples) if s.kind == "shape"]
+        count = 2 * plan.eval_images
+        pick = words[:: len(grammar.word_backgrounds)][:count] + shapes[::37][:count]
+        check = {"skipped": True}
+        if count:
+            scaled = pack((latents_raw[pick] - stats["shift_factor"]) * stats["scaling_factor"])
+            check = quick_check(decode_packed(vae, scaled), [samples[i] for i in pick], grammar)
         stage = {"seconds": round(time.time() - stage_start, 1), **stats, "reconstruction": check}
         metrics["stages"]["vae"] = stage
         torch.save(
@@ -759,36 +750,7 @@ def main(argv: list[str] | None = None) -> dict:
     latents = None
     if latents_raw is not None:
         latents = pack((latents_raw - vae.config.shift_factor) * vae.config.scaling_factor)
-
-    # Stage 1b: the decoder alone on whole images (the latents the later stages learn stay the same)
-    stage_start = time.time()
-    if (ckpt / "decoder.pt").exists():
-        state = torch.load(ckpt / "decoder.pt")
-        vae.decoder.load_state_dict(state["weights"])
-        metrics["stages"]["decoder"] = state["metrics"]
-        log.curves.update(state["curves"])
-    else:
-        train_decoder(vae, latents_raw, pixels, samples, plan, log, device)
-        words_per_background = len(grammar.word_backgrounds)
-        pick = [i for i, s in enumerate(samples) if s.kind == "word"][::words_per_background][
-            : 2 * plan.eval_images
-        ]
-        pick += [i for i, s in enumerate(samples) if s.kind == "shape"][::37][: 2 * plan.eval_images]
-        check = {"skipped": True}
-        if pick:
-            check = quick_check(decode_packed(vae, latents[pick]), [samples[i] for i in pick], grammar)
-        stage = {"seconds": round(time.time() - stage_start, 1), "reconstruction": check}
-        metrics["stages"]["decoder"] = stage
-        state = {
-            "weights": vae.decoder.state_dict(),
-            "metrics": stage,
-            "curves": {"decoder": log.curves["decoder"]},
-        }
-        torch.save(state, ckpt / "decoder.pt")
-        log(f"decoder done: {stage}")
-    for p in vae.parameters():
-        p.requires_grad_(False)
-    if args.until == "decoder":
+    if args.until == "vae":
         return metrics
     rows = torch.tensor([bank.index[s.caption] for s in samples])
 
@@ -905,9 +867,10 @@ def main(argv: list[str] | None = None) -> dict:
         )
     log(f"schnell: {metrics['stages']['schnell']}")
 
-    # Write the pipelines: shared encoders and VAE, one transformer each.
-    shared = {key: (value.cpu() if hasattr(value, "cpu") else value) for key, value in shared.items()}
-    for variant, transformer in (("dev", dev), ("schnell", schnell)):
+    # Write the pipelines: shared encoders and VAE, one transformer each, stored in float16 (half the
+    # size; `nano.load_pipelines` and the app load them back in float32).
+    shared = {key: (value.cpu().half() if hasattr(value, "cpu") else value) for key, value in shared.items()}
+    for variant, transformer in (("dev", dev.half()), ("schnell", schnell.half())):
         pipe = nano.make_pipeline(variant, transformer.cpu(), shared)
         pipe.save_pretrained(out / f"nano-{variant}", safe_serialization=True)
     metrics["seconds_total_this_run"] = round(time.time() - started, 1)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from flux_demo import cancellation, limits
 from flux_demo.config import Settings, on_zerogpu
-from flux_demo.models import REAL_DEFAULT, TINY_DEFAULT, ModelSpec, get_spec
+from flux_demo.models import OFFLINE_DEFAULT, REAL_DEFAULT, ModelSpec, get_spec
 from flux_demo.pipelines import placement as plan
 from flux_demo.pipelines import speed
 from flux_demo.pipelines.placement import Placement
@@ -70,7 +70,7 @@ def enabled_model_keys(settings: Settings) -> tuple[str, ...]:
         for key in settings.models:
             get_spec(key)
         return settings.models
-    return REAL_DEFAULT if gpu_available() else TINY_DEFAULT
+    return REAL_DEFAULT if gpu_available() else OFFLINE_DEFAULT
 
 
 class _TorchvisionFallbackFilter(logging.Filter):
@@ -251,9 +251,9 @@ class ModelHost:
 
     def _source(self, spec: ModelSpec) -> str:
         if spec.is_offline:
-            from flux_demo.offline.tiny import ensure_tiny_model
+            from flux_demo.offline import local_source
 
-            return str(ensure_tiny_model(spec.tiny_variant, self.settings.tiny_dir))
+            return local_source(spec.offline_variant, self.settings.tiny_dir)
         return spec.repo_id
 
     def _load(self, spec: ModelSpec) -> LoadedModel:
@@ -261,7 +261,7 @@ class ModelHost:
         cls = pipeline_class(spec)
         shared = self._shared_from_siblings(spec)
         log.info(
-            "loading %s from %s (sharing %s)", spec.key, spec.repo_id or spec.tiny_variant, sorted(shared)
+            "loading %s from %s (sharing %s)", spec.key, spec.repo_id or spec.offline_variant, sorted(shared)
         )
         dtype = plan.torch_dtype_for(
             device, offline=spec.is_offline, mps_bf16=device == "mps" and mps_supports_bf16()

@@ -11,6 +11,7 @@ from flux_demo import comparison
 from flux_demo.comparison import MAX_SWEEP_SEEDS, ModelRun
 from flux_demo.faults import GenerationCancelled
 from flux_demo.models import get_spec
+from flux_demo.offline import nano
 from flux_demo.pipelines import ModelHost
 from flux_demo.ui import live, share
 from flux_demo.ui.i18n import t
@@ -267,21 +268,32 @@ def link_settings(prompt, models, seed, width, height, settings) -> dict:
 
 def build_tab(host: ModelHost) -> ComparisonTab:
     model_keys = host.model_keys
-    base = max(get_spec(key).default_size for key in model_keys)
-    width0, height0 = size_for_aspect("1:1", base)
+    specs = [get_spec(key) for key in model_keys]
+    base = max(spec.default_size for spec in specs)
+    narrowest = min(specs, key=lambda spec: (spec.max_side, -spec.size_multiple))  # sizes all models take
+    width0, height0 = size_for_aspect("1:1", base, narrowest)
+    # Offline, a sign the nano models can write, on the nano models only (tiny-klein draws noise), so
+    # that the comparison shows nano-schnell at 4 steps against nano-dev at 28 with guidance.
+    trained = [spec.key for spec in specs if spec.is_nano]
+    prompt0 = (
+        nano.example_prompts()[0] if trained else 'A chalkboard cafe menu that says "FLUX" in white chalk'
+    )
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             prompt = gr.Textbox(
                 label=t("prompt"),
-                value='A chalkboard cafe menu that says "FLUX" in white chalk',
+                value=prompt0,
                 max_length=MAX_PROMPT_CHARS,
                 elem_id="compare-prompt",
             )
             models = NamedCheckboxGroup(
-                model_choices(model_keys), value=list(model_keys), label=t("models"), elem_id="compare-models"
+                model_choices(model_keys),
+                value=trained or list(model_keys),
+                label=t("models"),
+                elem_id="compare-models",
             )
             seed = seed_box(42)
-            width, height = size_sliders(width0, height0)
+            width, height = size_sliders(width0, height0, narrowest)
             settings = NamedDataframe(
                 value=settings_rows(model_keys),  # by keyword: Gradio drops positional args of subclasses
                 field="settings",

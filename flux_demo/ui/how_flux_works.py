@@ -14,6 +14,7 @@ import pandas as pd
 
 from flux_demo import trajectory
 from flux_demo.models import MAX_SIDE, get_spec
+from flux_demo.offline import nano
 from flux_demo.pipelines import ModelHost
 from flux_demo.ui import share
 from flux_demo.ui.i18n import t
@@ -179,13 +180,16 @@ def make_side_by_side_fn(host: ModelHost):
 def build_tab(host: ModelHost) -> None:
     model_keys = host.model_keys
     first = get_spec(model_keys[0])
-    width0, height0 = size_for_aspect("1:1", first.default_size)
+    width0, height0 = size_for_aspect("1:1", first.default_size, first)
+    # Offline: a sign the nano models can write, and nano-dev beside nano-schnell (tiny-klein draws noise).
+    prompt0 = nano.example_prompts()[0] if first.is_nano else 'A red fox on a sign that says "FLUX"'
+    model_b0 = model_keys[1] if first.is_nano and len(model_keys) > 1 else model_keys[-1]
     gr.Markdown(t("how_intro"))
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             prompt = gr.Textbox(
                 label=t("prompt"),
-                value='A red fox on a sign that says "FLUX"',
+                value=prompt0,
                 max_length=MAX_PROMPT_CHARS,
                 elem_id="how-prompt",
             )
@@ -198,7 +202,7 @@ def build_tab(host: ModelHost) -> None:
             with gr.Accordion(t("settings"), open=False):
                 seed = seed_box(42)
                 steps, guidance = step_sliders(model_keys)
-                width, height = size_sliders(width0, height0)
+                width, height = size_sliders(width0, height0, first)
         with gr.Column(scale=1):
             final = gr.Image(
                 label=t("result"), format="png", type="pil", interactive=False, elem_id="how-final"
@@ -231,10 +235,10 @@ def build_tab(host: ModelHost) -> None:
     details = gr.JSON(label=t("details"), elem_id="how-details")
     with gr.Accordion(t("how_side_by_side"), open=False):
         with gr.Row():
-            prompt_b = gr.Textbox(label=t("how_prompt_b"), value='A red fox on a sign that says "FLUX"')
+            prompt_b = gr.Textbox(label=t("how_prompt_b"), value=prompt0)
             model_b = gr.Dropdown(
                 model_choices(model_keys),
-                value=model_keys[-1] if len(model_keys) > 1 else first.key,
+                value=model_b0,
                 label=t("how_model_b"),
                 allow_custom_value=True,
             )

@@ -135,10 +135,20 @@ EN = {
     "how_model_b": "Model B (runs its default steps)",
     "how_side_run": "Run both",
     "how_pairs": "A and B at the nearest σ",
+    "offline_tiny_notice": (
+        "**Offline preview models.** This app is running tiny FLUX models with random weights "
+        "(`FLUX_DEMO_MODELS` chose them): they use the real pipelines but draw noise, not pictures. "
+        "Leave `FLUX_DEMO_MODELS` unset for the trained offline nano models, or set "
+        "`FLUX_DEMO_MODELS=schnell,dev,klein` on a machine with a CUDA GPU for the real ones."
+    ),
     "offline_notice": (
-        "**Offline preview models.** This app is running tiny FLUX models with random weights (no GPU "
-        "was found, or `FLUX_DEMO_MODELS` chose them): they use the real pipelines but draw noise, not "
-        "pictures. To run the real FLUX models, start the app on a machine with a CUDA GPU (or a ZeroGPU "
+        "**Offline models.** No GPU was found (or `FLUX_DEMO_MODELS` chose them), so this app runs "
+        "**FLUX.1 nano [schnell]** and **[dev]**: small FLUX.1 models trained from "
+        "scratch on a small synthetic grammar, with the real FLUX pipeline. They draw 256×256 pictures "
+        'of two kinds: signs, `a sign that says "CAT"`, with one of {word_count} words ({words}); and '
+        "shapes, `a red star on a blue background` ({colors}; {shapes}). Anything else "
+        "gives abstract shapes. FLUX.2 [klein] runs as a tiny model with random weights and draws "
+        "noise. To run the real FLUX models, start the app on a machine with a CUDA GPU (or a ZeroGPU "
         "Space), or set `FLUX_DEMO_MODELS=schnell,dev,klein`."
     ),
     # --- the visitor pass: hints, notes, table headers, categories, summaries, Stop, downloads ---
@@ -161,7 +171,8 @@ EN = {
             "left out of every mean and rate."
         ),
         "typo_offline_note": (
-            "The offline tiny models draw noise, not letters, so expect a CER near 1 from them."
+            "Offline, the nano models write the {word_count} words of their grammar (try the examples); "
+            "other text, and the tiny klein model's noise, give a CER near 1."
         ),
         "download_csv": "Download CSV",
         "download_json": "Download JSON",
@@ -307,11 +318,23 @@ KO = {
     "how_model_b": "모델 B (기본 스텝 수로 실행)",
     "how_side_run": "둘 다 실행",
     "how_pairs": "가장 가까운 σ의 A와 B",
+    "offline_tiny_notice": (
+        "**오프라인 미리보기 모델.** 무작위 가중치의 작은 FLUX 모델로 실행 중입니다 "
+        "(`FLUX_DEMO_MODELS`로 선택됨). 실제 파이프라인을 쓰지만 그림이 아닌 노이즈가 나옵니다. 학습된 "
+        "오프라인 nano 모델을 쓰려면 `FLUX_DEMO_MODELS`를 비워 두고, 실제 모델을 쓰려면 CUDA GPU가 있는 "
+        "머신에서 `FLUX_DEMO_MODELS=schnell,dev,klein`을 설정하세요."
+    ),
     "offline_notice": (
-        "**오프라인 미리보기 모델.** 무작위 가중치의 작은 FLUX 모델로 실행 중입니다 (GPU가 없거나 "
-        "`FLUX_DEMO_MODELS`로 선택됨). "
-        "실제 파이프라인을 쓰지만 그림이 아닌 노이즈가 나옵니다. 실제 FLUX 모델을 쓰려면 CUDA GPU가 있는 "
-        "머신(또는 ZeroGPU Space)에서 실행하거나 `FLUX_DEMO_MODELS=schnell,dev,klein`을 설정하세요."
+        "**오프라인 모델.** GPU가 없어서 (또는 `FLUX_DEMO_MODELS`로 선택되어) "
+        "**FLUX.1 nano [schnell]**, **[dev]** 모델로 실행 중입니다. "
+        "작은 합성 문법으로 처음부터 학습한 작은 FLUX.1 모델이며, "
+        "실제 FLUX 파이프라인으로 돌아갑니다. 256×256 그림 두 종류를 그립니다. 간판: "
+        '`a sign that says "CAT"` (단어 {word_count}개: {words}). 도형: '
+        "`a red star on a blue background` (색: {colors}; 도형: {shapes}). 프롬프트는 영어로 "
+        "쓰세요. 그 밖의 프롬프트는 추상적인 모양이 나옵니다. "
+        "FLUX.2 [klein]은 무작위 가중치의 소형 모델이라 노이즈가 나옵니다. "
+        "실제 FLUX 모델을 쓰려면 CUDA GPU가 있는 머신(또는 ZeroGPU Space)에서 실행하거나 "
+        "`FLUX_DEMO_MODELS=schnell,dev,klein`을 설정하세요."
     ),
     # --- the visitor pass: hints, notes, table headers, categories, summaries, Stop, downloads ---
     **{
@@ -333,7 +356,8 @@ KO = {
             "평균과 비율에서 빠집니다."
         ),
         "typo_offline_note": (
-            "오프라인 소형 모델은 글자가 아니라 노이즈를 그리므로 CER이 1에 가깝게 나옵니다."
+            "오프라인에서는 nano 모델이 문법의 단어 {word_count}개를 씁니다 (예시를 써 보세요). "
+            "그 밖의 글자와 소형 klein 모델의 노이즈는 CER이 1에 가깝게 나옵니다."
         ),
         "download_csv": "CSV 내려받기",
         "download_json": "JSON 내려받기",
@@ -355,15 +379,28 @@ def _add_generated_text() -> None:
     """Per model and per suite category text, built from the registry and the suite so that a new
     model or category needs no new entry here: model labels, guidance notes and category names."""
     from flux_demo.models import MODELS
+    from flux_demo.offline.nano import load_grammar
     from flux_demo.typography.suite import CATEGORIES
     from flux_demo.ui.server_text import localize
 
     for key, spec in MODELS.items():
-        name_ko = spec.name.replace("(offline tiny preview)", "(오프라인 소형 미리보기)")
+        name_ko = spec.name.replace("(offline tiny preview)", "(오프라인 소형 미리보기)").replace(
+            "(offline)", "(오프라인)"
+        )
         EN[f"model_label.{key}"] = spec.label
         KO[f"model_label.{key}"] = f"{name_ko} — {spec.default_steps}스텝, {spec.license}"
         EN[f"guidance_note.{key}"] = spec.guidance_note()
         KO[f"guidance_note.{key}"] = localize(spec.guidance_note(), "ko").replace(spec.name, name_ko)
+    grammar = load_grammar()  # what the offline nano models can draw, from examples/nano_vocabulary.json
+    lists = {
+        "word_count": len(grammar.words),
+        "words": ", ".join(grammar.words),
+        "colors": ", ".join(grammar.colors),
+        "shapes": ", ".join(grammar.shapes),
+    }
+    for table in (EN, KO):
+        for key in ("offline_notice", "typo_offline_note"):
+            table[key] = table[key].format(**lists)
     for category in CATEGORIES:
         EN[f"category.{category}"] = category
         KO[f"category.{category}"] = CATEGORIES_KO[category]

@@ -232,6 +232,14 @@ _KO_AFTER_FIELD: list[tuple[str, Template]] = [
             + (f". 받은 값: {m['v']}" if m["v"] else "")
         ),
     ),
+    (
+        r"must be (?P<a>\d+) to (?P<b>\d+), in multiples of (?P<k>\d+) for (?P<m>.+?), got (?P<v>.+)",
+        "{m}에서는 {a}부터 {b}까지({k}의 배수)여야 합니다. 받은 값: {v}",
+    ),
+    (
+        r"must be 0 \(the first image's size\) or (?P<a>\d+) to (?P<b>\d+) for (?P<m>.+?), got (?P<v>.+)",
+        "0(첫 이미지 크기) 또는 {m}에서는 {a}부터 {b}까지여야 합니다. 받은 값: {v}",
+    ),
     (r"must be true or false", "true 또는 false여야 합니다"),
     (r"must be text, got (?P<v>.+)", "텍스트여야 합니다. 받은 형식: {v}"),
     (r"must be a table (?P<s>\{.*\}) \((?P<v>\w+)\)", "표 {s} 형식이어야 합니다 ({v})"),
@@ -313,6 +321,7 @@ _KO_AFTER_FIELD: list[tuple[str, Template]] = [
 _KO_ALLOWED: list[tuple[str, Template]] = [
     (r"an integer from (?P<a>\S+) to (?P<b>\S+)", "{a}부터 {b}까지의 정수"),
     (r"from (?P<a>\S+) to (?P<b>\S+)", "{a}부터 {b}까지"),
+    (r"(?P<a>\d+) to (?P<b>\d+), in multiples of (?P<k>\d+)", "{a}부터 {b}까지, {k}의 배수"),
     (r"(?P<a>\d+) to (?P<b>\d+)", "{a}부터 {b}까지"),
     (r"a finite number", "유한한 숫자"),
     (r"a number", "숫자"),

@@ -63,13 +63,20 @@ def field_updates(values: dict, model_keys: Sequence[str]) -> dict[str, object]:
     if "width" in values or "height" in values:
         updates["aspect"] = CUSTOM_SIZE
     elif model:  # a new model without a size: its own native 1:1 size
-        updates["width"], updates["height"] = size_for_aspect("1:1", get_spec(model).default_size)
+        spec = get_spec(model)
+        updates["width"], updates["height"] = size_for_aspect("1:1", spec.default_size, spec)
         updates["aspect"] = "1:1"
     # A new model brings its own slider ranges and defaults; explicit values override the defaults.
     sliders = dict(zip(("steps", "guidance"), slider_ranges(model), strict=True)) if model else {}
     for key in ("steps", "guidance"):
         if key in values:
             sliders[key] = {**sliders.get(key, {}), "value": values[key]}
+    if model:  # the size sliders narrow to the model's own sizes (the server checks them again)
+        spec = get_spec(model)
+        for key in ("width", "height"):
+            sliders[key] = {"maximum": spec.max_side, "step": spec.size_multiple}
+            if key in updates:
+                sliders[key]["value"] = updates[key]
     updates |= {key: gr.Slider(**args) for key, args in sliders.items()}
     if model:
         updates["model"] = model

@@ -9,6 +9,7 @@ import gradio as gr
 from flux_demo import generation
 from flux_demo.faults import GenerationCancelled
 from flux_demo.models import MODELS, get_spec
+from flux_demo.offline import nano
 from flux_demo.pipelines import ModelHost
 from flux_demo.ui import live, share
 from flux_demo.ui.i18n import t
@@ -136,7 +137,8 @@ def aspect_size(aspect: str, model: str):
         return gr.skip(), gr.skip()
     if aspect not in ASPECT_RATIOS or model not in MODELS:  # private, but still from the browser
         return gr.skip(), gr.skip()
-    return size_for_aspect(aspect, get_spec(model).default_size)
+    spec = get_spec(model)
+    return size_for_aspect(aspect, spec.default_size, spec)
 
 
 @dataclass
@@ -159,7 +161,11 @@ def build_tab(host: ModelHost) -> TextToImageTab:
         with gr.Column(scale=1):
             prompt = gr.Textbox(
                 label=t("prompt"),
-                placeholder='A neon sign that reads "HELLO FLUX" on a rainy street at night',
+                placeholder=(
+                    nano.example_prompts()[0]
+                    if first.is_nano
+                    else 'A neon sign that reads "HELLO FLUX" on a rainy street at night'
+                ),
                 lines=1,
                 max_lines=6,
                 max_length=MAX_PROMPT_CHARS,
@@ -182,7 +188,7 @@ def build_tab(host: ModelHost) -> TextToImageTab:
             )
             with gr.Accordion(t("advanced"), open=False):
                 aspect = gr.Radio(aspect_choices(), value="1:1", label=t("aspect"))
-                width, height = size_sliders(width0, height0)
+                width, height = size_sliders(width0, height0, first)
                 steps, guidance = step_sliders(model_keys)
                 with gr.Row():
                     seed = seed_box()
@@ -236,17 +242,19 @@ def build_tab(host: ModelHost) -> TextToImageTab:
         model, {k: form[k] for k in ("steps", "guidance", "aspect", "width", "height")}, model_keys
     )
     aspect.input(aspect_size, [aspect, model], [width, height], queue=False, api_visibility="private")
+    # Offline, the examples are prompts the nano models' grammar can draw.
+    examples = nano.example_prompts() if first.is_nano else EXAMPLE_PROMPTS
     gr.Examples(
         [
             [p, first.key, width0, height0, first.default_steps, first.default_guidance, 42, False, False]
-            for p in EXAMPLE_PROMPTS
+            for p in examples
         ],
         inputs,
         outputs,
         fn=generate_fn,
         cache_examples=True,
         cache_mode="lazy",
-        example_labels=list(EXAMPLE_PROMPTS),
+        example_labels=list(examples),
         label=t("examples"),
         visible_columns=[0],
     )

@@ -16,6 +16,7 @@ from flux_demo import limits, typography
 from flux_demo.comparison import check_models
 from flux_demo.faults import GenerationCancelled
 from flux_demo.models import get_spec
+from flux_demo.offline import nano
 from flux_demo.pipelines import ModelHost
 from flux_demo.typography import ocr, suite
 from flux_demo.typography.view import (
@@ -353,6 +354,14 @@ def build_generate_section(host: ModelHost, tables: list) -> dict:
             with gr.Row():
                 run = gr.Button(t("typo_run"), variant="primary", elem_id="typo-run", scale=3)
                 stop = stop_button("typography")
+            if first.is_nano:  # offline: signs the nano models can write
+                grammar = nano.load_grammar()
+                gr.Examples(
+                    [[grammar.word_caption(word)] for word in nano.EXAMPLE_WORDS],
+                    [prompt],
+                    label=t("examples"),
+                    examples_per_page=len(nano.EXAMPLE_WORDS),
+                )
         with gr.Column(scale=1):
             image = NamedImage(
                 label=t("generated_image"),

@@ -44,10 +44,14 @@ def model_choices(model_keys: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def offline_notice(model_keys: Sequence[str], device: str = "cuda"):
-    """Text that says plainly when the app runs the offline tiny models and how to switch, or that real
-    models run on the CPU (slow, memory-hungry); None if neither."""
-    if any(get_spec(key).is_offline for key in model_keys):
+    """Text that says plainly when the app runs offline models (what the nano models can draw, or that the
+    tiny ones draw noise) and how to switch, or that real models run on the CPU (slow, memory-hungry);
+    None if none of these."""
+    specs = [get_spec(key) for key in model_keys]
+    if any(spec.is_nano for spec in specs):
         return t("offline_notice")
+    if any(spec.is_offline for spec in specs):
+        return t("offline_tiny_notice")
     if device == "cpu":
         return t("cpu_notice")
     return None
@@ -171,11 +175,14 @@ class NamedSlider(_NamedNumberMixin, gr.Slider):
     # (No __init__ of its own: Gradio records a component's constructor arguments from the signature of
     # the outermost __init__ and rebuilds the component from them when an event updates it.)
     shown: tuple[float, float] | None = None
+    shown_step: float | None = None
 
     def get_config(self, cls=None):
         config = super().get_config(cls)
         if self.shown is not None:
             config["minimum"], config["maximum"] = self.shown
+        if self.shown_step is not None:
+            config["step"] = self.shown_step
         return config
 
     def get_block_name(self) -> str:
@@ -330,13 +337,17 @@ def aspect_choices() -> list:
     return [*ASPECT_RATIOS, (t("custom_size"), CUSTOM_SIZE)]
 
 
-def size_sliders(width: int, height: int) -> tuple[NamedSlider, NamedSlider]:
-    """Width and height sliders over the allowed sizes, in steps of 16 pixels."""
+def size_sliders(width: int, height: int, spec=None) -> tuple[NamedSlider, NamedSlider]:
+    """Width and height sliders over the allowed sizes, in steps of 16 pixels; with `spec`, the page first
+    shows that model's own sizes (the page narrows them per model, the server checks them per model)."""
     with gr.Row():
-        return tuple(
+        sliders = tuple(
             NamedSlider(MIN_SIDE, MAX_SIDE, value=value, step=SIZE_MULTIPLE, label=t(name))
             for name, value in (("width", width), ("height", height))
         )
+    for slider in sliders if spec is not None else ():
+        slider.shown, slider.shown_step = (MIN_SIDE, spec.max_side), spec.size_multiple
+    return sliders
 
 
 def seed_box(value: int = 0) -> NamedNumber:

@@ -464,18 +464,17 @@ def weights_path(variant: str) -> Path:
     return WEIGHTS_DIR / f"nano-{variant}"
 
 
-SHARED_COMPONENTS = ("text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "vae")
-
-
 def load_pipelines(weights: Path = WEIGHTS_DIR) -> dict:
     """nano-schnell and nano-dev through `FluxPipeline.from_pretrained`, in float32 (the files hold
     float16), with nano-dev reusing nano-schnell's encoders, tokenizers and VAE as the app does."""
     import torch
     from diffusers import FluxPipeline
 
+    from flux_demo.models import FLUX1_SHARED
+
     # diffusers on Python 3.10 wants str paths, not Path objects.
     schnell = FluxPipeline.from_pretrained(str(Path(weights) / "nano-schnell"), dtype=torch.float32)
-    shared = {name: getattr(schnell, name) for name in SHARED_COMPONENTS}
+    shared = {name: getattr(schnell, name) for name in FLUX1_SHARED}
     dev = FluxPipeline.from_pretrained(str(Path(weights) / "nano-dev"), dtype=torch.float32, **shared)
     for pipe in (schnell, dev):
         pipe.set_progress_bar_config(disable=True)

@@ -58,12 +58,12 @@ def field_updates(values: dict, model_keys: Sequence[str]) -> dict[str, object]:
     if "references" in values:  # images cannot travel in a link or a PNG: say which ones to add again
         updates["references_note"] = gr.Markdown(references_note(values["references"]), visible=True)
     model = values.get("model")
+    spec = get_spec(model) if model else None
     if "seed" in values:
         updates["randomize"] = False  # a shared seed must not be re-randomized
     if "width" in values or "height" in values:
         updates["aspect"] = CUSTOM_SIZE
-    elif model:  # a new model without a size: its own native 1:1 size
-        spec = get_spec(model)
+    elif spec:  # a new model without a size: its own native 1:1 size
         updates["width"], updates["height"] = size_for_aspect("1:1", spec.default_size, spec)
         updates["aspect"] = "1:1"
     # A new model brings its own slider ranges and defaults; explicit values override the defaults.
@@ -71,8 +71,7 @@ def field_updates(values: dict, model_keys: Sequence[str]) -> dict[str, object]:
     for key in ("steps", "guidance"):
         if key in values:
             sliders[key] = {**sliders.get(key, {}), "value": values[key]}
-    if model:  # the size sliders narrow to the model's own sizes (the server checks them again)
-        spec = get_spec(model)
+    if spec:  # the size sliders narrow to the model's own sizes (the server checks them again)
         for key in ("width", "height"):
             sliders[key] = {"maximum": spec.max_side, "step": spec.size_multiple}
             if key in updates:

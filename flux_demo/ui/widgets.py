@@ -345,8 +345,9 @@ def size_sliders(width: int, height: int, spec=None) -> tuple[NamedSlider, Named
             NamedSlider(MIN_SIDE, MAX_SIDE, value=value, step=SIZE_MULTIPLE, label=t(name))
             for name, value in (("width", width), ("height", height))
         )
-    for slider in sliders if spec is not None else ():
-        slider.shown, slider.shown_step = (MIN_SIDE, spec.max_side), spec.size_multiple
+    if spec is not None:
+        for slider in sliders:
+            slider.shown, slider.shown_step = (MIN_SIDE, spec.max_side), spec.size_multiple
     return sliders
 
 

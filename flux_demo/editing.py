@@ -23,7 +23,7 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from flux_demo import generation
-from flux_demo.models import MIN_SIDE, SIZE_MULTIPLE, ModelSpec, get_spec
+from flux_demo.models import MIN_SIDE, ModelSpec, get_spec
 from flux_demo.validation import GenerationRequest, InvalidInput, ValidRequest, check_model, check_number
 from flux_demo.validation import validate as validate_generation
 
@@ -176,7 +176,7 @@ def check_image_size(field_name: str, width: int, height: int) -> None:
 
 def output_size(spec: ModelSpec, first: tuple[int, int], width, height) -> tuple[int, int, str]:
     """Output (width, height, where the size came from). 0 × 0 takes the first image's size, scaled
-    down to the model's editing area and snapped to multiples of 16; one side 0 keeps its aspect."""
+    down to the model's editing area and snapped to its size multiple; one side 0 keeps its aspect."""
     allowed = f"0 (the first image's size) or {MIN_OUTPUT_SIDE} to {spec.max_side} for {spec.name}"
     sides = {}
     for name, value in (("width", width), ("height", height)):
@@ -184,38 +184,30 @@ def output_size(spec: ModelSpec, first: tuple[int, int], width, height) -> tuple
         if value and not MIN_OUTPUT_SIDE <= value <= spec.max_side:
             raise InvalidInput(name, f"must be {allowed}, got {value}")
         sides[name] = value
+
+    def snap(value: float) -> int:
+        return spec.snap_side(value, MIN_OUTPUT_SIDE)
+
     if sides["width"] and sides["height"]:
-        return snap(sides["width"], spec), snap(sides["height"], spec), "requested"
+        return snap(sides["width"]), snap(sides["height"]), "requested"
     ref_w, ref_h = first
     if sides["width"] or sides["height"]:
         scale = sides["width"] / ref_w if sides["width"] else sides["height"] / ref_h
-        return (
-            snap(ref_w * scale, spec),
-            snap(ref_h * scale, spec),
-            f"first image's aspect ({ref_w}×{ref_h})",
-        )
+        return snap(ref_w * scale), snap(ref_h * scale), f"first image's aspect ({ref_w}×{ref_h})"
     scale = min(1.0, math.sqrt(spec.max_edit_pixels / (ref_w * ref_h)))
-    width, height = snap(ref_w * scale, spec), snap(ref_h * scale, spec)
+    width, height = snap(ref_w * scale), snap(ref_h * scale)
     if width * height > spec.max_edit_pixels:  # rounding up overshot the area: round down instead
-        width, height = (snap(side * scale - spec.size_multiple / 2, spec) for side in (ref_w, ref_h))
+        width, height = (snap(side * scale - spec.size_multiple / 2) for side in (ref_w, ref_h))
     return width, height, f"first image ({ref_w}×{ref_h})"
 
 
-def snap(value: float, spec: ModelSpec) -> int:
-    """Nearest multiple of the model's size multiple within MIN_OUTPUT_SIDE..its largest side."""
-    multiple = spec.size_multiple
-    snapped = math.floor(value / multiple + 0.5) * multiple
-    low = math.ceil(MIN_OUTPUT_SIDE / multiple) * multiple
-    return min(max(snapped, low), spec.max_side // multiple * multiple)
-
-
-def reference_pixels(image: Image.Image) -> int:
-    """Pixels klein conditions on for one reference (scaled to at most 1 MP, floored to multiples of 16)."""
+def reference_pixels(image: Image.Image, spec: ModelSpec) -> int:
+    """Pixels klein conditions on for one reference (scaled to at most 1 MP, floored to the model's size
+    multiple, as the pipeline resizes references)."""
     w, h = image.size
     scale = min(1.0, math.sqrt(KLEIN_REFERENCE_PIXELS / (w * h)))
-    return (int(w * scale) // SIZE_MULTIPLE * SIZE_MULTIPLE) * (
-        int(h * scale) // SIZE_MULTIPLE * SIZE_MULTIPLE
-    )
+    multiple = spec.size_multiple
+    return (int(w * scale) // multiple * multiple) * (int(h * scale) // multiple * multiple)
 
 
 def validate_edit(request: EditRequest, available: Sequence[str]) -> ValidEdit:
@@ -308,7 +300,9 @@ def validate_edit(request: EditRequest, available: Sequence[str]) -> ValidEdit:
         pipeline_class=offered[mode.name],
         references=tuple(pixel_hash(im) for im in images),
         size_source=source,
-        reference_pixels=sum(map(reference_pixels, images)) if mode.references_add_tokens else 0,
+        reference_pixels=sum(reference_pixels(image, spec) for image in images)
+        if mode.references_add_tokens
+        else 0,
         images=images,
         mask=mask,
     )

@@ -9,6 +9,7 @@ twins with tiny random weights for fast tests (both in `flux_demo.offline`).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -92,6 +93,38 @@ class ModelSpec:
     @property
     def size_range(self) -> str:
         return f"{MIN_SIDE} to {self.max_side}, in multiples of {self.size_multiple}"
+
+    def snap_side(self, value: float, min_side: int = MIN_SIDE) -> int:
+        """The nearest multiple of `size_multiple` (halves round up), within `min_side` (rounded up to a
+        multiple) and `max_side`: the size the pipeline really makes, which FluxPipeline would otherwise
+        floor silently."""
+        multiple = self.size_multiple
+        snapped = math.floor(value / multiple + 0.5) * multiple
+        low = math.ceil(min_side / multiple) * multiple
+        return min(max(snapped, low), self.max_side // multiple * multiple)
+
+    def image_tokens(self, width: int, height: int) -> int:
+        """Image tokens the transformer attends over at `width` x `height`: one per `size_multiple`
+        square (the VAE's downsampling times the 2x2 packing)."""
+        return (height // self.size_multiple) * (width // self.size_multiple)
+
+    def schedule_shift(self, scheduler_config, image_tokens: int, steps: int) -> float:
+        """The σ schedule's shift `mu` for `image_tokens`, computed by the model's own diffusers pipeline
+        function (FluxPipeline's `calculate_shift` from the scheduler config, or FLUX.2's
+        `compute_empirical_mu`)."""
+        if self.sigma_shift == "flux2":
+            from diffusers.pipelines.flux2.pipeline_flux2_klein import compute_empirical_mu
+
+            return compute_empirical_mu(image_seq_len=image_tokens, num_steps=steps)
+        from diffusers.pipelines.flux.pipeline_flux import calculate_shift
+
+        return calculate_shift(
+            image_tokens,
+            scheduler_config.get("base_image_seq_len", 256),
+            scheduler_config.get("max_image_seq_len", 4096),
+            scheduler_config.get("base_shift", 0.5),
+            scheduler_config.get("max_shift", 1.15),
+        )
 
     def guidance_note(self) -> str:
         """One line for the UI that explains what the guidance slider does for this model."""

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from urllib.parse import urlencode
 
 from flux_demo import validation
-from flux_demo.models import MAX_SIDE, MIN_SIDE, get_spec
+from flux_demo.models import MIN_SIDE, get_spec
 from flux_demo.validation import MAX_SEED, InvalidInput
 
 TABS = ("generate", "compare", "typography", "edit")
@@ -83,7 +83,7 @@ def parse_settings(params: Mapping[str, str], model_keys: Sequence[str]) -> tupl
     )
     attempt("guidance", lambda raw: _guidance(spec, _number(raw, "guidance", _guidance_range(spec))))
     for side in ("width", "height"):
-        attempt(side, lambda raw, s=side: _side(s, raw))
+        attempt(side, lambda raw, s=side: _side(s, raw, spec))
     attempt("models", lambda raw: _models(raw, model_keys))
     attempt("settings", lambda raw: _model_settings(raw, model_keys))
     attempt("mode", _mode)
@@ -110,11 +110,15 @@ def _guidance(spec, value: float) -> float:
     return value
 
 
-def _side(name: str, raw: str) -> int:
+def _side(name: str, raw: str, spec) -> int:
+    """A width or height within the link's model's own sizes, snapped as `validation.validate` snaps."""
     value = validation.check_integer(
-        name, round(_number(raw, name, f"a number from {MIN_SIDE} to {MAX_SIDE}")), MIN_SIDE, MAX_SIDE
+        name,
+        round(_number(raw, name, f"a number from {MIN_SIDE} to {spec.max_side}")),
+        MIN_SIDE,
+        spec.max_side,
     )
-    return validation.snap_to_multiple(value)
+    return spec.snap_side(value)
 
 
 def _models(raw: str, model_keys: Sequence[str]) -> list[str]:

@@ -21,8 +21,6 @@ from flux_demo.previews import PreviewDecoder
 from flux_demo.steps import DenoisingStep, StepObserver
 from flux_demo.validation import ValidRequest
 
-TOKEN_SIDE = 16  # one image token covers 16x16 pixels: the VAE's 8x and the 2x2 patches
-
 
 @dataclass
 class TrajectoryStep:
@@ -81,15 +79,10 @@ def run_trajectory(host: ModelHost, request: ValidRequest, progress=None) -> Tra
         "timesteps": [round(s.timestep, 3) for s in steps],
         "step_seconds": [round(s.seconds, 4) for s in steps],
         "text_tokens": text_tokens(pipe, request.spec, request.prompt),
-        "image_tokens": image_tokens(request.width, request.height),
+        "image_tokens": request.spec.image_tokens(request.width, request.height),
         "architecture": architecture(host, request.model),
     }
     return Trajectory(result, steps, details)
-
-
-def image_tokens(width: int, height: int) -> int:
-    """How many image tokens the transformer attends over: (H/16)·(W/16)."""
-    return (height // TOKEN_SIDE) * (width // TOKEN_SIDE)
 
 
 def text_tokens(pipe, spec: ModelSpec, prompt: str) -> list[dict]:
@@ -164,23 +157,6 @@ def shared_components(host: ModelHost, key: str) -> dict[str, list[str]]:
     return shared
 
 
-def _mu(spec: ModelSpec, scheduler_config, image_seq_len: int, steps: int) -> float:
-    """The schedule's shift for this image size, computed as the model's pipeline computes it."""
-    if spec.sigma_shift == "flux2":
-        from diffusers.pipelines.flux2.pipeline_flux2_klein import compute_empirical_mu
-
-        return compute_empirical_mu(image_seq_len=image_seq_len, num_steps=steps)
-    from diffusers.pipelines.flux.pipeline_flux import calculate_shift
-
-    return calculate_shift(
-        image_seq_len,
-        scheduler_config.get("base_image_seq_len", 256),
-        scheduler_config.get("max_image_seq_len", 4096),
-        scheduler_config.get("base_shift", 0.5),
-        scheduler_config.get("max_shift", 1.15),
-    )
-
-
 def scheduler_for(host: ModelHost, key: str):
     """A fresh copy of `key`'s scheduler: from the loaded pipeline, or else read from its checkpoint's
     scheduler folder (a small JSON file), so plotting a schedule never loads a model's weights."""
@@ -203,7 +179,7 @@ def schedule(host: ModelHost, key: str, steps: int, width: int, height: int) -> 
     """The steps + 1 σ values (1 → 0) that `key` uses at this size, from a copy of its own scheduler."""
     spec = get_spec(key)
     scheduler = scheduler_for(host, key)
-    mu = _mu(spec, scheduler.config, image_tokens(width, height), steps)
+    mu = spec.schedule_shift(scheduler.config, spec.image_tokens(width, height), steps)
     scheduler.set_timesteps(sigmas=np.linspace(1.0, 1 / steps, steps), mu=mu)
     return [round(float(s), 6) for s in scheduler.sigmas]
 

@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from flux_demo.models import MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE, ModelSpec, get_spec
+from flux_demo.models import MIN_SIDE, ModelSpec, get_spec
 
 MAX_PROMPT_CHARS = 2000
 MAX_SEED = 2**32 - 1
@@ -79,22 +79,16 @@ class ValidRequest:
         return self.width * self.height
 
 
-def snap_to_multiple(value: int, multiple: int = SIZE_MULTIPLE, max_side: int = MAX_SIDE) -> int:
-    """Nearest multiple of `multiple` (halves round up), kept within MIN_SIDE..`max_side`."""
-    snapped = math.floor(value / multiple + 0.5) * multiple
-    return min(max(snapped, MIN_SIDE), max_side // multiple * multiple)
-
-
 ASPECT_RATIOS = ("1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16", "21:9")
 
 
-def size_for_aspect(aspect: str, base: int, spec: ModelSpec | None = None) -> tuple[int, int]:
-    """Width and height for `aspect` ("W:H") with about `base`² pixels, snapped to multiples of 16 (or
-    to `spec`'s own size multiple and largest side)."""
+def size_for_aspect(aspect: str, spec: ModelSpec, base: int | None = None) -> tuple[int, int]:
+    """Width and height for `aspect` ("W:H") with about `base`² pixels (default: the model's default
+    size), snapped to the model's sizes."""
     w_ratio, h_ratio = (int(part) for part in aspect.split(":"))
+    base = base or spec.default_size
     scale = math.sqrt(base * base / (w_ratio * h_ratio))
-    limits = (spec.size_multiple, spec.max_side) if spec else (SIZE_MULTIPLE, MAX_SIDE)
-    return snap_to_multiple(w_ratio * scale, *limits), snap_to_multiple(h_ratio * scale, *limits)
+    return spec.snap_side(w_ratio * scale), spec.snap_side(h_ratio * scale)
 
 
 def check_number(field_name: str, value, allowed: str) -> float:
@@ -158,7 +152,7 @@ def validate(request: GenerationRequest, available: Sequence[str]) -> ValidReque
         value = round(check_number(name, getattr(request, name), spec.size_range))
         if not MIN_SIDE <= value <= spec.max_side:
             raise InvalidInput(name, f"must be {spec.size_range} for {spec.name}, got {value}")
-        sizes[name] = snap_to_multiple(value, spec.size_multiple, spec.max_side)
+        sizes[name] = spec.snap_side(value)
         if sizes[name] != value:
             notes.append(f"{name} snapped from {value} to {sizes[name]} (a multiple of {spec.size_multiple})")
     # 3. Steps and guidance, within the model's own range

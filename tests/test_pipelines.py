@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from flux_demo import generation, pipelines
+from flux_demo.models import get_spec
 from flux_demo.pipelines.placement import choose_memory_mode, plan_evictions
-from flux_demo.validation import GenerationRequest, snap_to_multiple, validate
+from flux_demo.validation import GenerationRequest, validate
 
 MODELS = ("tiny-schnell", "tiny-dev")
 
@@ -98,7 +99,8 @@ def test_prompt_and_guidance_change_the_image(host):
 @pytest.mark.parametrize(("width", "height"), [(320, 256), (256, 400), (263, 300)])
 def test_requested_size_is_honoured_after_snapping(host, width, height):
     image = pixels(host, width=width, height=height, steps=1)
-    assert image.shape[:2] == (snap_to_multiple(height), snap_to_multiple(width))
+    spec = get_spec("tiny-schnell")
+    assert image.shape[:2] == (spec.snap_side(height), spec.snap_side(width))
 
 
 def test_progress_advances_once_per_denoising_step(host):

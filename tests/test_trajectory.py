@@ -94,7 +94,23 @@ def test_token_counts_match_the_tokenizers_and_limits(host):
     long_prompt = " ".join(["fox"] * 120)
     clip_long, _ = trajectory.text_tokens(pipe, get_spec("tiny-dev"), long_prompt)
     assert clip_long["count"] == 77 and clip_long["truncated"] == 122 - 77
-    assert trajectory.image_tokens(1024, 768) == 64 * 48
+
+
+@pytest.mark.parametrize(("model", "width", "height"), [("tiny-dev", 320, 256), ("nano-dev", 320, 256)])
+def test_image_tokens_are_the_tokens_the_transformer_really_attends_over(host, model, width, height):
+    """The registry's count (one token per size multiple: 16 px for FLUX.1, 32 px for the x16 nano VAE)
+    is the sequence length of the latents the pipeline hands the transformer."""
+    from flux_demo.steps import StepObserver
+
+    class Lengths(StepObserver):
+        def on_step(self, step):
+            self.seen.append(step.noisy.shape[1])
+
+    observer = Lengths()
+    observer.seen = []
+    valid = validate(GenerationRequest("a red star", model, width, height, 1, 3.5, 1), (model,))
+    generation.generate(host, valid, observer=observer)
+    assert observer.seen == [valid.spec.image_tokens(valid.width, valid.height)]
 
 
 def test_align_by_sigma_pairs_each_step_with_the_nearest_sigma():

@@ -271,7 +271,7 @@ def build_tab(host: ModelHost) -> ComparisonTab:
     specs = [get_spec(key) for key in model_keys]
     base = max(spec.default_size for spec in specs)
     narrowest = min(specs, key=lambda spec: (spec.max_side, -spec.size_multiple))  # sizes all models take
-    width0, height0 = size_for_aspect("1:1", base, narrowest)
+    width0, height0 = size_for_aspect("1:1", narrowest, base)
     # Offline, a sign the nano models can write, on the nano models only (tiny-klein draws noise), so
     # that the comparison shows nano-schnell at 4 steps against nano-dev at 28 with guidance.
     trained = [spec.key for spec in specs if spec.is_nano]

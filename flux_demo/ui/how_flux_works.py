@@ -180,7 +180,7 @@ def make_side_by_side_fn(host: ModelHost):
 def build_tab(host: ModelHost) -> None:
     model_keys = host.model_keys
     first = get_spec(model_keys[0])
-    width0, height0 = size_for_aspect("1:1", first.default_size, first)
+    width0, height0 = size_for_aspect("1:1", first)
     # Offline: a sign the nano models can write, and nano-dev beside nano-schnell (tiny-klein draws noise).
     prompt0 = nano.example_prompts()[0] if first.is_nano else 'A red fox on a sign that says "FLUX"'
     model_b0 = model_keys[1] if first.is_nano and len(model_keys) > 1 else model_keys[-1]

@@ -64,7 +64,7 @@ def field_updates(values: dict, model_keys: Sequence[str]) -> dict[str, object]:
     if "width" in values or "height" in values:
         updates["aspect"] = CUSTOM_SIZE
     elif spec:  # a new model without a size: its own native 1:1 size
-        updates["width"], updates["height"] = size_for_aspect("1:1", spec.default_size, spec)
+        updates["width"], updates["height"] = size_for_aspect("1:1", spec)
         updates["aspect"] = "1:1"
     # A new model brings its own slider ranges and defaults; explicit values override the defaults.
     sliders = dict(zip(("steps", "guidance"), slider_ranges(model), strict=True)) if model else {}

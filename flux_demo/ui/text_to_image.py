@@ -138,7 +138,7 @@ def aspect_size(aspect: str, model: str):
     if aspect not in ASPECT_RATIOS or model not in MODELS:  # private, but still from the browser
         return gr.skip(), gr.skip()
     spec = get_spec(model)
-    return size_for_aspect(aspect, spec.default_size, spec)
+    return size_for_aspect(aspect, spec)
 
 
 @dataclass
@@ -156,7 +156,7 @@ class TextToImageTab:
 def build_tab(host: ModelHost) -> TextToImageTab:
     model_keys = host.model_keys
     first = get_spec(model_keys[0])
-    width0, height0 = size_for_aspect("1:1", first.default_size)
+    width0, height0 = size_for_aspect("1:1", first)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             prompt = gr.Textbox(

@@ -15,7 +15,7 @@ from flux_demo import generation
 from flux_demo.faults import GenerationCancelled, GenerationFailed
 from flux_demo.generation import GenerationResult
 from flux_demo.models import get_spec
-from flux_demo.pipelines import ModelHost
+from flux_demo.pipelines import Backend
 from flux_demo.steps import StepObserver
 from flux_demo.typography import TextScore, extract_targets, score_text
 from flux_demo.validation import GenerationRequest, InvalidInput, ValidRequest, check_model, validate
@@ -125,13 +125,13 @@ class OverallProgress:
 
 
 def run_all(
-    host: ModelHost,
+    backend: Backend,
     requests: Sequence[ValidRequest],
     progress: Callable | None = None,
     observer_for: Callable[[ValidRequest], StepObserver] | None = None,
     stopped: Callable[[], bool] | None = None,
 ) -> Iterator[ModelRun]:
-    """Run the requests in order on `host`, yielding each model's outcome as soon as it is known;
+    """Run the requests in order on `backend`, yielding each model's outcome as soon as it is known;
     `observer_for(request)` (optional) gives each run's step observer (live previews). A stop raises
     `GenerationCancelled` counted over all the runs' steps ("step 9 of 12")."""
     overall = OverallProgress(progress, requests)
@@ -140,7 +140,7 @@ def run_all(
         try:
             observer = observer_for(request) if observer_for is not None else None
             run.result = generation.generate(
-                host, request, overall.for_run(request), observer=observer, stopped=stopped
+                backend, request, overall.for_run(request), observer=observer, stopped=stopped
             )
         except GenerationCancelled as stop:
             raise stop.counted(overall.done, overall.total) from None

@@ -189,6 +189,7 @@ class Settings:
     mcp_server: bool = True
     rate_limit: str | None = None  # e.g. "10/minute" per visitor for GPU work; None: no limit
     trusted_proxies: int = 0  # proxies in front of the app whose X-Forwarded-For entries are trusted
+    max_queued_per_visitor: int = 2  # GPU and OCR jobs one visitor may have waiting or running at once
     session_capacity: int = 2000  # browser sessions whose state Gradio keeps (least recently used out)
     speed: SpeedOptions = field(default_factory=SpeedOptions)
     devices: tuple[str, ...] | None = None  # one replica per entry; None: every visible GPU, or the CPU
@@ -216,6 +217,7 @@ class Settings:
             mcp_server=_env_bool("FLUX_DEMO_MCP", True),
             rate_limit=os.environ.get("FLUX_DEMO_RATE_LIMIT", "").strip() or None,
             trusted_proxies=_env_int("FLUX_DEMO_TRUSTED_PROXIES", default_trusted_proxies(), minimum=0),
+            max_queued_per_visitor=_env_int("FLUX_DEMO_MAX_QUEUED_PER_VISITOR", 2, minimum=1),
             session_capacity=_env_int("FLUX_DEMO_SESSION_CAPACITY", 2000, minimum=10),
             speed=SpeedOptions.from_env(),
             devices=parse_devices(os.environ.get("FLUX_DEMO_DEVICES", "")),

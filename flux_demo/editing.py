@@ -3,8 +3,8 @@
 An `EditRequest` (as received) goes through `validate_edit`, which checks every field and every image
 (header first, then pixels) and returns a `ValidEdit`: a `ValidRequest` that also carries the decoded
 images, their SHA-256 hashes, the mode and the strength. `run_edit` runs it through
-`generation.generate` with `call_pipeline`, which asks the host for the mode's pipeline class built
-from the loaded components (`ModelHost.variant`), so no weight is loaded twice.
+`generation.generate` with `call_pipeline`, which asks the replica for the mode's pipeline class built
+from the loaded components (`Replica.variant`), so no weight is loaded twice.
 
 Which model offers which mode lives in the registry (`ModelSpec.edit_pipelines`); what each mode takes
 lives here (`EditMode`).
@@ -24,6 +24,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from flux_demo import generation
 from flux_demo.models import MIN_SIDE, ModelSpec, get_spec
+from flux_demo.pipelines import runner
 from flux_demo.validation import GenerationRequest, InvalidInput, ValidRequest, check_model, check_number
 from flux_demo.validation import validate as validate_generation
 
@@ -308,23 +309,23 @@ def validate_edit(request: EditRequest, available: Sequence[str]) -> ValidEdit:
     )
 
 
-def call_pipeline(host, loaded, request: ValidEdit, on_step_end):
-    """Run the mode's pipeline (a `from_pipe` view of `loaded`) for `request`; `generation._denoise` calls
-    this inside the GPU slot. Module-level, so ZeroGPU can pickle it."""
+def call_pipeline(replica, loaded, request: ValidEdit, on_step_end):
+    """Run the mode's pipeline (a `from_pipe` view of `loaded`) for `request`; `pipelines.runner` calls
+    this inside the GPU slot, where the job runs. Module-level, so it pickles (ZeroGPU, Ray)."""
 
     mode = MODES[request.mode]
-    pipe = host.variant(loaded.spec.key, request.pipeline_class)
+    pipe = replica.variant(loaded.spec.key, request.pipeline_class)
     images = list(request.images) if mode.max_images > 1 else request.images[0]
     extra = {"strength": request.strength} if mode.uses_strength else {}
     if mode.uses_mask:
         extra["mask_image"] = request.mask
-    return pipe(**generation.pipeline_kwargs(loaded, request, on_step_end), image=images, **extra)
+    return pipe(**runner.pipeline_kwargs(loaded, request, on_step_end), image=images, **extra)
 
 
-def run_edit(host, request: ValidEdit, progress=None) -> generation.GenerationResult:
-    """Run a validated edit on `host`; the details add the mode, the size used and where it came from,
+def run_edit(backend, request: ValidEdit, progress=None) -> generation.GenerationResult:
+    """Run a validated edit on `backend`; the details add the mode, the size used and where it came from,
     the number of input images and the steps actually run."""
-    result = generation.generate(host, request, progress, call=call_pipeline)
+    result = generation.generate(backend, request, progress, call=call_pipeline)
     result.details.update(
         size=f"{request.width}×{request.height}",
         size_source=request.size_source,

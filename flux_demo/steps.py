@@ -32,7 +32,13 @@ class DenoisingStep:
 
 class StepObserver:
     """Watches one pipeline call; subclasses implement `on_step`. Use `with observer.observing(pipe):`
-    around the call and call `observer(pipe, index, timestep, latents)` from `callback_on_step_end`."""
+    around the call and call `observer(pipe, index, timestep, latents)` from `callback_on_step_end`.
+
+    What an observer finds it hands to `emit`: a job may run in another process (a Ray replica, ZeroGPU's
+    worker), where the backend replaces `emit` and delivers the items to the front end's (see
+    `pipelines.backend.Job`)."""
+
+    emit = None  # Callable[[object], None] | None
 
     def __init__(self):
         self._noisy = None

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from flux_demo import generation
+from flux_demo.config import Settings
 from flux_demo.generation import GenerationResult
 from flux_demo.models import ModelSpec, get_spec
-from flux_demo.pipelines import ModelHost
+from flux_demo.pipelines import Backend, LoadedModel, Replica
 from flux_demo.previews import PreviewDecoder
 from flux_demo.steps import DenoisingStep, StepObserver
 from flux_demo.validation import ValidRequest
@@ -36,18 +37,17 @@ class TrajectoryStep:
 
 
 class TrajectoryRecorder(StepObserver):
-    """Keeps every step's numbers and preview images."""
+    """Emits every step's numbers and preview images as a `TrajectoryStep`."""
 
-    def __init__(self, spec: ModelSpec, width: int, height: int):
+    def __init__(self, spec: ModelSpec, width: int, height: int, emit=None):
         super().__init__()
-        self.spec, self.width, self.height = spec, width, height
-        self.steps: list[TrajectoryStep] = []
+        self.spec, self.width, self.height, self.emit = spec, width, height, emit
 
     def prepare(self, pipe) -> None:
         self.decode = PreviewDecoder(pipe, self.spec, self.width, self.height)
 
     def on_step(self, step: DenoisingStep) -> None:
-        self.steps.append(
+        self.emit(
             TrajectoryStep(
                 step.index + 1,
                 step.timestep,
@@ -67,22 +67,30 @@ class Trajectory:
     details: dict = field(default_factory=dict)
 
 
-def run_trajectory(host: ModelHost, request: ValidRequest, progress=None) -> Trajectory:
+def run_trajectory(backend: Backend, request: ValidRequest, progress=None, stopped=None) -> Trajectory:
     """Generate `request` while recording every step; details hold the measured figures."""
-    recorder = TrajectoryRecorder(request.spec, request.width, request.height)
-    result = generation.generate(host, request, progress, observer=recorder)
-    steps = recorder.steps
-    pipe = host.get_pipeline(request.model)
+    steps: list[TrajectoryStep] = []
+    recorder = TrajectoryRecorder(request.spec, request.width, request.height, steps.append)
+    result = generation.generate(
+        backend, request, progress, observer=recorder, stopped=stopped, inspect=inspect_model
+    )
     details = {
         **result.details,
         "sigmas": [round(s.sigma, 6) for s in steps] + [round(steps[-1].sigma_next, 6)],
         "timesteps": [round(s.timestep, 3) for s in steps],
         "step_seconds": [round(s.seconds, 4) for s in steps],
-        "text_tokens": text_tokens(pipe, request.spec, request.prompt),
         "image_tokens": request.spec.image_tokens(request.width, request.height),
-        "architecture": architecture(host, request.model),
+        **result.facts,
     }
     return Trajectory(result, steps, details)
+
+
+def inspect_model(replica: Replica, loaded: LoadedModel, request: ValidRequest) -> dict:
+    """The prompt's tokens and the loaded model's architecture, read where the job ran."""
+    return {
+        "text_tokens": text_tokens(loaded.pipe, request.spec, request.prompt),
+        "architecture": architecture(replica, request.model),
+    }
 
 
 def text_tokens(pipe, spec: ModelSpec, prompt: str) -> list[dict]:
@@ -110,7 +118,7 @@ def parameters(module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def architecture(host: ModelHost, key: str) -> dict:
+def architecture(host: Replica, key: str) -> dict:
     """The loaded model's shape: transformer blocks, width, heads, parameters per part, the text encoders
     and the VAE, and which components are the same objects as in another loaded model."""
     pipe = host.get_pipeline(key)
@@ -143,7 +151,7 @@ def architecture(host: ModelHost, key: str) -> dict:
     }
 
 
-def shared_components(host: ModelHost, key: str) -> dict[str, list[str]]:
+def shared_components(host: Replica, key: str) -> dict[str, list[str]]:
     """{component: [other loaded models holding the very same object]}."""
     pipe = host.get_pipeline(key)
     shared: dict[str, list[str]] = {}
@@ -157,28 +165,25 @@ def shared_components(host: ModelHost, key: str) -> dict[str, list[str]]:
     return shared
 
 
-def scheduler_for(host: ModelHost, key: str):
-    """A fresh copy of `key`'s scheduler: from the loaded pipeline, or else read from its checkpoint's
-    scheduler folder (a small JSON file), so plotting a schedule never loads a model's weights."""
-    if host.is_loaded(key):
-        scheduler = host.get_pipeline(key).scheduler
-        return type(scheduler).from_config(scheduler.config)
+def scheduler_for(settings: Settings, key: str):
+    """A fresh copy of `key`'s scheduler, read from its checkpoint's scheduler folder (a small JSON file),
+    so plotting a schedule never loads a model's weights, whichever backend runs it."""
     from diffusers import FlowMatchEulerDiscreteScheduler
 
     spec = get_spec(key)
     if spec.is_offline:
         from flux_demo.offline import local_source
 
-        source = local_source(spec.offline_variant, host.settings.tiny_dir)
+        source = local_source(spec.offline_variant, settings.tiny_dir)
     else:
         source = spec.repo_id
     return FlowMatchEulerDiscreteScheduler.from_pretrained(source, subfolder="scheduler")
 
 
-def schedule(host: ModelHost, key: str, steps: int, width: int, height: int) -> list[float]:
+def schedule(settings: Settings, key: str, steps: int, width: int, height: int) -> list[float]:
     """The steps + 1 σ values (1 → 0) that `key` uses at this size, from a copy of its own scheduler."""
     spec = get_spec(key)
-    scheduler = scheduler_for(host, key)
+    scheduler = scheduler_for(settings, key)
     mu = spec.schedule_shift(scheduler.config, spec.image_tokens(width, height), steps)
     scheduler.set_timesteps(sigmas=np.linspace(1.0, 1 / steps, steps), mu=mu)
     return [round(float(s), 6) for s in scheduler.sigmas]

@@ -109,7 +109,7 @@ def demo(host):
     """The app built by `create_demo` on the session's host (not launched by this fixture)."""
     from flux_demo.ui import create_demo
 
-    return create_demo(host=host)
+    return create_demo(backend=host)
 
 
 @pytest.fixture(scope="session")
@@ -196,16 +196,52 @@ def page(browser):
 def steps_run(monkeypatch):
     """Counts the denoising steps each seed's run really executed (the server runs in this process)."""
     counts: collections.Counter = collections.Counter()
-    from flux_demo import generation
+    from flux_demo.pipelines import runner
 
-    real_call = generation._call_pipeline
+    real_call = runner.text_to_image
 
-    def counting_call(loaded, request, on_step_end):
+    def counting_call(replica, loaded, request, on_step_end):
         def on_step(pipeline, step, timestep, kwargs):
             counts[request.seed] += 1
             return on_step_end(pipeline, step, timestep, kwargs)
 
-        return real_call(loaded, request, on_step)
+        return real_call(replica, loaded, request, on_step)
 
-    monkeypatch.setattr(generation, "_call_pipeline", counting_call)
+    monkeypatch.setattr(runner, "text_to_image", counting_call)
     return counts
+
+
+@pytest.fixture(scope="session")
+def real_ray(settings):
+    """The Ray Serve backend on a local Ray instance, two replicas each of tiny-schnell and tiny-klein on
+    the CPU (tiny-klein's deployed on first use), shut down after the session; skips where ray[serve] is
+    not installed."""
+    try:
+        import ray
+        from ray import serve
+    except ImportError:
+        pytest.skip("ray[serve] is not installed: pip install -r requirements-ray.txt")
+    import dataclasses
+    import shutil
+
+    import torch
+
+    from flux_demo.pipelines.ray_serve import RayBackend
+
+    saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "RAY_ADDRESS", "RAY_TMPDIR")}
+    # Replicas use this process's CPU thread count, so their float sums match the in-process path's.
+    os.environ["OMP_NUM_THREADS"] = str(torch.get_num_threads())
+    # Ray's sockets live under its temp folder, whose path must stay under 108 bytes (AF_UNIX).
+    os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
+    os.environ.pop("RAY_ADDRESS", None)  # a local instance, whatever the machine says
+    backend = RayBackend(dataclasses.replace(settings, ray_replicas=(2, 2)), ("tiny-schnell", "tiny-klein"))
+    backend.preload(("tiny-schnell",))
+    yield backend
+    serve.shutdown()
+    ray.shutdown()
+    shutil.rmtree(os.environ["RAY_TMPDIR"], ignore_errors=True)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

@@ -127,14 +127,16 @@ def test_gpu_call_arguments_can_cross_into_a_zerogpu_worker(host, monkeypatch):
     """ZeroGPU pickles the GPU function's arguments into its worker; closures would fail there."""
     from multiprocessing.reduction import ForkingPickler
 
-    real_denoise = generation._denoise
+    from flux_demo.pipelines import runner
+
+    real_run_job = runner.run_job
     pickled = []
 
-    def pickling_denoise(*args):
+    def pickling_run_job(*args):
         pickled.append(len(ForkingPickler.dumps(args)))
-        return real_denoise(*args)
+        return real_run_job(*args)
 
-    monkeypatch.setattr(generation, "_denoise", pickling_denoise)
+    monkeypatch.setattr(runner, "run_job", pickling_run_job)
     requests = comparison.plan_requests(
         "a fox", ["tiny-schnell", "tiny-klein"], [1], 256, 256, FEW_STEPS, MODELS
     )

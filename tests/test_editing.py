@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from flux_demo import editing, generation, metadata, permalink
+from flux_demo import editing, metadata, permalink
 from flux_demo.editing import EditRequest, validate_edit
 from flux_demo.models import MODELS, get_spec
+from flux_demo.pipelines import Job, runner
 from flux_demo.validation import InvalidInput
 
 SERVED = ("tiny-schnell", "tiny-dev", "tiny-klein")
@@ -155,7 +156,7 @@ def test_gpu_time_requested_grows_with_the_number_of_references(host):
         validate_edit(edit_request(model="klein", steps=4, images=[picture(1024, 1024)] * n), ("klein",))
         for n in (1, 4)
     )
-    assert generation.gpu_seconds(host, four) > generation.gpu_seconds(host, one)
+    assert runner.gpu_seconds(host, Job(four)) > runner.gpu_seconds(host, Job(one))
 
 
 def test_steps_run_follow_diffusers_rule_for_strength():

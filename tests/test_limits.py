@@ -7,8 +7,8 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from flux_demo import limits
 from flux_demo.config import Settings
+from flux_demo.services import limits
 
 
 def test_rates_parse_per_second_minute_and_hour():

@@ -115,7 +115,7 @@ def test_model_that_no_replica_can_load_is_a_clear_fault_and_is_retried_later(se
 def pool_url(serve, pool):
     from flux_demo.ui import create_demo
 
-    with serve(create_demo(host=pool)) as url:
+    with serve(create_demo(backend=pool)) as url:
         yield url
 
 

@@ -21,9 +21,9 @@ from gradio_client.exceptions import AppError
 from gradio_client.utils import QueueError
 from PIL import Image
 
-from flux_demo import faults, generation
+from flux_demo import faults
 from flux_demo.offline import tiny
-from flux_demo.pipelines import ModelHost
+from flux_demo.pipelines import ModelHost, runner
 from tests.helpers import wait_for_steps
 
 QUICK = dict(
@@ -137,15 +137,15 @@ def test_full_queue_says_busy_and_the_app_recovers_when_it_drains(serve, setting
     submissions are turned away, and once the pipeline is released every accepted job runs."""
     from flux_demo.ui import create_demo
 
-    real_call, hold, running, calls = generation._call_pipeline, threading.Event(), threading.Event(), []
+    real_call, hold, running, calls = runner.text_to_image, threading.Event(), threading.Event(), []
 
-    def held_call(loaded, request, on_step_end):
+    def held_call(replica, loaded, request, on_step_end):
         calls.append(request.seed)
         running.set()
         assert hold.wait(timeout=120), "the test never released the pipeline"
-        return real_call(loaded, request, on_step_end)
+        return real_call(replica, loaded, request, on_step_end)
 
-    monkeypatch.setattr(generation, "_call_pipeline", held_call)
+    monkeypatch.setattr(runner, "text_to_image", held_call)
     with serve(create_demo(dataclasses.replace(settings, queue_size=2))) as url:
         try:
             client = Client(url, verbose=False)
@@ -169,16 +169,16 @@ def test_full_queue_says_busy_and_the_app_recovers_when_it_drains(serve, setting
 def test_out_of_memory_becomes_a_clear_error_and_the_next_request_succeeds(client, monkeypatch):
     import torch
 
-    real_call, cleanups = generation._call_pipeline, []
+    real_call, cleanups = runner.text_to_image, []
 
     def oom_once(*args, **kwargs):
-        monkeypatch.setattr(generation, "_call_pipeline", real_call)
+        monkeypatch.setattr(runner, "text_to_image", real_call)
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB")
 
     def spy_cleanup():
         cleanups.append(sys.exc_info()[0])  # None: called outside any except block
 
-    monkeypatch.setattr(generation, "_call_pipeline", oom_once)
+    monkeypatch.setattr(runner, "text_to_image", oom_once)
     monkeypatch.setattr(faults, "free_gpu_memory", spy_cleanup)
     with pytest.raises(AppError, match="out of GPU memory: try a smaller size or fewer steps"):
         client.predict(**QUICK, api_name="/generate")
@@ -202,7 +202,7 @@ def test_corrupt_model_is_unavailable_while_others_work_and_a_retry_succeeds_onc
     weights.write_bytes(intact[: len(intact) // 2])  # a truncated download
     # An app whose host loads from the folder holding the corrupt copy.
     host = ModelHost(dataclasses.replace(settings, tiny_dir=copy))
-    with serve(create_demo(host=host)) as url:
+    with serve(create_demo(backend=host)) as url:
         client = Client(url, verbose=False)
         with pytest.raises(
             AppError, match=r"model: FLUX\.1 \[dev\].* is unavailable right now: .*failed to load"
@@ -256,7 +256,7 @@ def test_zerogpu_quota_error_reaches_the_visitor_readably(client, monkeypatch):
     def over_quota(*_args, **_kwargs):
         raise zerogpu_error("ZeroGPU quota exceeded", "Space app has reached its GPU limit.")
 
-    monkeypatch.setattr(generation, "_denoise", over_quota)
+    monkeypatch.setattr(runner, "run_job", over_quota)
     with pytest.raises(AppError, match=r"GPU quota exceeded\. Space app has reached its GPU limit"):
         client.predict(**QUICK, api_name="/generate")
 

@@ -35,7 +35,7 @@ def test_trajectory_records_every_step_and_its_final_image_matches_generate(host
 def test_recorded_sigmas_are_the_schedule_the_plot_shows(host, model):
     _, recorded = run(host, model, steps=6, width=512, height=256)
     assert recorded.details["sigmas"] == pytest.approx(
-        trajectory.schedule(host, model, 6, 512, 256), abs=1e-5
+        trajectory.schedule(host.settings, model, 6, 512, 256), abs=1e-5
     )
     pipe = host.get_pipeline(model)
     assert recorded.details["timesteps"] == pytest.approx(
@@ -44,11 +44,11 @@ def test_recorded_sigmas_are_the_schedule_the_plot_shows(host, model):
 
 
 def test_dev_shifts_its_schedule_with_image_size_and_schnell_does_not(host):
-    small, large = (trajectory.schedule(host, "tiny-dev", 28, side, side) for side in (256, 2048))
+    small, large = (trajectory.schedule(host.settings, "tiny-dev", 28, side, side) for side in (256, 2048))
     assert all(b >= a for a, b in zip(small, large, strict=True)) and large[14] > small[14] + 0.05
     assert (
-        trajectory.schedule(host, "tiny-schnell", 4, 256, 256)
-        == trajectory.schedule(host, "tiny-schnell", 4, 2048, 2048)
+        trajectory.schedule(host.settings, "tiny-schnell", 4, 256, 256)
+        == trajectory.schedule(host.settings, "tiny-schnell", 4, 2048, 2048)
         == [1.0, 0.75, 0.5, 0.25, 0.0]
     )
 

@@ -17,7 +17,7 @@ from PIL import Image
 
 from flux_demo import generation
 from flux_demo.generation import GenerationResult, ProgressFn
-from flux_demo.pipelines import ModelHost
+from flux_demo.pipelines import Backend
 from flux_demo.typography.ocr import unreadable_chars
 from flux_demo.typography.scoring import TargetScore, TextScore, score_text
 from flux_demo.typography.targets import extract_targets
@@ -240,14 +240,14 @@ def unreadable(target: TargetScore) -> str:
 
 
 def generate_and_score(
-    host: ModelHost,
+    backend: Backend,
     valid: ValidRequest,
     targets: Sequence[str],
     progress: ProgressFn | None = None,
     stopped: Callable[[], bool] | None = None,
 ) -> tuple[GenerationResult, TextScore]:
-    """Generate one validated request on `host` and OCR-score the image against ``targets``."""
-    result = generation.generate(host, valid, progress, stopped=stopped)
+    """Generate one validated request on `backend` and OCR-score the image against ``targets``."""
+    result = generation.generate(backend, valid, progress, stopped=stopped)
     return result, score_text(result.image, list(targets))
 
 
@@ -288,16 +288,16 @@ def select_entries(
 
 
 def run_suite(
-    host: ModelHost,
+    backend: Backend,
     entries: Sequence[SuiteEntry],
     models: Sequence[str],
     seed: int = 0,
     on_image: OnImage | None = None,
     stopped: Callable[[], bool] | None = None,
 ) -> list[ScoredImage]:
-    """Generate every entry with every model (registry defaults, one seed) on `host` and OCR-score each.
+    """Generate every entry with every model (registry defaults, one seed) on `backend` and OCR-score each.
     A stop raises `GenerationCancelled`; `on_image` has seen every image finished before it."""
-    available = host.model_keys
+    available = backend.model_keys
     # 1. Check everything before the first image, so a bad model fails fast
     requests = [
         (model, entry, validate(default_request(entry.prompt, model, seed, available), available))
@@ -307,7 +307,7 @@ def run_suite(
     # 2. Generate and score, reporting after each image
     scored: list[ScoredImage] = []
     for model, entry, valid in requests:
-        result, score = generate_and_score(host, valid, entry.targets, stopped=stopped)
+        result, score = generate_and_score(backend, valid, entry.targets, stopped=stopped)
         scored.append(ScoredImage(model, entry, valid.seed, result.image, score))
         if on_image is not None:
             on_image(len(scored), len(requests), scored[-1])

@@ -12,7 +12,7 @@ from flux_demo.comparison import MAX_SWEEP_SEEDS, ModelRun
 from flux_demo.faults import GenerationCancelled
 from flux_demo.models import get_spec
 from flux_demo.offline import nano
-from flux_demo.pipelines import ModelHost
+from flux_demo.services import AppServices
 from flux_demo.ui import live, share
 from flux_demo.ui.i18n import t
 from flux_demo.ui.server_text import localize, say
@@ -116,8 +116,8 @@ def caption(run: ModelRun, with_seed: bool = False) -> str:
     return text
 
 
-def make_compare_fn(host: ModelHost):
-    @event_handler(host.limiter)
+def make_compare_fn(services: AppServices):
+    @event_handler(services.limiter)
     def compare(
         prompt: str,
         models: list[str],
@@ -144,12 +144,12 @@ def make_compare_fn(host: ModelHost):
             seconds per step, peak VRAM on CUDA, OCR scores) and an image slider of the first two.
         """
         requests = comparison.plan_requests(
-            prompt, models, [seed], width, height, parse_settings(settings), host.model_keys
+            prompt, models, [seed], width, height, parse_settings(settings), services.model_keys
         )
         gallery, rows, images = [], [], {}
-        stopped = stop_watch(host, "compare")
+        stopped = stop_watch(services, "compare")
         runs = live.compare_with_previews(
-            host, requests, LocalizedProgress(progress), check_flag("previews", previews), stopped
+            services.backend, requests, LocalizedProgress(progress), check_flag("previews", previews), stopped
         )
         try:
             for run in runs:
@@ -192,8 +192,8 @@ def pick_pair(left: str, right: str, images: dict):
     return images[left], images[right]
 
 
-def make_sweep_fn(host: ModelHost):
-    @event_handler(host.limiter)
+def make_sweep_fn(services: AppServices):
+    @event_handler(services.limiter)
     def seed_sweep(
         prompt: str,
         models: list[str],
@@ -219,11 +219,11 @@ def make_sweep_fn(host: ModelHost):
         count = check_integer("seeds", seeds, 2, MAX_SWEEP_SEEDS)
         start = check_integer("first_seed", first_seed, 0, MAX_SEED - count + 1)
         requests = comparison.plan_requests(
-            prompt, models, range(start, start + count), width, height, {}, host.model_keys
+            prompt, models, range(start, start + count), width, height, {}, services.model_keys
         )
         gallery, rows = [], []
         runs = comparison.run_all(
-            host, requests, LocalizedProgress(progress), stopped=stop_watch(host, "sweep")
+            services.backend, requests, LocalizedProgress(progress), stopped=stop_watch(services, "sweep")
         )
         try:
             for run in runs:
@@ -266,8 +266,8 @@ def link_settings(prompt, models, seed, width, height, settings) -> dict:
     }
 
 
-def build_tab(host: ModelHost) -> ComparisonTab:
-    model_keys = host.model_keys
+def build_tab(services: AppServices) -> ComparisonTab:
+    model_keys = services.model_keys
     specs = [get_spec(key) for key in model_keys]
     base = max(spec.default_size for spec in specs)
     narrowest = min(specs, key=lambda spec: (spec.max_side, -spec.size_multiple))  # sizes all models take
@@ -347,11 +347,11 @@ def build_tab(host: ModelHost) -> ComparisonTab:
             )
     images = gr.State({})
     run_with_stop(
-        host,
+        services,
         "compare",
         stop,
         [run.click],
-        make_compare_fn(host),
+        make_compare_fn(services),
         [prompt, models, seed, width, height, settings, previews],
         [gallery, table, slider, images],
         api_name="compare",
@@ -368,11 +368,11 @@ def build_tab(host: ModelHost) -> ComparisonTab:
         picker.change(pick_pair, [left, right, images], slider, queue=False, api_visibility="private")
     sweep.click(sweep_columns, models, sweep_gallery, queue=False, api_visibility="private")
     run_with_stop(
-        host,
+        services,
         "sweep",
         sweep_stop,
         [sweep.click],
-        make_sweep_fn(host),
+        make_sweep_fn(services),
         [prompt, models, seed, sweep_seeds, width, height],
         [sweep_gallery, sweep_table],
         api_name="seed_sweep",

@@ -15,7 +15,7 @@ from PIL import Image
 
 from flux_demo import editing
 from flux_demo.models import MAX_SIDE, SIZE_MULTIPLE, get_spec
-from flux_demo.pipelines import ModelHost
+from flux_demo.services import AppServices
 from flux_demo.ui import share
 from flux_demo.ui.edit_endpoints import make_handlers
 from flux_demo.ui.i18n import t
@@ -129,8 +129,8 @@ class EditTab:
     form: dict  # {field name: component} that a link or a PNG can fill
 
 
-def build_tab(host: ModelHost) -> EditTab:
-    keys = edit_models(host.model_keys)
+def build_tab(services: AppServices) -> EditTab:
+    keys = edit_models(services.model_keys)
     if not keys:
         gr.Markdown(t("edit_none"))
         return EditTab({})
@@ -224,7 +224,7 @@ def build_tab(host: ModelHost) -> EditTab:
                 "randomize": randomize,
                 "references_note": references_note,
             }
-            share.add_png_restore(form, host.model_keys)
+            share.add_png_restore(form, services.model_keys)
         with gr.Column(scale=1):
             result = gr.Image(
                 label=t("result"), format="png", type="pil", interactive=False, elem_id="edit-result"
@@ -245,7 +245,7 @@ def build_tab(host: ModelHost) -> EditTab:
         label="mask", type="filepath", format="png", visible=False, max_side=editing.MAX_IMAGE_SIDE
     )
 
-    edit_fn, img2img_fn, inpaint_fn = make_handlers(host)
+    edit_fn, img2img_fn, inpaint_fn = make_handlers(services)
     outputs = [result, seed_used, details]
     private = {"queue": False, "api_visibility": "private"}
     events = [
@@ -281,7 +281,7 @@ def build_tab(host: ModelHost) -> EditTab:
     use.click(add_reference, [result, references], references, **private)
     model.change(mode_choices, [model, mode], mode, **private)
     requested_mode.change(mode_choices, [model, requested_mode], mode, **private)
-    share.reset_on_model(model, {"steps": steps, "guidance": guidance}, host.model_keys)
+    share.reset_on_model(model, {"steps": steps, "guidance": guidance}, services.model_keys)
     # The canvas takes its background once it is visible.
     mode.change(mode_controls, mode, [strength, guidance, mask_group, *runs.values()], **private).then(
         mask_canvas, references, editor, **private

@@ -6,20 +6,20 @@ from __future__ import annotations
 import gradio as gr
 
 from flux_demo import editing
-from flux_demo.pipelines import ModelHost
+from flux_demo.services import AppServices
 from flux_demo.ui.widgets import event_handler, show_notes
 
 
-def make_handlers(host: ModelHost):
-    """The `/edit`, `/img2img` and `/inpaint` handlers, bound to `host`."""
+def make_handlers(services: AppServices):
+    """The `/edit`, `/img2img` and `/inpaint` handlers, bound to `services`."""
 
     def run(request: editing.EditRequest, progress):
-        valid = editing.validate_edit(request, host.model_keys)
+        valid = editing.validate_edit(request, services.model_keys)
         show_notes(valid.notes)
-        result = editing.run_edit(host, valid, progress)
+        result = editing.run_edit(services.backend, valid, progress)
         return result.image, valid.seed, result.details
 
-    @event_handler(host.limiter)
+    @event_handler(services.limiter)
     def edit(
         prompt: str,
         references: list,
@@ -52,7 +52,7 @@ def make_handlers(host: ModelHost):
         )
         return run(request, progress)
 
-    @event_handler(host.limiter)
+    @event_handler(services.limiter)
     def img2img(
         prompt: str,
         image: str,
@@ -99,7 +99,7 @@ def make_handlers(host: ModelHost):
         )
         return run(request, progress)
 
-    @event_handler(host.limiter)
+    @event_handler(services.limiter)
     def inpaint(
         prompt: str,
         image: str,

@@ -15,7 +15,7 @@ import pandas as pd
 from flux_demo import trajectory
 from flux_demo.models import MAX_SIDE, get_spec
 from flux_demo.offline import nano
-from flux_demo.pipelines import ModelHost
+from flux_demo.services import AppServices
 from flux_demo.ui import share
 from flux_demo.ui.i18n import t
 from flux_demo.ui.widgets import (
@@ -43,8 +43,8 @@ def step_caption(step, steps: int) -> str:
     return f"{step.index}/{steps} · t={step.timestep:.0f} · {sigmas} · {step.seconds:.2f} s"
 
 
-def make_trajectory_fn(host: ModelHost):
-    @event_handler(host.limiter)
+def make_trajectory_fn(services: AppServices):
+    @event_handler(services.limiter)
     def trajectory_run(
         prompt: str,
         model: str,
@@ -72,9 +72,9 @@ def make_trajectory_fn(host: ModelHost):
             values, 1 down to 0), timesteps, step_seconds, text_tokens, image_tokens and architecture.
         """
         request = GenerationRequest(prompt, model, width, height, steps, guidance, seed, False)
-        valid = validate(request, host.model_keys)
+        valid = validate(request, services.model_keys)
         show_notes(valid.notes)
-        run = trajectory.run_trajectory(host, valid, progress)
+        run = trajectory.run_trajectory(services.backend, valid, progress)
         strip = [(step.predicted, step_caption(step, valid.steps)) for step in run.steps]
         return run.result.image, strip, run.details, {"request": valid, "steps": run.steps}
 
@@ -91,17 +91,17 @@ def show_step(index: float, recorded: dict | None):
     return enlarged(step.predicted, request), enlarged(step.noisy, request), step_caption(step, len(steps))
 
 
-def schedule_frame(host: ModelHost, model: str, width: int, height: int) -> pd.DataFrame:
+def schedule_frame(services: AppServices, model: str, width: int, height: int) -> pd.DataFrame:
     """σ against progress through the run for every served model at its default steps (schnell's 4 over
     dev's 28), at the chosen size and at the largest, where FLUX.1 [dev]'s shift shows. A model whose
     scheduler cannot be read (a checkpoint not downloaded) is left out."""
     rows = []
-    keys = [model, *(key for key in host.model_keys if key != model)]
+    keys = [model, *(key for key in services.model_keys if key != model)]
     runs = [(key, size) for key in keys for size in ((width, height), (WIDE, WIDE))]
     for key, (w, h) in dict.fromkeys(runs):
         steps = get_spec(key).default_steps
         try:
-            sigmas = trajectory.schedule(host, key, steps, w, h)
+            sigmas = trajectory.schedule(services.settings, key, steps, w, h)
         except OSError:
             log.info("no scheduler config for %s; left out of the schedule plot", key)
             continue
@@ -132,7 +132,7 @@ def architecture_rows(details: dict) -> list[list]:
     return rows
 
 
-def make_render_fn(host: ModelHost):
+def make_render_fn(services: AppServices):
     def render(details: dict, recorded: dict):
         if not details or not recorded:
             return (gr.skip(),) * 9
@@ -141,27 +141,27 @@ def make_render_fn(host: ModelHost):
         highlighted, counts = token_views(details)
         picked = show_step(request.steps, recorded)
         slider = gr.Slider(1, request.steps, value=request.steps, step=1, interactive=True)
-        frame = schedule_frame(host, request.model, request.width, request.height)
+        frame = schedule_frame(services, request.model, request.width, request.height)
         return noisy, slider, *picked, frame, highlighted, counts, architecture_rows(details)
 
     return render
 
 
-def make_side_by_side_fn(host: ModelHost):
-    @event_handler(host.limiter)
+def make_side_by_side_fn(services: AppServices):
+    @event_handler(services.limiter)
     def side_by_side(
         prompt, model, prompt_b, model_b, seed, steps, guidance, width, height, progress=gr.Progress()
     ):
         """Two trajectories with the same seed and size, paired step by step by the nearest σ."""
         runs = []
         for which, (text, key) in enumerate(((prompt, model), (prompt_b, model_b))):
-            spec = get_spec(key) if key in host.model_keys else None
+            spec = get_spec(key) if key in services.model_keys else None
             # The second model runs at its own default steps and guidance: schnell 4 against dev 28.
             own_steps = steps if which == 0 or spec is None else spec.default_steps
             own_guidance = guidance if which == 0 or spec is None else spec.default_guidance
             request = GenerationRequest(text, key, width, height, own_steps, own_guidance, seed, False)
-            valid = validate(request, host.model_keys)
-            runs.append((valid, trajectory.run_trajectory(host, valid, progress)))
+            valid = validate(request, services.model_keys)
+            runs.append((valid, trajectory.run_trajectory(services.backend, valid, progress)))
         (first, a), (second, b) = runs
         pairs = trajectory.align_by_sigma([s.sigma for s in a.steps], [s.sigma for s in b.steps])
         gallery = []
@@ -177,8 +177,8 @@ def make_side_by_side_fn(host: ModelHost):
     return side_by_side
 
 
-def build_tab(host: ModelHost) -> None:
-    model_keys = host.model_keys
+def build_tab(services: AppServices) -> None:
+    model_keys = services.model_keys
     first = get_spec(model_keys[0])
     width0, height0 = size_for_aspect("1:1", first)
     # Offline: a sign the nano models can write, and nano-dev beside nano-schnell (tiny-klein draws noise).
@@ -250,14 +250,14 @@ def build_tab(host: ModelHost) -> None:
     )
 
     run_event = run.click(
-        make_trajectory_fn(host),
+        make_trajectory_fn(services),
         [prompt, model, seed, steps, guidance, width, height],
         [final, strip, details, recorded],
         api_name="trajectory",
         concurrency_id=GPU_QUEUE,
     )
     run_event.then(
-        make_render_fn(host),
+        make_render_fn(services),
         [details, recorded],
         [noisy_strip, index, picked, picked_noisy, caption, plot, tokens, counts, arch],
         api_visibility="private",
@@ -266,7 +266,7 @@ def build_tab(host: ModelHost) -> None:
         show_step, [index, recorded], [picked, picked_noisy, caption], queue=False, api_visibility="private"
     )
     side_event = side_run.click(
-        make_side_by_side_fn(host),
+        make_side_by_side_fn(services),
         [prompt, model, prompt_b, model_b, seed, steps, guidance, width, height],
         pairs,
         api_visibility="private",

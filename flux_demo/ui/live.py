@@ -22,7 +22,7 @@ from flux_demo import comparison, generation
 from flux_demo.comparison import ModelRun
 from flux_demo.config import on_zerogpu
 from flux_demo.generation import GenerationResult
-from flux_demo.pipelines import ModelHost
+from flux_demo.pipelines import Backend
 from flux_demo.previews import Preview, PreviewObserver
 from flux_demo.validation import ValidRequest
 
@@ -65,7 +65,7 @@ def shown(preview: Preview, request: ValidRequest) -> PIL.Image.Image:
 
 
 def generate_with_previews(
-    host: ModelHost,
+    backend: Backend,
     request: ValidRequest,
     progress=None,
     frame: Callable = lambda image: image,
@@ -74,17 +74,17 @@ def generate_with_previews(
     """`generation.generate`, yielding `frame(image)` for the predicted clean image after every step;
     returns the result. `stopped()` true stops the run (the page's Stop)."""
     if not previews_possible():
-        return generation.generate(host, request, progress, stopped=stopped)
+        return generation.generate(backend, request, progress, stopped=stopped)
 
     def work(emit):
         observer = PreviewObserver(request.spec, request.width, request.height, emit)
-        return generation.generate(host, request, progress, observer=observer, stopped=stopped)
+        return generation.generate(backend, request, progress, observer=observer, stopped=stopped)
 
     return (yield from stream(work, lambda preview: frame(shown(preview, request))))
 
 
 def compare_with_previews(
-    host: ModelHost,
+    backend: Backend,
     requests,
     progress=None,
     previews: bool = True,
@@ -93,7 +93,7 @@ def compare_with_previews(
     """`comparison.run_all`, with (request, preview) after every step of the running model in between
     the finished runs when `previews` is true. `stopped()` true stops the comparison (the page's Stop)."""
     if not (previews and previews_possible()):
-        yield from comparison.run_all(host, requests, progress, stopped=stopped)
+        yield from comparison.run_all(backend, requests, progress, stopped=stopped)
         return
 
     def work(emit):
@@ -102,7 +102,7 @@ def compare_with_previews(
                 request.spec, request.width, request.height, lambda preview: emit((request, preview))
             )
 
-        for run in comparison.run_all(host, requests, progress, observer_for, stopped):
+        for run in comparison.run_all(backend, requests, progress, observer_for, stopped):
             emit(run)
 
     yield from stream(work)

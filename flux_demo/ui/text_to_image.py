@@ -10,7 +10,7 @@ from flux_demo import generation
 from flux_demo.faults import GenerationCancelled
 from flux_demo.models import MODELS, get_spec
 from flux_demo.offline import nano
-from flux_demo.pipelines import ModelHost
+from flux_demo.services import AppServices
 from flux_demo.ui import live, share
 from flux_demo.ui.i18n import t
 from flux_demo.ui.server_text import say
@@ -51,10 +51,10 @@ EXAMPLE_PROMPTS = (
 )
 
 
-def make_generate_fn(host: ModelHost):
-    """The `/generate` handler, bound to `host` and the models it serves."""
+def make_generate_fn(services: AppServices):
+    """The `/generate` handler, bound to `services` and the models it serves."""
 
-    @event_handler(host.limiter)
+    @event_handler(services.limiter)
     def generate(
         prompt: str,
         model: str,
@@ -86,13 +86,13 @@ def make_generate_fn(host: ModelHost):
             (model, steps, guidance, size, seconds).
         """
         request = GenerationRequest(prompt, model, width, height, steps, guidance, seed, randomize_seed)
-        valid = validate(request, host.model_keys)
+        valid = validate(request, services.model_keys)
         show_notes(valid.notes)
-        stopped = stop_watch(host, "generate")
+        stopped = stop_watch(services, "generate")
         try:
             if check_flag("previews", previews):
                 frames = live.generate_with_previews(
-                    host,
+                    services.backend,
                     valid,
                     LocalizedProgress(progress),
                     lambda image: (image, gr.skip(), gr.skip()),
@@ -100,7 +100,9 @@ def make_generate_fn(host: ModelHost):
                 )
                 result = yield from frames
             else:
-                result = generation.generate(host, valid, LocalizedProgress(progress), stopped=stopped)
+                result = generation.generate(
+                    services.backend, valid, LocalizedProgress(progress), stopped=stopped
+                )
         except GenerationCancelled as stop:  # the page's Stop: keep the last result on the page
             show_stop(stop)
             yield gr.skip(), gr.skip(), gr.skip()
@@ -153,8 +155,8 @@ class TextToImageTab:
     summary: gr.Markdown
 
 
-def build_tab(host: ModelHost) -> TextToImageTab:
-    model_keys = host.model_keys
+def build_tab(services: AppServices) -> TextToImageTab:
+    model_keys = services.model_keys
     first = get_spec(model_keys[0])
     width0, height0 = size_for_aspect("1:1", first)
     with gr.Row(equal_height=False):
@@ -218,9 +220,9 @@ def build_tab(host: ModelHost) -> TextToImageTab:
 
     inputs = [prompt, model, width, height, steps, guidance, seed, randomize, previews]
     outputs = [image, seed_used, details]
-    generate_fn = make_generate_fn(host)
+    generate_fn = make_generate_fn(services)
     run_event = run_with_stop(
-        host,
+        services,
         "generate",
         stop,
         [run.click, prompt.submit],

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 import gradio as gr
 from PIL import Image
 
-from flux_demo import limits, typography
+from flux_demo import typography
 from flux_demo.comparison import check_models
 from flux_demo.faults import GenerationCancelled
 from flux_demo.models import get_spec
 from flux_demo.offline import nano
-from flux_demo.pipelines import ModelHost
+from flux_demo.services import AppServices, limits
 from flux_demo.typography import ocr, suite
 from flux_demo.typography.view import (
     DIFF_COLORS,
@@ -80,10 +80,10 @@ def write_prompt(text: str, scene: str) -> str:
         raise InvalidInput("text", str(err).removeprefix("text: ")) from None
 
 
-def make_typography_fn(host: ModelHost):
-    """The `/typography` handler, bound to `host` and the models it serves."""
+def make_typography_fn(services: AppServices):
+    """The `/typography` handler, bound to `services` and the models it serves."""
 
-    @event_handler(host.limiter)
+    @event_handler(services.limiter)
     def typography_run(
         prompt: str,
         model: str,
@@ -113,12 +113,16 @@ def make_typography_fn(host: ModelHost):
             normalised_match, readable, engine), boxes (OCR lines), ocr_seconds and details.
         """
         request = GenerationRequest(prompt, model, width, height, steps, guidance, seed)
-        valid = validate(request, host.model_keys)
+        valid = validate(request, services.model_keys)
         targets = suite.prompt_targets(valid.prompt)
         show_notes(valid.notes)
         try:
             result, score = suite.generate_and_score(
-                host, valid, targets, LocalizedProgress(progress), stop_watch(host, "typography")
+                services.backend,
+                valid,
+                targets,
+                LocalizedProgress(progress),
+                stop_watch(services, "typography"),
             )
         except GenerationCancelled as stop:  # the page's Stop: keep the last result on the page
             show_stop(stop)
@@ -129,10 +133,10 @@ def make_typography_fn(host: ModelHost):
     return typography_run
 
 
-def make_score_fn(host: ModelHost):
-    """The `/score_text` handler, counted against the visitor's rate limit on `host`."""
+def make_score_fn(services: AppServices):
+    """The `/score_text` handler, counted against the visitor's rate limit on `services`."""
 
-    @event_handler(host.limiter)
+    @event_handler(services.limiter)
     def score_text(image: Image.Image, expected: str) -> dict:
         """OCR-score any image against the text it should show (works for images from any model).
 
@@ -154,11 +158,11 @@ def make_score_fn(host: ModelHost):
     return score_text
 
 
-def make_suite_fn(host: ModelHost, entries: Sequence[suite.SuiteEntry]):
-    """The `/typography_suite` handler, bound to `host`, the models it serves and the suite."""
-    model_keys = host.model_keys
+def make_suite_fn(services: AppServices, entries: Sequence[suite.SuiteEntry]):
+    """The `/typography_suite` handler, bound to `services`, the models it serves and the suite."""
+    model_keys = services.model_keys
 
-    @event_handler(host.limiter)
+    @event_handler(services.limiter)
     def typography_suite(
         models: list[str], count: float, categories: list[str], seed: float, progress=gr.Progress()
     ):
@@ -186,7 +190,7 @@ def make_suite_fn(host: ModelHost, entries: Sequence[suite.SuiteEntry]):
                 f"models is {total}: choose fewer prompts or models",
             )
         if total > 1:  # one image is one unit of the visitor's rate limit; the call itself was one
-            limits.check_current_visitor(host.limiter, cost=total - 1)
+            limits.check_current_visitor(services.limiter, cost=total - 1)
         progress = LocalizedProgress(progress)
         progress((0, total), desc="Generating suite images", unit="images")
         images: list[suite.ScoredImage] = []
@@ -196,7 +200,14 @@ def make_suite_fn(host: ModelHost, entries: Sequence[suite.SuiteEntry]):
             progress((done, total), desc=suite_caption(image), unit="images")
 
         try:
-            suite.run_suite(host, chosen, models, seed, on_image=advance, stopped=stop_watch(host, "suite"))
+            suite.run_suite(
+                services.backend,
+                chosen,
+                models,
+                seed,
+                on_image=advance,
+                stopped=stop_watch(services, "suite"),
+            )
         except GenerationCancelled:  # the page's Stop: score and report what finished
             gr.Warning(say("stopped_images", done=len(images), total=total))
         csv_path, json_path = suite.write_reports(images, download_folder("typography-suite"))
@@ -316,10 +327,10 @@ class ScoreViews:
         )
 
 
-def build_generate_section(host: ModelHost, tables: list) -> dict:
+def build_generate_section(services: AppServices, tables: list) -> dict:
     """The generate-and-score section; returns its form ({field name: component}) for links, and adds
     its tables with their English headers to `tables`."""
-    model_keys = host.model_keys
+    model_keys = services.model_keys
     first = get_spec(model_keys[0])
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
@@ -379,15 +390,15 @@ def build_generate_section(host: ModelHost, tables: list) -> dict:
         model, {"steps": steps, "guidance": guidance, "width": width, "height": height}, model_keys
     )
     event = run_with_stop(
-        host,
+        services,
         "typography",
         stop,
         [run.click, prompt.submit],
-        make_typography_fn(host),
+        make_typography_fn(services),
         [prompt, model, seed, steps, guidance, width, height],
         [image, views.scores],
         api_name="typography",
-        # Not the GPU group: the GPU part waits for the host's GPU slot, and OCR then runs without
+        # Not the GPU group: the GPU part waits for the backend's GPU slot, and OCR then runs without
         # holding the GPU for the next visitor.
         concurrency_id=OCR_QUEUE,
         concurrency_limit=OCR_CONCURRENCY,
@@ -405,7 +416,7 @@ def build_generate_section(host: ModelHost, tables: list) -> dict:
     }
 
 
-def build_score_section(host: ModelHost, tables: list) -> None:
+def build_score_section(services: AppServices, tables: list) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             upload = NamedImage(
@@ -429,7 +440,7 @@ def build_score_section(host: ModelHost, tables: list) -> None:
             tables.append((views.table, TARGET_HEADERS))
     event = gr.on(
         [run.click, expected.submit],
-        make_score_fn(host),
+        make_score_fn(services),
         [upload, expected],
         views.scores,
         api_name="score_text",
@@ -439,8 +450,8 @@ def build_score_section(host: ModelHost, tables: list) -> None:
     views.show_after(event, upload)
 
 
-def build_suite_section(host: ModelHost, tables: list) -> None:
-    model_keys = host.model_keys
+def build_suite_section(services: AppServices, tables: list) -> None:
+    model_keys = services.model_keys
     entries = suite.load_suite()
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
@@ -486,11 +497,11 @@ def build_suite_section(host: ModelHost, tables: list) -> None:
                 label=t("suite_images"), columns=4, height="auto", format="png", elem_id="suite-gallery"
             )
     run_with_stop(
-        host,
+        services,
         "suite",
         stop,
         [run.click],
-        make_suite_fn(host, entries),
+        make_suite_fn(services, entries),
         [models, count, categories, seed],
         [board, per_category, gallery, csv_file, json_file],
         api_name="typography_suite",
@@ -506,12 +517,12 @@ def build_suite_section(host: ModelHost, tables: list) -> None:
     )
 
 
-def build_tab(host: ModelHost) -> tuple[dict, list]:
+def build_tab(services: AppServices) -> tuple[dict, list]:
     """The Typography lab: generate and score, run the suite, score any image. Returns the
     generate-and-score form ({field name: component}) that a link can fill, and the tables with their
     English headers (see tables.translate_headers_on_load)."""
     tables: list = []
-    model_keys = host.model_keys
+    model_keys = services.model_keys
     # The first score would otherwise pay about a second to start the OCR engine.
     threading.Thread(target=ocr.warm_up, daemon=True, name="ocr-warm-up").start()
     gr.Markdown(t("typo_intro"), elem_id="typo-intro")
@@ -519,9 +530,9 @@ def build_tab(host: ModelHost) -> tuple[dict, list]:
         gr.Markdown(t("typo_offline_note"), elem_id="typo-offline-note")
     with gr.Tabs(elem_id="typo-sections", overflow_behavior="wrap"):
         with gr.Tab(t("typo_tab_generate"), id="typo-generate"):
-            form = build_generate_section(host, tables)
+            form = build_generate_section(services, tables)
         with gr.Tab(t("typo_tab_suite"), id="typo-suite"):
-            build_suite_section(host, tables)
+            build_suite_section(services, tables)
         with gr.Tab(t("typo_tab_score"), id="typo-score"):
-            build_score_section(host, tables)
+            build_score_section(services, tables)
     return form, tables

@@ -19,10 +19,10 @@ from typing import ClassVar
 import gradio as gr
 import PIL.Image
 
-from flux_demo import limits
 from flux_demo.faults import GenerationFailed
-from flux_demo.limits import VisitorLimiter
 from flux_demo.models import MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE, get_spec
+from flux_demo.services import AppServices, limits
+from flux_demo.services.limits import VisitorLimiter
 from flux_demo.ui.i18n import t
 from flux_demo.ui.server_text import localize, say
 from flux_demo.validation import MAX_SEED, InvalidInput, check_number
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 # Every GPU-bound event joins this concurrency group, so one GPU never runs two pipelines at once.
 GPU_QUEUE = "gpu"
 # OCR-bound events (typography scoring) share this group, so OCR never holds a GPU slot; the GPU part of
-# /typography still waits for the host's GPU slot.
+# /typography still waits for the backend's GPU slot.
 OCR_QUEUE = "ocr"
 OCR_CONCURRENCY = 2
 CUSTOM_SIZE = "Custom"  # the aspect-ratio choice that leaves width and height as typed
@@ -367,9 +367,9 @@ def _session() -> str:
     return getattr(request, "session_hash", None) or ""
 
 
-def stop_watch(host, action: str):
+def stop_watch(services: AppServices, action: str):
     """What a handler passes down as `stopped`: true once this session pressed Stop for `action`."""
-    return host.stops.watch(_session(), action)
+    return services.stops.watch(_session(), action)
 
 
 def stop_button(action: str) -> gr.Button:
@@ -378,7 +378,14 @@ def stop_button(action: str) -> gr.Button:
 
 
 def run_with_stop(
-    host, action: str, stop: gr.Button, triggers: Sequence, fn: Callable, inputs, outputs, **event
+    services: AppServices,
+    action: str,
+    stop: gr.Button,
+    triggers: Sequence,
+    fn: Callable,
+    inputs,
+    outputs,
+    **event,
 ) -> object:
     """Wire `fn` to `triggers`, stoppable by `stop` (see `stop_button`). Stop keeps what the run
     finished: the handler sees the stop at its next step (`stop_watch`), says where it stopped
@@ -386,10 +393,10 @@ def run_with_stop(
     Returns the run's event (the one with `event`'s api_name)."""
 
     def press_stop():
-        host.stops.stop(_session(), action)
+        services.stops.stop(_session(), action)
 
     def start():
-        host.stops.clear(_session(), action)
+        services.stops.clear(_session(), action)
 
     stop.click(press_stop, None, None, queue=False, api_visibility="private")
     return gr.on(triggers, start, None, None, queue=False, api_visibility="private").then(

@@ -10,6 +10,7 @@ that costs several images (a typography suite run) counts once per image.
 from __future__ import annotations
 
 import collections
+import math
 import threading
 import time
 
@@ -33,13 +34,14 @@ def parse_rate(text: str) -> tuple[int, float]:
 
 
 class VisitorLimiter:
-    """At most `count` units of work per `seconds` for each visitor key. Visitors whose window has
-    emptied are forgotten, so memory grows with the visitors of the last period, not of all time."""
+    """At most `count` units of work per `seconds` for each visitor key (a sliding window; see
+    `admission` for what a unit is). Visitors whose window has emptied are forgotten, so memory grows
+    with the visitors of the last period, not of all time."""
 
     def __init__(self, count: int, seconds: float, period_name: str, trusted_proxies: int = 0):
         self.count, self.seconds, self.period_name = count, seconds, period_name
         self.trusted_proxies = trusted_proxies
-        self._recent: dict[str, collections.deque] = {}
+        self._recent: dict[str, collections.deque] = {}  # key -> (time, units) of admitted work
         self._lock = threading.Lock()
         self._next_sweep = 0.0
 
@@ -47,45 +49,59 @@ class VisitorLimiter:
         """Visitors currently remembered."""
         return len(self._recent)
 
-    def check(self, key: str, now: float | None = None, cost: int = 1) -> None:
-        """Count `cost` units for `key`, or raise `RateLimited` saying when to try again."""
+    def try_take(self, key: str, cost: float, now: float | None = None) -> tuple[str, int] | None:
+        """Count `cost` units for `key` and return None, or count nothing and return (why, seconds to
+        wait) when the visitor's units for the period would be exceeded."""
         now = time.monotonic() if now is None else now
         if cost > self.count:
-            raise RateLimited(
-                f"rate limit: this request needs {cost} images, more than the {self.count} per "
-                f"{self.period_name} each visitor may use; ask for fewer"
+            return (
+                f"rate limit: this request needs {cost:.3g} units of work, more than the {self.count} per "
+                f"{self.period_name} each visitor may use; ask for fewer images, steps or pixels",
+                0,
             )
         with self._lock:
             self._sweep(now)
-            times = self._recent.setdefault(key, collections.deque())
-            while times and now - times[0] >= self.seconds:
-                times.popleft()
-            if len(times) + cost > self.count:
-                wait = self.seconds - (now - times[len(times) + cost - self.count - 1])
-                raise RateLimited(
-                    f"rate limit: at most {self.count} GPU requests per {self.period_name} per visitor; "
-                    f"try again in {max(1, round(wait))} s"
-                )
-            times.extend([now] * cost)
+            window = self._recent.setdefault(key, collections.deque())
+            while window and now - window[0][0] >= self.seconds:
+                window.popleft()
+            used = sum(units for _, units in window)
+            if used + cost <= self.count:
+                window.append((now, cost))
+                return None
+            # Wait until enough of the oldest work leaves the window.
+            freed, wait = used, self.seconds
+            for started, units in window:
+                freed -= units
+                if freed + cost <= self.count:
+                    wait = self.seconds - (now - started)
+                    break
+        wait_s = max(1, math.ceil(wait))
+        return (
+            f"rate limit: at most {self.count} units of work per {self.period_name} per visitor "
+            f"(this request needs {cost:.3g}); try again in {wait_s} s",
+            wait_s,
+        )
+
+    def check(self, key: str, now: float | None = None, cost: float = 1) -> None:
+        """Count `cost` units for `key`, or raise `RateLimited` saying when to try again."""
+        refused = self.try_take(key, cost, now)
+        if refused is not None:
+            raise RateLimited(refused[0])
 
     def _sweep(self, now: float) -> None:
         """Forget visitors with nothing in their window; at most once per period, so O(1) amortised."""
         if now < self._next_sweep:
             return
         self._next_sweep = now + self.seconds
-        stale = [key for key, times in self._recent.items() if not times or now - times[-1] >= self.seconds]
+        stale = [key for key, w in self._recent.items() if not w or now - w[-1][0] >= self.seconds]
         for key in stale:
             del self._recent[key]
 
     def visitor(self, request) -> str:
         """The key of the visitor behind a Starlette/Gradio request (see the module docstring)."""
-        peer = getattr(request.client, "host", "") or "unknown"
-        if self.trusted_proxies == 0:
-            return peer
-        chain = [part.strip() for part in request.headers.get("x-forwarded-for", "").split(",")]
-        chain = [part for part in chain if part]
-        # Entries appended by trusted proxies, nearest last; fewer than expected: the nearest one we have.
-        return chain[-self.trusted_proxies] if len(chain) >= self.trusted_proxies else (chain or [peer])[0]
+        from flux_demo.services.admission import visitor_of
+
+        return visitor_of(request, self.trusted_proxies)
 
 
 def limiter_for(rate: str | None, trusted_proxies: int = 0) -> VisitorLimiter | None:

@@ -18,6 +18,7 @@ import spaces  # no-op off Spaces; on ZeroGPU it must come before torch initiali
 from flux_demo import cancellation, faults, metadata
 from flux_demo.config import Settings, zerogpu_size_setting
 from flux_demo.faults import GenerationCancelled, OutOfGpuMemory
+from flux_demo.messages import Message
 from flux_demo.models import REAL_DEFAULT, zerogpu_size
 from flux_demo.pipelines import LoadedModel, ModelHost
 from flux_demo.steps import StepObserver
@@ -84,7 +85,7 @@ def _denoise(
                 if progress is not None:
                     progress(
                         (step + 1, request.steps_run),
-                        desc=f"{request.spec.name}: denoising step",
+                        desc=Message("progress.denoising", model=request.spec.name),
                         unit="steps",
                     )
                 return callback_kwargs
@@ -148,7 +149,7 @@ def generate(
     is true."""
     spec = request.spec
     if progress is not None and not host.is_loaded(spec.key):
-        progress(0.0, desc=f"Loading {spec.name} (first use)")
+        progress(0.0, desc=Message("progress.loading", model=spec.name))
     abandoned = cancellation.watch_current_job(stopped)
     replica_lease = contextlib.ExitStack()
     try:  # a free replica (a per-device host) with the model loaded, outside the GPU-time estimate
@@ -166,7 +167,7 @@ def generate(
         fault = faults.from_zerogpu(err)
         if fault is None:  # unexpected: the details (paths, tensors) go to the log, not to the visitor
             log.error("generating with %s failed", spec.key, exc_info=True)
-            fault = faults.GenerationFailed(f"generation failed ({type(err).__name__}); see the server log")
+            fault = faults.GenerationFailed(Message("fault.generation_failed", error=type(err).__name__))
         raise fault from err
     finally:
         replica_lease.close()  # the replica takes the next request
@@ -181,7 +182,7 @@ def generate(
         "seconds_per_step": round(seconds / max(request.steps_run, 1), 4),
         "peak_vram_gb": None if peak_bytes is None else round(peak_bytes / 1e9, 2),
         "speed": dict(loaded.speed),
-        "notes": list(request.notes),
+        "notes": [str(note) for note in request.notes],  # API callers read English
         "backend": replica.backend,
         "replica": replica.name,
     }

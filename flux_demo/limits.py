@@ -14,12 +14,13 @@ import threading
 import time
 
 from flux_demo.faults import GenerationFailed
+from flux_demo.messages import Message
 
 PERIODS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
 
 
 class RateLimited(GenerationFailed):
-    title = "Too many requests"
+    title = "title.too_many_requests"
 
 
 def parse_rate(text: str) -> tuple[int, float]:
@@ -51,10 +52,7 @@ class VisitorLimiter:
         """Count `cost` units for `key`, or raise `RateLimited` saying when to try again."""
         now = time.monotonic() if now is None else now
         if cost > self.count:
-            raise RateLimited(
-                f"rate limit: this request needs {cost} images, more than the {self.count} per "
-                f"{self.period_name} each visitor may use; ask for fewer"
-            )
+            raise RateLimited(Message("limit.too_costly", cost=cost, count=self.count, period=self._period()))
         with self._lock:
             self._sweep(now)
             times = self._recent.setdefault(key, collections.deque())
@@ -63,10 +61,14 @@ class VisitorLimiter:
             if len(times) + cost > self.count:
                 wait = self.seconds - (now - times[len(times) + cost - self.count - 1])
                 raise RateLimited(
-                    f"rate limit: at most {self.count} GPU requests per {self.period_name} per visitor; "
-                    f"try again in {max(1, round(wait))} s"
+                    Message(
+                        "limit.rate", count=self.count, period=self._period(), seconds=max(1, round(wait))
+                    )
                 )
             times.extend([now] * cost)
+
+    def _period(self) -> Message:
+        return Message(f"period.{self.period_name}")
 
     def _sweep(self, now: float) -> None:
         """Forget visitors with nothing in their window; at most once per period, so O(1) amortised."""

@@ -32,6 +32,7 @@ from typing import ClassVar
 
 from flux_demo import faults, limits
 from flux_demo.config import Settings, parse_replicas
+from flux_demo.messages import Message
 from flux_demo.pipelines.host import LoadedModel, ModelHost, enabled_model_keys
 from flux_demo.pipelines.placement import Placement
 
@@ -196,7 +197,7 @@ class RemotePipeline:
         except BaseException:
             response.cancel()
             raise
-        raise faults.GenerationFailed("the Ray replica ended without an image; see the server log")
+        raise faults.GenerationFailed(Message("fault.replica_no_image"))
 
     def maybe_free_model_hooks(self) -> None:
         """Nothing to free here: the replica cleans up its own pipeline."""

@@ -14,8 +14,7 @@ from flux_demo.models import get_spec
 from flux_demo.offline import nano
 from flux_demo.pipelines import ModelHost
 from flux_demo.ui import live, share
-from flux_demo.ui.i18n import t
-from flux_demo.ui.server_text import localize, say
+from flux_demo.ui.i18n import say, t
 from flux_demo.ui.tables import localized_table
 from flux_demo.ui.widgets import (
     GPU_QUEUE,
@@ -83,7 +82,7 @@ def parse_settings(rows) -> dict[str, tuple[float, float]]:
     overrides = {}
     for row in rows:
         if len(row) != 3 or not isinstance(row[0], str):
-            raise InvalidInput("settings", "rows must be [model, steps, guidance]")
+            raise InvalidInput("settings", "input.settings_rows")
         overrides[row[0]] = (row[1], row[2])
     return overrides
 
@@ -91,11 +90,11 @@ def parse_settings(rows) -> dict[str, tuple[float, float]]:
 def table_row(run: ModelRun) -> list:
     name = get_spec(run.model).name
     if not run.ok:
-        return [name, localize(run.error), None, None, None, None, None, None, None]
+        return [name, say(run.error), None, None, None, None, None, None, None]
     details, score = run.result.details, run.score
     cells = [
         name,
-        say("ok"),
+        say("ui.ok"),
         details["seconds"],
         details["steps"],
         details["seconds_per_step"],
@@ -110,7 +109,7 @@ def caption(run: ModelRun, with_seed: bool = False) -> str:
     """The model's name and its CER; with the seed first, so a cut-off caption still shows it."""
     text = get_spec(run.model).name
     if with_seed:
-        text = f"{say('seed_caption', seed=run.request.seed)} · {text}"
+        text = f"{say('ui.seed_caption', seed=run.request.seed)} · {text}"
     if run.score is not None and run.score.mean_cer is not None:
         text += f" · CER {run.score.mean_cer:.2f}"
     return text

@@ -14,6 +14,7 @@ from gradio.data_classes import FileData, GradioRootModel
 from PIL import Image
 
 from flux_demo import editing
+from flux_demo.messages import Message
 from flux_demo.models import MAX_SIDE, SIZE_MULTIPLE, get_spec
 from flux_demo.pipelines import ModelHost
 from flux_demo.ui import share
@@ -24,10 +25,11 @@ from flux_demo.ui.widgets import (
     NamedImage,
     NamedSlider,
     model_choices,
+    refusal,
     seed_box,
     step_sliders,
 )
-from flux_demo.validation import MAX_PROMPT_CHARS
+from flux_demo.validation import MAX_PROMPT_CHARS, InvalidInput
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples" / "edit"
 EXAMPLES = (  # (prompt, reference file names) drawn by examples/edit/draw_references.py
@@ -110,9 +112,10 @@ def painted_mask(editor: dict | None, references: list):
 def add_reference(result, references: list):
     """The gallery with the result appended (a gallery holds at most 10)."""
     if result is None:
-        raise gr.Error("Run first: there is no result to use yet.", print_exception=False)
-    if len(references) >= editing.MODES["edit"].max_images:
-        raise gr.Error("references: at most 10 images; remove one first.", print_exception=False)
+        raise refusal(Message("input.run_first"))
+    limit = editing.MODES["edit"].max_images
+    if len(references) >= limit:
+        raise refusal(InvalidInput("references", "input.references_full", limit=limit).message)
     return [*references, result]
 
 

@@ -12,8 +12,7 @@ from flux_demo.models import MODELS, get_spec
 from flux_demo.offline import nano
 from flux_demo.pipelines import ModelHost
 from flux_demo.ui import live, share
-from flux_demo.ui.i18n import t
-from flux_demo.ui.server_text import say
+from flux_demo.ui.i18n import say, t
 from flux_demo.ui.widgets import (
     CUSTOM_SIZE,
     GPU_QUEUE,
@@ -116,8 +115,8 @@ def result_summary(details: dict | None) -> str:
         return ""
     try:
         line = say(
-            "summary",
-            name=details["model_name"],
+            "ui.summary",
+            model=details["model_name"],
             steps=details["steps"],
             width=details["width"],
             height=details["height"],
@@ -125,7 +124,7 @@ def result_summary(details: dict | None) -> str:
             seed=details["seed"],
         )
         if details.get("device"):
-            line += say("summary_device", device=details["device"], dtype=details.get("dtype", ""))
+            line += say("ui.summary_device", device=details["device"], dtype=details.get("dtype", ""))
     except (KeyError, TypeError, ValueError):  # it comes back from the browser: show nothing rather than fail
         return ""
     return f"**{line}**"

@@ -15,6 +15,7 @@ from PIL import Image
 from flux_demo import limits, typography
 from flux_demo.comparison import check_models
 from flux_demo.faults import GenerationCancelled
+from flux_demo.messages import Message
 from flux_demo.models import get_spec
 from flux_demo.offline import nano
 from flux_demo.pipelines import ModelHost
@@ -30,8 +31,7 @@ from flux_demo.typography.view import (
     score_summary,
 )
 from flux_demo.ui import share
-from flux_demo.ui.i18n import t
-from flux_demo.ui.server_text import say, visitor_language
+from flux_demo.ui.i18n import say, t, visitor_language
 from flux_demo.ui.tables import localized_table
 from flux_demo.ui.widgets import (
     GPU_QUEUE,
@@ -74,10 +74,7 @@ def write_prompt(text: str, scene: str) -> str:
     """The prompt helper: ``scene`` with ``text`` quoted where ``{text}`` is, or appended."""
     text = check_prompt(text, "text", suite.MAX_EXPECTED_CHARS)
     scene = suite.check_scene(scene)
-    try:
-        return typography.quote_prompt(text, scene or "")
-    except ValueError as err:
-        raise InvalidInput("text", str(err).removeprefix("text: ")) from None
+    return typography.quote_prompt(text, scene or "")
 
 
 def make_typography_fn(host: ModelHost):
@@ -182,13 +179,16 @@ def make_suite_fn(host: ModelHost, entries: Sequence[suite.SuiteEntry]):
         if total > suite.MAX_SUITE_IMAGES:
             raise InvalidInput(
                 "count",
-                f"a run makes at most {suite.MAX_SUITE_IMAGES} images; {count} prompts × {len(models)} "
-                f"models is {total}: choose fewer prompts or models",
+                "input.suite_too_many",
+                limit=suite.MAX_SUITE_IMAGES,
+                count=count,
+                models=len(models),
+                total=total,
             )
         if total > 1:  # one image is one unit of the visitor's rate limit; the call itself was one
             limits.check_current_visitor(host.limiter, cost=total - 1)
         progress = LocalizedProgress(progress)
-        progress((0, total), desc="Generating suite images", unit="images")
+        progress((0, total), desc=Message("progress.suite"), unit="images")
         images: list[suite.ScoredImage] = []
 
         def advance(done: int, total: int, image: suite.ScoredImage) -> None:
@@ -198,7 +198,7 @@ def make_suite_fn(host: ModelHost, entries: Sequence[suite.SuiteEntry]):
         try:
             suite.run_suite(host, chosen, models, seed, on_image=advance, stopped=stop_watch(host, "suite"))
         except GenerationCancelled:  # the page's Stop: score and report what finished
-            gr.Warning(say("stopped_images", done=len(images), total=total))
+            gr.Warning(say("ui.stopped_images", done=len(images), total=total))
         csv_path, json_path = suite.write_reports(images, download_folder("typography-suite"))
         return (
             localized_table(suite.LEADERBOARD_HEADERS, named_rows(suite.leaderboard_rows(images))),
@@ -214,7 +214,7 @@ def make_suite_fn(host: ModelHost, entries: Sequence[suite.SuiteEntry]):
 def suite_caption(image: suite.ScoredImage) -> str:
     """ "FLUX.1 [schnell] · sw-01 · CER 0.12": the model's name, the suite id and the score."""
     score = image.score.mean_cer
-    cer = say("unreadable") if score is None else f"CER {score:.2f}"
+    cer = say("ui.unreadable") if score is None else f"CER {score:.2f}"
     return f"{get_spec(image.model).name} · {image.entry.id} · {cer}"
 
 

@@ -7,7 +7,7 @@ import gradio as gr
 
 from flux_demo import editing
 from flux_demo.pipelines import ModelHost
-from flux_demo.ui.widgets import event_handler, show_notes
+from flux_demo.ui.widgets import LocalizedProgress, event_handler, show_notes
 
 
 def make_handlers(host: ModelHost):
@@ -16,7 +16,7 @@ def make_handlers(host: ModelHost):
     def run(request: editing.EditRequest, progress):
         valid = editing.validate_edit(request, host.model_keys)
         show_notes(valid.notes)
-        result = editing.run_edit(host, valid, progress)
+        result = editing.run_edit(host, valid, LocalizedProgress(progress))
         return result.image, valid.seed, result.details
 
     @event_handler(host.limiter)

@@ -20,6 +20,7 @@ from flux_demo.ui import share
 from flux_demo.ui.i18n import t
 from flux_demo.ui.widgets import (
     GPU_QUEUE,
+    LocalizedProgress,
     event_handler,
     model_choices,
     seed_box,
@@ -74,7 +75,7 @@ def make_trajectory_fn(host: ModelHost):
         request = GenerationRequest(prompt, model, width, height, steps, guidance, seed, False)
         valid = validate(request, host.model_keys)
         show_notes(valid.notes)
-        run = trajectory.run_trajectory(host, valid, progress)
+        run = trajectory.run_trajectory(host, valid, LocalizedProgress(progress))
         strip = [(step.predicted, step_caption(step, valid.steps)) for step in run.steps]
         return run.result.image, strip, run.details, {"request": valid, "steps": run.steps}
 
@@ -161,7 +162,7 @@ def make_side_by_side_fn(host: ModelHost):
             own_guidance = guidance if which == 0 or spec is None else spec.default_guidance
             request = GenerationRequest(text, key, width, height, own_steps, own_guidance, seed, False)
             valid = validate(request, host.model_keys)
-            runs.append((valid, trajectory.run_trajectory(host, valid, progress)))
+            runs.append((valid, trajectory.run_trajectory(host, valid, LocalizedProgress(progress))))
         (first, a), (second, b) = runs
         pairs = trajectory.align_by_sigma([s.sigma for s in a.steps], [s.sigma for s in b.steps])
         gallery = []

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flux_demo import faults, metadata
+from flux_demo.messages import Message
 from flux_demo.pipelines.backend import Backend, Inspection, Job, ModelLoadFailed, PipelineCall, ProgressFn
 from flux_demo.services.stops import watch_current_job
 from flux_demo.validation import ValidRequest
@@ -47,7 +48,7 @@ def generate(
     true."""
     spec = request.spec
     if progress is not None and not backend.is_loaded(spec.key):
-        progress(0.0, desc=f"Loading {spec.name} (first use)")
+        progress(0.0, desc=Message("progress.loading", model=spec.name))
     job = Job(request, call, observer, inspect)
     start = time.perf_counter()
     try:
@@ -61,7 +62,7 @@ def generate(
         fault = faults.from_zerogpu(err)
         if fault is None:  # unexpected: the details (paths, tensors) go to the log, not to the visitor
             log.error("generating with %s failed", spec.key, exc_info=True)
-            fault = faults.GenerationFailed(f"generation failed ({type(err).__name__}); see the server log")
+            fault = faults.GenerationFailed(Message("fault.generation_failed", error=type(err).__name__))
         raise fault from err
     seconds = time.perf_counter() - start
     settings = request.settings()
@@ -74,7 +75,7 @@ def generate(
         "seconds_per_step": round(seconds / max(request.steps_run, 1), 4),
         "peak_vram_gb": None if outcome.peak_bytes is None else round(outcome.peak_bytes / 1e9, 2),
         "speed": dict(outcome.speed),
-        "notes": list(request.notes),
+        "notes": [str(note) for note in request.notes],  # API callers read English
         "backend": outcome.backend,
         "replica": outcome.replica,
     }

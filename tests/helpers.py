@@ -54,7 +54,7 @@ def serve_locally(demo):
         server_name="127.0.0.1",
         server_port=free_port(),
         quiet=True,
-        **launch_options(demo.services.settings),
+        **launch_options(demo),
     )
     try:
         yield demo.local_url

@@ -49,7 +49,7 @@ def test_zero_size_takes_the_first_reference_snapped_to_16():
     valid = validate_edit(edit_request(), SERVED)
     assert (valid.width, valid.height) == (208, 144)
     assert valid.size_source == "first image (200×150)"
-    assert any("208×144" in note for note in valid.notes)
+    assert any("208×144" in str(note) for note in valid.notes)
 
 
 def test_zero_size_is_capped_to_the_models_area_keeping_the_aspect():

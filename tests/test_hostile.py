@@ -181,7 +181,7 @@ def test_an_oversized_image_is_refused_before_it_is_decoded(tmp_path, monkeypatc
     # Refused, not raised: `event_handler` raises it in the visitor's language before the handler runs.
     refused = component.preprocess(payload)
     assert isinstance(refused, Refused)
-    assert refused.message == "image: must be at most 4096×4096 pixels, got 5000×5000"
+    assert str(refused.message) == "image: must be at most 4096×4096 pixels, got 5000×5000"
     assert decoded == []
 
 
@@ -190,7 +190,7 @@ def test_a_file_that_is_not_an_image_is_refused_naming_the_field(tmp_path):
     path.write_text("not a picture")
     component = NamedImage(label="image", type="pil", max_side=4096)
     refused = component.preprocess(gr.FileData(path=str(path), orig_name="notes.png"))
-    assert isinstance(refused, Refused) and refused.message == "image: must be a PNG, JPEG or WebP image"
+    assert isinstance(refused, Refused) and str(refused.message) == "image: must be a PNG, JPEG or WebP image"
 
 
 # --- OCR work is bounded per image -------------------------------------------------------------

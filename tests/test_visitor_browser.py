@@ -4,6 +4,8 @@ keeps the last result on every long action, one progress bar, and tables that fi
 import re
 
 import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
 
 from tests.helpers import english_sentences
 
@@ -90,6 +92,7 @@ def example_words() -> set[str]:
 
 
 def test_korean_visitors_get_errors_and_link_notices_in_korean_with_the_field_name(open_page, server_url):
+    """The page answers in the visitor's language; an API caller that accepts Korean still gets English."""
     page = open_page(server_url + "?width=abc", "ko-KR")
     notice = page.locator("#link-notice")
     notice.wait_for(state="visible")
@@ -100,6 +103,9 @@ def test_korean_visitors_get_errors_and_link_notices_in_korean_with_the_field_na
     assert "필수 항목" in message and english_sentences(message) == []
     page.wait_for_timeout(1500)
     assert page.locator(".toast-body").filter(has_text="prompt:").count() == 1  # one toast, not two
+    api = Client(server_url, verbose=False, headers={"Accept-Language": "ko-KR,ko"})
+    with pytest.raises(AppError, match="prompt: is required: describe the image you want"):
+        api.predict("", "tiny-schnell", 256, 256, 1, 0.0, 1, False, False, api_name="/generate")
 
 
 @pytest.mark.parametrize("locale", ["en-US", "ko-KR"])

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from flux_demo import faults
 from flux_demo.config import Settings, parse_replicas
+from flux_demo.messages import Message
 from flux_demo.pipelines import runner
 from flux_demo.pipelines.backend import Job, JobOutcome, ModelLoadFailed, ProgressFn, replay
 from flux_demo.pipelines.host import ModelHost, enabled_model_keys
@@ -350,7 +351,7 @@ class RayBackend:
                 if cancelled.is_set():  # our own cancel, for Stop: say where it stopped
                     raise faults.GenerationCancelled(step=step, steps=job.request.steps) from err
                 raise
-        raise faults.GenerationFailed("the Ray replica ended without an image; see the server log")
+        raise faults.GenerationFailed(Message("fault.replica_no_image"))
 
     def is_loaded(self, key: str) -> bool:
         return key in self._handles

@@ -17,6 +17,7 @@ import spaces  # no-op off Spaces; on ZeroGPU it must come before torch initiali
 
 from flux_demo.config import Settings, on_zerogpu, zerogpu_size_setting
 from flux_demo.faults import GenerationCancelled, OutOfGpuMemory, free_gpu_memory
+from flux_demo.messages import Message
 from flux_demo.models import REAL_DEFAULT, zerogpu_size
 from flux_demo.pipelines.backend import Job, JobOutcome, LoadedModel, ProgressFn, Replica, replay
 
@@ -92,7 +93,9 @@ class StepCallback:
             self.observer(pipeline, step, timestep, callback_kwargs["latents"])
         if self.progress is not None:
             self.progress(
-                (step + 1, request.steps_run), desc=f"{request.spec.name}: denoising step", unit="steps"
+                (step + 1, request.steps_run),
+                desc=Message("progress.denoising", model=request.spec.name),
+                unit="steps",
             )
         return callback_kwargs
 

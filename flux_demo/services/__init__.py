@@ -1,7 +1,7 @@
 """The app's services: the GPU backend, and what the app keeps per visitor and per queue beside it (the
-rate limiter, the pages' Stop flags, the queue's limits). `create_demo` builds one `AppServices` and
-hands it to every tab, so the backend (in-process host, replica pool or Ray) only runs GPU work, and two
-demos in one process keep their own limits and Stop flags.
+admission rules with the rate limiter, the pages' Stop flags, the queue's limits). `create_demo` builds
+one `AppServices` and hands it to every tab, so the backend (in-process host, replica pool or Ray) only
+runs GPU work, and two demos in one process keep their own limits and Stop flags.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from flux_demo.config import Settings
 from flux_demo.pipelines.backend import Backend
+from flux_demo.services.admission import Admission
 from flux_demo.services.limits import VisitorLimiter, limiter_for
 from flux_demo.services.stops import StopRequests
 
@@ -21,14 +22,19 @@ class AppServices:
     """The app-level services of one demo (see the module docstring)."""
 
     backend: Backend
-    limiter: VisitorLimiter | None = None
+    admission: Admission
     stops: StopRequests = field(default_factory=StopRequests)
 
     @classmethod
     def for_backend(cls, backend: Backend) -> AppServices:
-        """The services for serving `backend`, with the limiter its settings ask for."""
+        """The services for serving `backend`, with the admission rules its settings ask for."""
         settings = backend.settings
-        return cls(backend, limiter_for(settings.rate_limit, settings.trusted_proxies))
+        limiter = limiter_for(settings.rate_limit, settings.trusted_proxies)
+        return cls(backend, Admission(limiter, settings.max_queued_per_visitor, settings.trusted_proxies))
+
+    @property
+    def limiter(self) -> VisitorLimiter | None:
+        return self.admission.limiter
 
     @property
     def settings(self) -> Settings:

@@ -18,29 +18,27 @@ no decoding and no disk:
   visitors who were served less recently than its own visitor (`FairOrder`), so a visitor who keeps
   submitting waits behind everyone else's next job rather than ahead of it.
 
-A refusal is an HTTP 429 whose `detail` says why and how long to wait, in the visitor's language.
+A refusal is an HTTP 429 whose `detail` says why and how long to wait, in the visitor's language
+(`flux_demo.ui.gatekeeper` wires these rules in front of Gradio's routes and into its queue).
 """
 
 from __future__ import annotations
 
 import collections
 import inspect
-import json
 import math
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from flux_demo.messages import Message
 from flux_demo.services.limits import VisitorLimiter
 
 UNIT_STEPS, UNIT_PIXELS = 4, 1024 * 1024  # one unit: a 4-step 1024² image
 OCR_UNITS = 0.25  # scoring one uploaded image: OCR only, no GPU
 SERVED_WINDOW_S = 300.0  # "served recently", for the fair order
-MAX_BODY_BYTES = 1024 * 1024  # a queue/join or call body: settings and file references, never pixels
-# Routes where a job asks for a queue place: the page's queue/join and the REST API's call routes.
-JOIN = re.compile(r"/gradio_api/(?:queue/join|call/(?:v2/)?(?P<api>[\w\-]+))/?$")
+BUSY_RETRY_S = 5  # what a refusal for too many jobs suggests waiting
 
 # A cost function: the request's values by parameter name -> units of work.
 WorkCost = Callable[[Mapping[str, object]], float]
@@ -107,7 +105,7 @@ class Refusal:
     visitor's units for the period are used up); `wait_s` how long until it may."""
 
     code: str
-    message: str
+    message: Message
     wait_s: int
 
 
@@ -131,12 +129,7 @@ class Admission:
         with self._lock:
             jobs = waiting_or_running + self._joining[visitor]
             if jobs >= self.max_queued:
-                return Refusal(
-                    "busy",
-                    f"busy: you already have {jobs} jobs waiting or running (at most {self.max_queued} per "
-                    "visitor); wait for one to finish",
-                    5,
-                )
+                return Refusal("busy", Message("limit.busy", jobs=jobs, limit=self.max_queued), BUSY_RETRY_S)
             if self.limiter is not None:
                 refused = self.limiter.try_take(visitor, cost)
                 if refused is not None:
@@ -202,160 +195,3 @@ class FairOrder(list):
     def remove(self, event) -> None:
         super().remove(event)
         self._rounds.pop(id(event), None)
-
-
-# --- wiring into Gradio -------------------------------------------------------------------------------
-
-
-def event_visitor(admission: Admission):
-    """The visitor of a queued Gradio event (None for events without a request)."""
-
-    def of(event) -> str | None:
-        request = getattr(event, "request", None)
-        return None if request is None else admission.visitor(request)
-
-    return of
-
-
-def install_fair_order(demo, admission: Admission) -> None:
-    """Make every event queue of `demo` (after `demo.queue()`) keep its waiting events in `FairOrder`."""
-    queue = demo._queue  # Gradio's Queue: its per-concurrency-id lists are where events wait
-    create = queue.create_event_queue_for_fn
-    visitor = event_visitor(admission)
-
-    def create_fair(block_fn):
-        create(block_fn)
-        event_queue = queue.event_queue_per_concurrency_id[block_fn.concurrency_id]
-        if not isinstance(event_queue.queue, FairOrder):
-            event_queue.queue = FairOrder(admission, visitor, event_queue.queue)
-
-    queue.create_event_queue_for_fn = create_fair
-
-
-class AdmissionMiddleware:
-    """ASGI middleware in front of `queue/join` and `call/<api_name>` (see the module docstring); also
-    caps those bodies at MAX_BODY_BYTES and marks every response `X-Content-Type-Options: nosniff`."""
-
-    def __init__(self, app, demo):
-        self.app, self.demo = app, demo
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        send = _nosniff(send)
-        match = JOIN.search(scope.get("path", "")) if scope.get("method") == "POST" else None
-        if match is None:
-            await self.app(scope, receive, send)
-            return
-        body = await _read_body(receive, MAX_BODY_BYTES)
-        if body is None:
-            await _json(send, 413, {"detail": f"request body larger than {MAX_BODY_BYTES} bytes"})
-            return
-        services = self.demo.services
-        admission: Admission = services.admission
-        from starlette.requests import Request
-
-        request = Request(scope)
-        fn, data = self._job(match["api"], body)
-        cost = declared_cost(getattr(fn, "fn", None)) if fn is not None else None
-        if cost is None:  # not a GPU or OCR job: nothing to admit
-            await self.app(scope, _replay(body, receive), send)
-            return
-        visitor = admission.visitor(request)
-        values = parameter_values(fn.fn, data)
-        refusal = admission.admit(visitor, float(cost(values)), self._jobs_of(visitor, admission))
-        if refusal is not None:
-            detail = {"detail": refusal.message, "code": refusal.code}
-            await _json(send, 429, detail, {"retry-after": str(refusal.wait_s)})
-            return
-        try:
-            await self.app(scope, _replay(body, receive), send)
-        finally:
-            admission.joined(visitor)
-
-    def _job(self, api_name: str | None, body: bytes):
-        """The Gradio function a join asks for, and its positional data (None, [] if unreadable)."""
-        try:
-            payload = json.loads(body or b"{}")
-        except ValueError:
-            return None, []
-        if not isinstance(payload, dict):
-            return None, []
-        data = payload.get("data") if isinstance(payload.get("data"), list) else []
-        fns = self.demo.fns
-        if api_name is None:
-            index = payload.get("fn_index")
-            return (fns.get(index) if isinstance(index, int) else None), data
-        for fn in fns.values():
-            if fn.api_name == api_name:
-                return fn, data
-        return None, data
-
-    def _jobs_of(self, visitor: str, admission: Admission) -> int:
-        """The visitor's admitted jobs waiting in or running from Gradio's queue now."""
-        queue = getattr(self.demo, "_queue", None)
-        events = list(getattr(queue, "event_ids_to_events", {}).values())
-        return sum(
-            1
-            for event in events
-            if declared_cost(getattr(event.fn, "fn", None)) is not None
-            and getattr(event, "request", None) is not None
-            and admission.visitor(event.request) == visitor
-        )
-
-
-async def _read_body(receive, limit: int) -> bytes | None:
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b"".join(chunks)
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-def _replay(body: bytes, receive):
-    sent = [False]
-
-    async def replay():
-        if not sent[0]:
-            sent[0] = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
-
-
-def _nosniff(send):
-    async def with_header(message):
-        if message["type"] == "http.response.start":
-            headers = [
-                (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-content-type-options"
-            ]
-            message = {**message, "headers": [*headers, (b"x-content-type-options", b"nosniff")]}
-        await send(message)
-
-    return with_header
-
-
-async def _json(send, status: int, payload: dict, headers: dict[str, str] | None = None) -> None:
-    body = json.dumps(payload).encode()
-    extra = [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *extra,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -1,10 +1,11 @@
-"""An optional per-visitor rate limit on GPU and OCR work (`FLUX_DEMO_RATE_LIMIT`, e.g. "10/minute").
+"""An optional per-visitor rate limit on GPU and OCR work (`FLUX_DEMO_RATE_LIMIT`, e.g. "20/minute"), in
+units of work (see `flux_demo.services.admission`: one unit is a 4-step 1024² image), checked when a job
+asks to join the queue.
 
 A sliding window per visitor. The visitor is the address that the nearest *trusted* proxy saw: with
 `FLUX_DEMO_TRUSTED_PROXIES=N`, the N-th address from the right of `X-Forwarded-For` (each proxy appends
 the address it received the request from, so entries further left were written by the client and can
-be anything); with 0 (the default off Spaces), the TCP peer address and no header at all. A request
-that costs several images (a typography suite run) counts once per image.
+be anything); with 0 (the default off Spaces), the TCP peer address and no header at all.
 """
 
 from __future__ import annotations
@@ -15,12 +16,18 @@ import threading
 import time
 
 from flux_demo.faults import GenerationFailed
+from flux_demo.messages import Message
 
 PERIODS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
 
 
+def _units(cost: float) -> str:
+    """Units of work as people read them: 7, 0.25, 0.0625."""
+    return f"{cost:.3g}"
+
+
 class RateLimited(GenerationFailed):
-    title = "Too many requests"
+    title = "title.too_many_requests"
 
 
 def parse_rate(text: str) -> tuple[int, float]:
@@ -49,16 +56,12 @@ class VisitorLimiter:
         """Visitors currently remembered."""
         return len(self._recent)
 
-    def try_take(self, key: str, cost: float, now: float | None = None) -> tuple[str, int] | None:
+    def try_take(self, key: str, cost: float, now: float | None = None) -> tuple[Message, int] | None:
         """Count `cost` units for `key` and return None, or count nothing and return (why, seconds to
         wait) when the visitor's units for the period would be exceeded."""
         now = time.monotonic() if now is None else now
         if cost > self.count:
-            return (
-                f"rate limit: this request needs {cost:.3g} units of work, more than the {self.count} per "
-                f"{self.period_name} each visitor may use; ask for fewer images, steps or pixels",
-                0,
-            )
+            return Message("limit.too_costly", cost=_units(cost), count=self.count, period=self._period()), 0
         with self._lock:
             self._sweep(now)
             window = self._recent.setdefault(key, collections.deque())
@@ -76,17 +79,19 @@ class VisitorLimiter:
                     wait = self.seconds - (now - started)
                     break
         wait_s = max(1, math.ceil(wait))
-        return (
-            f"rate limit: at most {self.count} units of work per {self.period_name} per visitor "
-            f"(this request needs {cost:.3g}); try again in {wait_s} s",
-            wait_s,
+        message = Message(
+            "limit.rate", count=self.count, period=self._period(), cost=_units(cost), seconds=wait_s
         )
+        return message, wait_s
 
     def check(self, key: str, now: float | None = None, cost: float = 1) -> None:
         """Count `cost` units for `key`, or raise `RateLimited` saying when to try again."""
         refused = self.try_take(key, cost, now)
         if refused is not None:
             raise RateLimited(refused[0])
+
+    def _period(self) -> Message:
+        return Message(f"period.{self.period_name}")
 
     def _sweep(self, now: float) -> None:
         """Forget visitors with nothing in their window; at most once per period, so O(1) amortised."""
@@ -110,15 +115,3 @@ def limiter_for(rate: str | None, trusted_proxies: int = 0) -> VisitorLimiter | 
         return None
     count, seconds = parse_rate(rate)
     return VisitorLimiter(count, seconds, rate.strip().lower().partition("/")[2], trusted_proxies)
-
-
-def check_current_visitor(limiter: VisitorLimiter | None, cost: int = 1) -> None:
-    """Count this Gradio request (`cost` units) against its visitor's limit; a no-op without a limiter."""
-    if limiter is None:
-        return
-    from gradio.context import LocalContext
-
-    request = LocalContext.request.get(None)
-    if request is None:  # not a web request (a script, a cached example)
-        return
-    limiter.check(limiter.visitor(request), cost=cost)

@@ -8,13 +8,23 @@ import threading
 from pathlib import Path
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from flux_demo import __version__
 from flux_demo.config import Settings, on_zerogpu
 from flux_demo.pipelines import Backend, serving_host
 from flux_demo.pipelines.host import execution_device
 from flux_demo.services import AppServices
-from flux_demo.ui import comparison, edit, how_flux_works, share, tables, text_to_image, typography
+from flux_demo.ui import (
+    comparison,
+    edit,
+    gatekeeper,
+    how_flux_works,
+    share,
+    tables,
+    text_to_image,
+    typography,
+)
 from flux_demo.ui.i18n import EN, I18N, t
 from flux_demo.ui.widgets import offline_notice
 
@@ -76,6 +86,7 @@ def create_demo(settings: Settings | None = None, backend: Backend | None = None
     demo.services = services
     # One pipeline call per replica and GPU slot at a time (FLUX_DEMO_DEVICES x FLUX_DEMO_GPU_CONCURRENCY).
     demo.queue(max_size=services.queue_size, default_concurrency_limit=services.concurrency)
+    gatekeeper.install_fair_order(demo, services.admission)
     if on_zerogpu():
         # spaces packs the weights moved to CUDA when the app launches and forks its GPU worker from this
         # process, so every model must be loaded before launch, whatever FLUX_DEMO_PRELOAD says.
@@ -87,9 +98,9 @@ def create_demo(settings: Settings | None = None, backend: Backend | None = None
     return demo
 
 
-def launch_options(settings: Settings | None = None) -> dict:
+def launch_options(demo: FluxDemoBlocks) -> dict:
     """Keyword arguments for `demo.launch`, shared by app.py and the tests."""
-    settings = settings or Settings.from_env()
+    settings = demo.services.settings
     # Which X-Forwarded-For entries to believe is the rate limit's decision (FLUX_DEMO_TRUSTED_PROXIES):
     # uvicorn, which Gradio runs, would otherwise replace the client address with the header's value for
     # any request from a local address, forged headers included.
@@ -106,4 +117,6 @@ def launch_options(settings: Settings | None = None) -> dict:
         "i18n": I18N,
         # Tools for MCP clients, described by the endpoints' docstrings (the gradio[mcp] extra).
         "mcp_server": settings.mcp_server,
+        # Admission to the GPU queue, before a job takes a place (see ui/gatekeeper.py).
+        "app_kwargs": {"middleware": [Middleware(gatekeeper.AdmissionMiddleware, demo=demo)]},
     }

@@ -14,6 +14,7 @@ from gradio.data_classes import FileData, GradioRootModel
 from PIL import Image
 
 from flux_demo import editing
+from flux_demo.messages import Message
 from flux_demo.models import MAX_SIDE, SIZE_MULTIPLE, get_spec
 from flux_demo.services import AppServices
 from flux_demo.ui import share
@@ -24,10 +25,12 @@ from flux_demo.ui.widgets import (
     NamedImage,
     NamedSlider,
     model_choices,
+    refusal,
     seed_box,
     step_sliders,
+    stoppable,
 )
-from flux_demo.validation import MAX_PROMPT_CHARS
+from flux_demo.validation import MAX_PROMPT_CHARS, InvalidInput
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples" / "edit"
 EXAMPLES = (  # (prompt, reference file names) drawn by examples/edit/draw_references.py
@@ -110,9 +113,10 @@ def painted_mask(editor: dict | None, references: list):
 def add_reference(result, references: list):
     """The gallery with the result appended (a gallery holds at most 10)."""
     if result is None:
-        raise gr.Error("Run first: there is no result to use yet.", print_exception=False)
-    if len(references) >= editing.MODES["edit"].max_images:
-        raise gr.Error("references: at most 10 images; remove one first.", print_exception=False)
+        raise refusal(Message("input.run_first"))
+    limit = editing.MODES["edit"].max_images
+    if len(references) >= limit:
+        raise refusal(InvalidInput("references", "input.references_full", limit=limit).message)
     return [*references, result]
 
 
@@ -248,16 +252,20 @@ def build_tab(services: AppServices) -> EditTab:
     edit_fn, img2img_fn, inpaint_fn = make_handlers(services)
     outputs = [result, seed_used, details]
     private = {"queue": False, "api_visibility": "private"}
+    started = {
+        mode: stoppable(services, "edit", stop, [button.click], press=index == 0)
+        for index, (mode, button) in enumerate(runs.items())
+    }
     events = [
-        runs["edit"].click(
+        started["edit"].then(
             edit_fn,
             [prompt, references, model, seed, randomize, steps, width, height],
             outputs,
             api_name="edit",
             concurrency_id=GPU_QUEUE,
         ),
-        runs["img2img"]
-        .click(first_image, references, image, **private)
+        started["img2img"]
+        .then(first_image, references, image, **private)
         .success(
             img2img_fn,
             [prompt, image, model, strength, seed, randomize, steps, guidance, width, height],
@@ -265,8 +273,8 @@ def build_tab(services: AppServices) -> EditTab:
             api_name="img2img",
             concurrency_id=GPU_QUEUE,
         ),
-        runs["inpaint"]
-        .click(painted_mask, [editor, references], [image, mask], **private)
+        started["inpaint"]
+        .then(painted_mask, [editor, references], [image, mask], **private)
         .success(
             inpaint_fn,
             [prompt, image, mask, model, strength, seed, randomize, steps],
@@ -277,7 +285,6 @@ def build_tab(services: AppServices) -> EditTab:
     ]
     for event in events:
         event.success(before_after, [result, references], slider, **private)
-    stop.click(None, cancels=events, api_visibility="private")
     use.click(add_reference, [result, references], references, **private)
     model.change(mode_choices, [model, mode], mode, **private)
     requested_mode.change(mode_choices, [model, requested_mode], mode, **private)

@@ -17,15 +17,15 @@ from flux_demo.models import MAX_SIDE, get_spec
 from flux_demo.offline import nano
 from flux_demo.services import AppServices
 from flux_demo.ui import share
+from flux_demo.ui.endpoints import endpoint, one_image
 from flux_demo.ui.i18n import t
 from flux_demo.ui.widgets import (
     GPU_QUEUE,
-    event_handler,
     model_choices,
     seed_box,
-    show_notes,
     size_sliders,
     step_sliders,
+    stoppable,
 )
 from flux_demo.validation import MAX_PROMPT_CHARS, GenerationRequest, size_for_aspect, validate
 
@@ -44,7 +44,7 @@ def step_caption(step, steps: int) -> str:
 
 
 def make_trajectory_fn(services: AppServices):
-    @event_handler(services.limiter)
+    @endpoint(services, "how", cost=one_image, outputs=4)
     def trajectory_run(
         prompt: str,
         model: str,
@@ -53,30 +53,32 @@ def make_trajectory_fn(services: AppServices):
         guidance: float,
         width: float,
         height: float,
-        progress=gr.Progress(),
+        run=gr.Progress(),
     ):
         """Generate one image and return what happened at every denoising step.
 
         Args:
             prompt: What to draw, 1-2000 characters.
-            model: Model key, one of the served models, e.g. "schnell" or "dev".
+            model: Model key, one of the served models: $models.
             seed: Noise seed, an integer 0-4294967295.
-            steps: Denoising steps, within the model's range (schnell 1-16, dev 1-50).
-            guidance: Distilled guidance (dev 1-10); models that ignore it run at their fixed value.
-            width: Image width in pixels, 256-2048; snapped to a multiple of 16.
-            height: Image height in pixels, 256-2048; snapped to a multiple of 16.
+            steps: Denoising steps, within the model's range: $steps.
+            guidance: Distilled guidance: $guidance.
+            width: Image width in pixels, $sizes.
+            height: Image height in pixels, $sizes.
 
         Returns:
             The final PNG (identical to /generate with the same settings), the predicted clean image after
             each step (1/8 of the size, captioned with t, σ and seconds), and details: sigmas (steps + 1
             values, 1 down to 0), timesteps, step_seconds, text_tokens, image_tokens and architecture.
         """
-        request = GenerationRequest(prompt, model, width, height, steps, guidance, seed, False)
+        request = GenerationRequest(
+            prompt=prompt, model=model, width=width, height=height, steps=steps, guidance=guidance, seed=seed
+        )
         valid = validate(request, services.model_keys)
-        show_notes(valid.notes)
-        run = trajectory.run_trajectory(services.backend, valid, progress)
-        strip = [(step.predicted, step_caption(step, valid.steps)) for step in run.steps]
-        return run.result.image, strip, run.details, {"request": valid, "steps": run.steps}
+        run.notes(valid.notes)
+        recorded = trajectory.run_trajectory(services.backend, valid, run.progress, run.stopped)
+        strip = [(step.predicted, step_caption(step, valid.steps)) for step in recorded.steps]
+        return recorded.result.image, strip, recorded.details, {"request": valid, "steps": recorded.steps}
 
     return trajectory_run
 
@@ -147,10 +149,15 @@ def make_render_fn(services: AppServices):
     return render
 
 
+def two_images(values) -> float:
+    """The side-by-side run: one image of each model."""
+    return one_image(values) + one_image({**values, "model": values.get("model_b")})
+
+
 def make_side_by_side_fn(services: AppServices):
-    @event_handler(services.limiter)
+    @endpoint(services, "how", cost=two_images)
     def side_by_side(
-        prompt, model, prompt_b, model_b, seed, steps, guidance, width, height, progress=gr.Progress()
+        prompt, model, prompt_b, model_b, seed, steps, guidance, width, height, run=gr.Progress()
     ):
         """Two trajectories with the same seed and size, paired step by step by the nearest σ."""
         runs = []
@@ -159,9 +166,19 @@ def make_side_by_side_fn(services: AppServices):
             # The second model runs at its own default steps and guidance: schnell 4 against dev 28.
             own_steps = steps if which == 0 or spec is None else spec.default_steps
             own_guidance = guidance if which == 0 or spec is None else spec.default_guidance
-            request = GenerationRequest(text, key, width, height, own_steps, own_guidance, seed, False)
+            request = GenerationRequest(
+                prompt=text,
+                model=key,
+                width=width,
+                height=height,
+                steps=own_steps,
+                guidance=own_guidance,
+                seed=seed,
+            )
             valid = validate(request, services.model_keys)
-            runs.append((valid, trajectory.run_trajectory(services.backend, valid, progress)))
+            runs.append(
+                (valid, trajectory.run_trajectory(services.backend, valid, run.progress, run.stopped))
+            )
         (first, a), (second, b) = runs
         pairs = trajectory.align_by_sigma([s.sigma for s in a.steps], [s.sigma for s in b.steps])
         gallery = []
@@ -249,7 +266,7 @@ def build_tab(services: AppServices) -> None:
         model, {"steps": steps, "guidance": guidance, "width": width, "height": height}, model_keys
     )
 
-    run_event = run.click(
+    run_event = stoppable(services, "how", stop, [run.click]).then(
         make_trajectory_fn(services),
         [prompt, model, seed, steps, guidance, width, height],
         [final, strip, details, recorded],
@@ -265,11 +282,10 @@ def build_tab(services: AppServices) -> None:
     index.change(
         show_step, [index, recorded], [picked, picked_noisy, caption], queue=False, api_visibility="private"
     )
-    side_event = side_run.click(
+    stoppable(services, "how", stop, [side_run.click], press=False).then(
         make_side_by_side_fn(services),
         [prompt, model, prompt_b, model_b, seed, steps, guidance, width, height],
         pairs,
         api_visibility="private",
         concurrency_id=GPU_QUEUE,
     )
-    stop.click(None, cancels=[run_event, side_event], api_visibility="private")

@@ -1,10 +1,14 @@
-"""English and Korean UI text. Gradio picks the language from the browser; model names and prompts stay
-as typed. The seed material of this project is a Korean course on FLUX, so Korean readers are core users.
+"""English and Korean UI text. Gradio picks the language of labels in the browser; what the server says
+once a handler runs (errors, notes, summaries: `flux_demo.messages`) is rendered in `visitor_language`.
+Model names and prompts stay as typed. The seed material of this project is a Korean course on FLUX, so
+Korean readers are core users.
 """
 
 from __future__ import annotations
 
 import gradio as gr
+
+from flux_demo.messages import LANGUAGES, Message, model_name
 
 EN = {
     "description": (
@@ -381,16 +385,12 @@ def _add_generated_text() -> None:
     from flux_demo.models import MODELS
     from flux_demo.offline.nano import load_grammar
     from flux_demo.typography.suite import CATEGORIES
-    from flux_demo.ui.server_text import localize
 
     for key, spec in MODELS.items():
-        name_ko = spec.name.replace("(offline tiny preview)", "(오프라인 소형 미리보기)").replace(
-            "(offline)", "(오프라인)"
-        )
         EN[f"model_label.{key}"] = spec.label
-        KO[f"model_label.{key}"] = f"{name_ko} — {spec.default_steps}스텝, {spec.license}"
-        EN[f"guidance_note.{key}"] = spec.guidance_note()
-        KO[f"guidance_note.{key}"] = localize(spec.guidance_note(), "ko").replace(spec.name, name_ko)
+        KO[f"model_label.{key}"] = f"{model_name(spec.name, 'ko')} — {spec.default_steps}스텝, {spec.license}"
+        EN[f"guidance_note.{key}"] = spec.guidance_note().render("en")
+        KO[f"guidance_note.{key}"] = spec.guidance_note().render("ko")
     grammar = load_grammar()  # what the offline nano models can draw, from examples/nano_vocabulary.json
     lists = {
         "word_count": len(grammar.words),
@@ -429,3 +429,47 @@ def t(key: str):
     if key not in EN:
         raise KeyError(f"no UI text for {key!r}")
     return I18N(key)
+
+
+# --- the language of a request ---------------------------------------------------------------------
+
+# Gradio's page marks every event it sends with this header ("app"); `gradio_client`, the JS client used
+# as a library and MCP send "api" and a plain REST call sends none (gradio/templates/frontend Blocks,
+# gradio_client/client.py, gradio/mcp.py). Only the page's own requests are answered in the visitor's
+# language: an API or MCP caller gets English whatever its Accept-Language, so scripts parse one language.
+PAGE_HEADER = ("x-gradio-user", "app")
+
+
+def visitor_language(request=None) -> str:
+    """ "ko" or "en" for what the server says in reply to `request` (default: the request of the Gradio
+    event running in this thread): for the page, the first of them in its Accept-Language (by q-value);
+    for API and MCP callers, and outside a request, "en"."""
+    if request is None:
+        from gradio.context import LocalContext
+
+        request = LocalContext.request.get(None)
+    headers = getattr(request, "headers", None) or {}
+    name, value = PAGE_HEADER
+    if headers.get(name) != value:
+        return "en"
+    ranked = []
+    for position, part in enumerate(str(headers.get("accept-language", "")).split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        ranked.append((-quality, position, tag.strip().lower().split("-")[0]))
+    for _, _, language in sorted(ranked):
+        if language in LANGUAGES:
+            return language
+    return "en"
+
+
+def say(message: Message | str, language: str | None = None, **params) -> str:
+    """A catalog `Message`, or the message `code` with `params`, in `language` (default: the visitor's)."""
+    if not isinstance(message, Message):
+        message = Message(message, **params)
+    return message.render(language or visitor_language())

@@ -21,7 +21,7 @@ def test_each_visitor_gets_their_own_sliding_window():
     limiter.check("a", now=0)
     limiter.check("a", now=1)
     limiter.check("b", now=1)  # another visitor is not affected
-    with pytest.raises(limits.RateLimited, match="at most 2 units of work per minute.*try again in 59 s"):
+    with pytest.raises(limits.RateLimited, match=r"at most 2 units of work per minute.*try again in 59 s"):
         limiter.check("a", now=1)
     limiter.check("a", now=60.5)  # the first request has left the window
 

@@ -272,6 +272,12 @@ CATALOG: dict[str, dict[str, str]] = {
     "input.score_target": {"en": "each target must be an object", "ko": "각 대상은 객체여야 합니다"},
     "input.score_box": {"en": "each box must have 4 points", "ko": "각 상자에는 점이 4개 있어야 합니다"},
     "input.score_point": {"en": "each point must be [x, y]", "ko": "각 점은 [x, y] 형식이어야 합니다"},
+    "input.references_files": {
+        "en": "must be a list of image files (for example [handle_file(a), handle_file(b)]), got an item "
+        "of type {kind}",
+        "ko": "이미지 파일의 목록이어야 합니다 (예: [handle_file(a), handle_file(b)]). "
+        "받은 항목의 형식: {kind}",
+    },
     "input.run_first": {
         "en": "Run first: there is no result to use yet.",
         "ko": "먼저 실행하세요: 아직 쓸 결과가 없습니다.",
@@ -393,6 +399,12 @@ CATALOG: dict[str, dict[str, str]] = {
         "wait for one to finish",
         "ko": "대기 중이거나 실행 중인 작업이 이미 {jobs}개 있습니다 (방문자당 최대 {limit}개). "
         "하나가 끝난 뒤 다시 시도하세요",
+    },
+    "limit.uploads": {
+        "en": "upload limit: at most {megabytes} MB of uploads per {minutes} minutes per visitor; try again "
+        "later",
+        "ko": "업로드 한도: 방문자당 {minutes}분마다 {megabytes}MB까지 올릴 수 있습니다. "
+        "나중에 다시 시도하세요",
     },
     "period.second": {"en": "second", "ko": "1초"},
     "period.minute": {"en": "minute", "ko": "1분"},

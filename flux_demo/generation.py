@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import spaces  # no-op off Spaces; on ZeroGPU it must come before torch initialises CUDA
 
-from flux_demo import cancellation, faults, metadata
+from flux_demo import cancellation, faults, metadata, provenance
 from flux_demo.config import Settings, zerogpu_size_setting
 from flux_demo.faults import GenerationCancelled, OutOfGpuMemory
 from flux_demo.models import REAL_DEFAULT, zerogpu_size
@@ -171,6 +171,8 @@ def generate(
     finally:
         replica_lease.close()  # the replica takes the next request
     seconds = time.perf_counter() - start
+    # The pixels are final: the content filter screens them (if set) and the watermark goes in.
+    image = provenance.for_settings(host.settings).finish(image)
     settings = request.settings()
     details = {
         **settings,

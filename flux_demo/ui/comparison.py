@@ -25,6 +25,7 @@ from flux_demo.ui.widgets import (
     NamedSlider,
     event_handler,
     model_choices,
+    named_png,
     run_with_stop,
     seed_box,
     show_stop,
@@ -161,8 +162,8 @@ def make_compare_fn(host: ModelHost):
                     continue
                 rows.append(table_row(run))
                 if run.ok:
-                    gallery.append((run.result.image, caption(run)))
-                    images[run.model] = run.result.image
+                    images[run.model] = named_png(run.result.image, run.request.settings(), host.settings)
+                    gallery.append((images[run.model], caption(run)))
                 pair = tuple(images.values())[:2]
                 yield (
                     gallery,
@@ -229,7 +230,8 @@ def make_sweep_fn(host: ModelHost):
             for run in runs:
                 rows.append([run.request.seed, *table_row(run)])
                 if run.ok:
-                    gallery.append((run.result.image, caption(run, with_seed=True)))
+                    path = named_png(run.result.image, run.request.settings(), host.settings)
+                    gallery.append((path, caption(run, with_seed=True)))
                 yield gallery, localized_table(SWEEP_HEADERS, rows)
         except GenerationCancelled as stop:
             show_stop(stop)

@@ -7,7 +7,7 @@ import gradio as gr
 
 from flux_demo import editing
 from flux_demo.pipelines import ModelHost
-from flux_demo.ui.widgets import event_handler, show_notes
+from flux_demo.ui.widgets import event_handler, named_png, show_notes
 
 
 def make_handlers(host: ModelHost):
@@ -17,7 +17,7 @@ def make_handlers(host: ModelHost):
         valid = editing.validate_edit(request, host.model_keys)
         show_notes(valid.notes)
         result = editing.run_edit(host, valid, progress)
-        return result.image, valid.seed, result.details
+        return named_png(result.image, valid.settings(), host.settings), valid.seed, result.details
 
     @event_handler(host.limiter)
     def edit(

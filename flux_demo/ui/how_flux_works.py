@@ -22,6 +22,7 @@ from flux_demo.ui.widgets import (
     GPU_QUEUE,
     event_handler,
     model_choices,
+    named_png,
     seed_box,
     show_notes,
     size_sliders,
@@ -76,7 +77,8 @@ def make_trajectory_fn(host: ModelHost):
         show_notes(valid.notes)
         run = trajectory.run_trajectory(host, valid, progress)
         strip = [(step.predicted, step_caption(step, valid.steps)) for step in run.steps]
-        return run.result.image, strip, run.details, {"request": valid, "steps": run.steps}
+        final = named_png(run.result.image, valid.settings(), host.settings)
+        return final, strip, run.details, {"request": valid, "steps": run.steps}
 
     return trajectory_run
 

@@ -54,6 +54,15 @@ TEXT = {
         "GPU unavailable": "GPU unavailable",
         "Stopped": "Stopped",
         "Too many requests": "Too many requests",
+        "Content filtered": "Content filtered",
+        "check_rows": (
+            "| | |\n|---|---|\n| Invisible watermark | {watermark} |\n"
+            "| Content Credentials (C2PA) | {c2pa} |\n"
+            "| Digital source type (IPTC) | {source} |\n| Generation settings | {settings} |"
+        ),
+        "check_own": "yes: this app's ({errors} of 48 bits off)",
+        "check_bfl": "yes: Black Forest Labs' ({errors} of 46 bits off)",
+        "check_signed": "yes: signature {state}",
         "stopped_at": "Stopped at step {step} of {steps}. The last finished result is kept.",
         "stopped_images": "Stopped at image {done} of {total}. The images finished so far are scored below.",
         "link_ignored": "Some link parameters were ignored:",
@@ -83,6 +92,15 @@ TEXT = {
         "GPU unavailable": "GPU를 쓸 수 없음",
         "Stopped": "중지됨",
         "Too many requests": "요청이 너무 많음",
+        "Content filtered": "콘텐츠 필터에 걸림",
+        "check_rows": (
+            "| | |\n|---|---|\n| 보이지 않는 워터마크 | {watermark} |\n"
+            "| 콘텐츠 자격 증명 (C2PA) | {c2pa} |\n"
+            "| 디지털 소스 유형 (IPTC) | {source} |\n| 생성 설정 | {settings} |"
+        ),
+        "check_own": "예: 이 앱의 워터마크 (48비트 중 {errors}비트 틀림)",
+        "check_bfl": "예: Black Forest Labs의 워터마크 (46비트 중 {errors}비트 틀림)",
+        "check_signed": "예: 서명 {state}",
         "stopped_at": "{steps}단계 중 {step}단계에서 중지했습니다. 마지막으로 완성된 결과는 그대로 둡니다.",
         "stopped_images": (
             "{total}장 중 {done}장에서 중지했습니다. 지금까지 만든 이미지의 점수를 아래에 보여 줍니다."
@@ -130,6 +148,11 @@ _KO_WHOLE: list[tuple[str, Template]] = [
     (r"Model (?P<i>\d+) of (?P<c>\d+): (?P<t_w>.+)", "모델 {c}개 중 {i}번째: {t_w}"),
     (r"Generating suite images", "스위트 이미지 생성 중"),
     (r"generation stopped: the request was cancelled", "생성을 중지했습니다: 요청이 취소되었습니다"),
+    (
+        r"content filter: the image was withheld \(score (?P<s>\S+), limit (?P<l>\S+)\); "
+        r"try another prompt or seed",
+        "콘텐츠 필터가 이미지를 보류했습니다 (점수 {s}, 기준 {l}). 다른 프롬프트나 시드를 시도하세요",
+    ),
     (
         r"generation failed \((?P<v>\w+)\); see the server log",
         "생성에 실패했습니다 ({v}). 서버 로그를 확인하세요",
@@ -223,6 +246,7 @@ _KO_AFTER_FIELD: list[tuple[str, Template]] = [
         "필수 항목입니다: 이미지에 보여야 할 글자를 입력하세요",
     ),
     (r"is required: upload the image to score", "필수 항목입니다: 채점할 이미지를 올리세요"),
+    (r"is required: upload the image to check", "필수 항목입니다: 확인할 이미지를 올리세요"),
     (r"must be one of (?P<l>.+), got (?P<v>.+)", "다음 중 하나여야 합니다: {l}. 받은 값: {v}"),
     (r"must be one of (?P<l>.+)", "다음 중 하나여야 합니다: {l}"),
     (

@@ -105,7 +105,11 @@ def make_generate_fn(host: ModelHost):
             show_stop(stop)
             yield gr.skip(), gr.skip(), gr.skip()
             return
-        yield named_png(result.image, result.request.settings()), result.request.seed, result.details
+        yield (
+            named_png(result.image, result.request.settings(), host.settings),
+            result.request.seed,
+            result.details,
+        )
 
     return generate
 

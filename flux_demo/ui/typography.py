@@ -29,7 +29,7 @@ from flux_demo.typography.view import (
     score_rows,
     score_summary,
 )
-from flux_demo.ui import share
+from flux_demo.ui import check, share
 from flux_demo.ui.i18n import t
 from flux_demo.ui.server_text import say, visitor_language
 from flux_demo.ui.tables import localized_table
@@ -123,7 +123,7 @@ def make_typography_fn(host: ModelHost):
         except GenerationCancelled as stop:  # the page's Stop: keep the last result on the page
             show_stop(stop)
             return gr.skip(), gr.skip()
-        image = named_png(result.image, result.request.settings())
+        image = named_png(result.image, result.request.settings(), host.settings)
         return image, {**suite.score_as_dict(score), "details": result.details}
 
     return typography_run
@@ -203,12 +203,17 @@ def make_suite_fn(host: ModelHost, entries: Sequence[suite.SuiteEntry]):
         return (
             localized_table(suite.LEADERBOARD_HEADERS, named_rows(suite.leaderboard_rows(images))),
             localized_table(suite.CATEGORY_HEADERS, named_rows(suite.category_rows(images), category=1)),
-            [(image.image, suite_caption(image)) for image in images],
+            [(suite_png(image, host), suite_caption(image)) for image in images],
             str(csv_path),
             str(json_path),
         )
 
     return typography_suite
+
+
+def suite_png(image: suite.ScoredImage, host: ModelHost) -> str:
+    """A suite image as an output PNG (see `named_png`)."""
+    return named_png(image.image, {"model": image.model, "seed": image.seed}, host.settings)
 
 
 def suite_caption(image: suite.ScoredImage) -> str:
@@ -524,4 +529,6 @@ def build_tab(host: ModelHost) -> tuple[dict, list]:
             build_suite_section(host, tables)
         with gr.Tab(t("typo_tab_score"), id="typo-score"):
             build_score_section(host, tables)
+        with gr.Tab(t("typo_tab_check"), id="typo-check"):
+            check.build_section(host)
     return form, tables

@@ -14,6 +14,7 @@ from gradio_client import handle_file
 from PIL import Image
 
 from flux_demo.provenance import marks
+from tests.helpers import doc_examples, run_doc_example
 from tests.test_edit_server import edit
 from tests.test_provenance import TRAINED, bfl_marked, half, jpeg, photo
 from tests.test_server import generate
@@ -98,3 +99,10 @@ def test_check_image_endpoint_refuses_a_file_that_is_no_image_and_keeps_serving(
     (tmp_path / "ok.png").write_bytes(buffer.getvalue())
     report = client.predict(handle_file(str(tmp_path / "ok.png")), api_name="/check_image")
     assert report["watermark"] is False
+
+
+def test_documented_check_image_example_runs(server_url):
+    (example,) = doc_examples("/check_image")
+    report = run_doc_example(example, server_url)["report"]
+    assert report["watermark"] and report["c2pa"]["validation_state"] == "Valid"
+    assert report["settings"]["seed"] == "42"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import io
+import logging
 import threading
 from pathlib import Path
 
@@ -23,12 +24,14 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from flux_demo import metadata
-from flux_demo.config import Settings
+from flux_demo.config import Settings, on_space
 from flux_demo.provenance import c2pa_sign, marks
 from flux_demo.provenance.check import check_image
 from flux_demo.provenance.safety import ContentWithheld, SafetyFilter
 
 __all__ = ["ContentWithheld", "Provenance", "check_image", "for_settings"]
+
+log = logging.getLogger(__name__)
 
 
 class Provenance:
@@ -37,6 +40,8 @@ class Provenance:
 
     def __init__(self, settings: Settings):
         self.marking = settings.watermark
+        if not self.marking and on_space():
+            log.warning("FLUX_DEMO_WATERMARK=0 on a Space: generated images are published without any mark")
         self.safety = (
             SafetyFilter(settings.safety_model, settings.safety_threshold) if settings.safety_model else None
         )

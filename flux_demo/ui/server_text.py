@@ -56,7 +56,7 @@ TEXT = {
         "Too many requests": "Too many requests",
         "Content filtered": "Content filtered",
         "check_rows": (
-            "| | |\n|---|---|\n| Invisible watermark | {watermark} |\n"
+            "| Mark | Found |\n|---|---|\n| Invisible watermark | {watermark} |\n"
             "| Content Credentials (C2PA) | {c2pa} |\n"
             "| Digital source type (IPTC) | {source} |\n| Generation settings | {settings} |"
         ),
@@ -94,7 +94,7 @@ TEXT = {
         "Too many requests": "요청이 너무 많음",
         "Content filtered": "콘텐츠 필터에 걸림",
         "check_rows": (
-            "| | |\n|---|---|\n| 보이지 않는 워터마크 | {watermark} |\n"
+            "| 표시 | 결과 |\n|---|---|\n| 보이지 않는 워터마크 | {watermark} |\n"
             "| 콘텐츠 자격 증명 (C2PA) | {c2pa} |\n"
             "| 디지털 소스 유형 (IPTC) | {source} |\n| 생성 설정 | {settings} |"
         ),

@@ -367,3 +367,19 @@ def test_content_filter_withholds_a_generated_image_with_a_clear_message(setting
         dataclasses.replace(settings, safety_model=classifier, safety_threshold=0.95), ("tiny-schnell",)
     )
     assert marks.find_watermark(generation.generate(shown, request).image) is not None
+
+
+def test_check_verdict_shows_no_text_from_the_file():
+    from flux_demo.ui.check import verdict
+
+    hostile = "[click](http://evil.example) <img src=x>"
+    report = {
+        "watermark": False,
+        "c2pa": {"validation_state": hostile, "signer": {"common_name": hostile}},
+        "digital_source_type": hostile,
+        "settings": {"prompt": hostile},
+    }
+    shown = verdict(report)
+    assert "evil" not in shown and "<img" not in shown
+    assert "| Content Credentials (C2PA) | yes: signature ? |" in shown
+    assert "| Digital source type (IPTC) | ? |" in shown

@@ -22,6 +22,7 @@ from flux_demo.ui.i18n import t
 from flux_demo.ui.widgets import (
     GPU_QUEUE,
     model_choices,
+    named_png,
     seed_box,
     size_sliders,
     step_sliders,
@@ -78,7 +79,8 @@ def make_trajectory_fn(services: AppServices):
         run.notes(valid.notes)
         recorded = trajectory.run_trajectory(services.backend, valid, run.progress, run.stopped)
         strip = [(step.predicted, step_caption(step, valid.steps)) for step in recorded.steps]
-        return recorded.result.image, strip, recorded.details, {"request": valid, "steps": recorded.steps}
+        final = named_png(recorded.result.image, valid.settings(), services.settings)
+        return final, strip, recorded.details, {"request": valid, "steps": recorded.steps}
 
     return trajectory_run
 

@@ -21,7 +21,7 @@ import PIL.Image
 
 from flux_demo import comparison, generation
 from flux_demo.comparison import ModelRun
-from flux_demo.config import on_zerogpu
+from flux_demo.config import on_zerogpu, safety_model_setting
 from flux_demo.generation import GenerationResult
 from flux_demo.pipelines import Backend
 from flux_demo.previews import Preview, PreviewObserver
@@ -32,8 +32,9 @@ _DONE = object()
 
 
 def previews_possible() -> bool:
-    """Whether previews can come back from the GPU code (not from ZeroGPU's worker process)."""
-    return not on_zerogpu()
+    """Whether previews can come back from the GPU code (not from ZeroGPU's worker process) and may be
+    shown: with a content filter (`FLUX_DEMO_SAFETY_MODEL`) only screened final images are."""
+    return not on_zerogpu() and safety_model_setting() is None
 
 
 def stream(

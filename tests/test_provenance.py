@@ -361,7 +361,9 @@ def test_content_filter_withholds_a_generated_image_with_a_clear_message(setting
     request = validate(GenerationRequest("a fox", "tiny-schnell", 256, 256, 2, 0.0, 1), host.model_keys)
     with pytest.raises(ContentWithheld) as withheld:
         generation.generate(host, request)
-    assert withheld.value.title == "title.content_filtered" and "try another prompt or seed" in str(withheld.value)
+    assert withheld.value.title == "title.content_filtered" and "try another prompt or seed" in str(
+        withheld.value
+    )
     assert provenance.for_settings(host.settings).safety.withheld == 1
     shown = ModelHost(
         dataclasses.replace(settings, safety_model=classifier, safety_threshold=0.95), ("tiny-schnell",)

@@ -274,14 +274,18 @@ CATALOG: dict[str, dict[str, str]] = {
     "input.score_box": {"en": "each box must have 4 points", "ko": "각 상자에는 점이 4개 있어야 합니다"},
     "input.score_point": {"en": "each point must be [x, y]", "ko": "각 점은 [x, y] 형식이어야 합니다"},
     "input.references_files": {
-        "en": "must be a list of image files (for example [handle_file(a), handle_file(b)]), got an item "
-        "of type {kind}",
-        "ko": "이미지 파일의 목록이어야 합니다 (예: [handle_file(a), handle_file(b)]). "
-        "받은 항목의 형식: {kind}",
+        "en": "must be a list of image files (for example [handle_file(a), handle_file(b)], or "
+        "data:image/... URLs), got an item of type {kind}",
+        "ko": "이미지 파일의 목록이어야 합니다 (예: [handle_file(a), handle_file(b)] 또는 "
+        "data:image/... URL). 받은 항목의 형식: {kind}",
     },
     "input.check_required": {
         "en": "is required: upload the image to check",
         "ko": "필수 항목입니다: 확인할 이미지를 올리세요",
+    },
+    "input.file_too_large": {
+        "en": "must be a file of at most {megabytes} MB",
+        "ko": "최대 {megabytes}MB의 파일이어야 합니다",
     },
     "input.run_first": {
         "en": "Run first: there is no result to use yet.",

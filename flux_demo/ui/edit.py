@@ -25,6 +25,7 @@ from flux_demo.ui.widgets import (
     NamedImage,
     NamedSlider,
     Refused,
+    download_folder,
     event_handler,
     model_choices,
     refusal,
@@ -86,18 +87,43 @@ class ReferenceGallery(gr.Gallery):
         if payload is None or not payload.root:
             return []
         paths = []
-        for item in payload.root:
-            if isinstance(item, dict):
-                item = item.get("image", item)
-            if not (isinstance(item, dict) and isinstance(item.get("path"), str)):
-                kind = type(item).__name__
-                return Refused(InvalidInput("references", "input.references_files", kind=kind))
-            paths.append(item["path"])
         try:
+            for index, item in enumerate(payload.root[: editing.MODES["edit"].max_images + 1], 1):
+                if isinstance(item, dict):
+                    item = item.get("image", item)
+                if isinstance(item, str) and item.startswith("data:"):  # MCP sends files as data: URLs
+                    paths.append(data_url_file(f"references[{index}]", item))
+                elif isinstance(item, dict) and isinstance(item.get("path"), str):
+                    paths.append(item["path"])
+                else:
+                    raise InvalidInput("references", "input.references_files", kind=type(item).__name__)
             editing.check_images("references", paths, editing.MODES["edit"].max_images)
         except InvalidInput as err:
             return Refused(err)
         return paths
+
+
+MAX_DATA_URL_BYTES = 20 * 1024 * 1024  # as an upload (launch_options' max_file_size)
+
+
+def data_url_file(field_name: str, url: str) -> str:
+    """A `data:image/...;base64,...` reference saved as a file under Gradio's temp folder (its header is
+    checked like an upload's, by the caller); anything else is refused naming the field."""
+    import base64
+    import binascii
+
+    header, _, encoded = url.partition(",")
+    if not (header.startswith("data:image/") and header.endswith(";base64")):
+        raise InvalidInput(field_name, "input.references_files", kind="str")
+    if len(encoded) * 3 // 4 > MAX_DATA_URL_BYTES:
+        raise InvalidInput(field_name, "input.file_too_large", megabytes=MAX_DATA_URL_BYTES // (1024 * 1024))
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except binascii.Error:
+        raise InvalidInput(field_name, "input.image_unreadable") from None
+    path = download_folder("references") / "reference"
+    path.write_bytes(data)
+    return str(path)
 
 
 class MaskEditor(gr.ImageEditor):

@@ -105,6 +105,27 @@ def test_waiting_jobs_go_round_robin_by_visitor(serve, behind_proxy, held):
     assert calls == [10, 20, 11]  # B's first job went ahead of A's second
 
 
+@pytest.mark.parametrize("written", [str, float], ids=["text", "float"])
+def test_an_event_number_written_as_text_or_a_float_is_admitted_like_a_whole_number(
+    serve, behind_proxy, held, written
+):
+    """Gradio reads `"fn_index": "3"` and `3.0` as event 3 (pydantic's lax integers), so admission must
+    read them the same way: otherwise such a join skips the cap and the price and takes a queue place."""
+    calls, first, hold = held
+    index = fn_index(behind_proxy, "generate")
+    with serve(behind_proxy) as url:
+        assert join(url, index, "198.51.100.9", 1).status_code == 200
+        assert first.wait(timeout=120)
+        assert join(url, index, "198.51.100.9", 2).status_code == 200
+        before = waiting(behind_proxy)
+        refused = join(url, written(index), "198.51.100.9", 3)
+        assert refused.status_code == 429, refused.text[:200]
+        assert waiting(behind_proxy) == before
+        hold.set()
+        drained(behind_proxy)
+    assert sorted(calls) == [1, 2]
+
+
 def test_the_rate_limit_counts_units_of_work_at_admission(serve, settings):
     from flux_demo.ui import create_demo
 

@@ -146,8 +146,8 @@ class AdmissionMiddleware:
             return None, {}
         fns = self.demo.fns
         if api_name is None:
-            index = payload.get("fn_index")
-            return (fns.get(index) if isinstance(index, int) else None), payload
+            index = _event_index(payload)
+            return (fns.get(index) if index is not None else None), payload
         return next((fn for fn in fns.values() if fn.api_name == api_name), None), payload
 
     def _jobs_of(self, visitor: str, admission: Admission) -> int:
@@ -160,6 +160,19 @@ class AdmissionMiddleware:
             and getattr(event, "request", None) is not None
             and admission.visitor(event.request) == visitor
         )
+
+
+def _event_index(payload: dict) -> int | None:
+    """The event a `queue/join` body asks for, read by Gradio's own `PredictBody`, whose lax integers
+    take "3" and 3.0 for 3 (so a join written that way is priced like any other); None when Gradio
+    refuses the body itself."""
+    from gradio.data_classes import PredictBody
+    from pydantic import ValidationError
+
+    try:
+        return PredictBody.model_validate(payload).fn_index
+    except ValidationError:
+        return None
 
 
 async def _read_body(receive, limit: int) -> bytes | None:

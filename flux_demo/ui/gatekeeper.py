@@ -25,7 +25,7 @@ from flux_demo.services.admission import Admission, FairOrder, declared_cost, pa
 # session's state, so this also bounds the memory one session can take.
 MAX_BODY_BYTES = 64 * 1024
 # Routes where a job asks for a queue place: the page's queue/join and the REST API's call routes.
-JOIN = re.compile(r"/gradio_api/(?:queue/join|call/(?:v2/)?(?P<api>[\w\-]+))/?$")
+JOIN = re.compile(r"/gradio_api/(?:queue/join|call/(?P<v2>v2/)?(?P<api>[\w\-]+))/?$")
 # Every other event route (un-queued events run at once): capped bodies too.
 EVENT = re.compile(r"/gradio_api/(?:run|api)/[\w\-]+/?$")
 UPLOAD = re.compile(r"/gradio_api/upload/?$")
@@ -88,8 +88,8 @@ class AdmissionMiddleware:
             return
         fn, payload = self._job(match["api"], body)
         data = payload.get("data", [])
-        if fn is not None and len(data) < len(fn.inputs):
-            data = payload["data"] = [*data, *(block.value for block in fn.inputs[len(data) :])]
+        if fn is not None and not match["v2"] and len(data) < len(fn.inputs):
+            payload["data"] = [*data, *(block.value for block in fn.inputs[len(data) :])]
             body = json.dumps(payload).encode()
         cost = declared_cost(getattr(fn, "fn", None)) if fn is not None else None
         if cost is None:  # not a GPU or OCR job: nothing to admit
@@ -102,7 +102,7 @@ class AdmissionMiddleware:
         request = Request(scope)
         admission: Admission = self.demo.services.admission
         visitor = admission.visitor(request)
-        price = float(cost(parameter_values(fn.fn, data)))
+        price = float(cost(_values(fn, payload, by_name=bool(match["v2"]))))
         refusal = admission.admit(visitor, price, self._jobs_of(visitor, admission))
         if refusal is not None:
             detail = refusal.message.render(visitor_language(request))
@@ -160,6 +160,14 @@ class AdmissionMiddleware:
             and getattr(event, "request", None) is not None
             and admission.visitor(event.request) == visitor
         )
+
+
+def _values(fn, payload: dict, by_name: bool) -> dict[str, object]:
+    """A job's values by parameter name: a `call/v2` body names them (Gradio gives the others their API
+    defaults, and so does this); every other join lists them in `data`."""
+    if by_name:
+        return {**parameter_values(fn.fn, [block.value for block in fn.inputs]), **payload}
+    return parameter_values(fn.fn, payload.get("data", []))
 
 
 def _event_index(payload: dict) -> int | None:

@@ -31,6 +31,7 @@ class LoadReport:
 
     clients: int
     requests_per_client: int
+    attempted: int = 0
     latencies: list[float] = field(default_factory=list)
     mixups: list[str] = field(default_factory=list)
     queue_full: int = 0
@@ -42,7 +43,7 @@ class LoadReport:
         return {
             "clients": self.clients,
             "requests_per_client": self.requests_per_client,
-            "requests": self.clients * self.requests_per_client,
+            "requests": self.attempted,
             "ok": ok,
             "queue_full": self.queue_full,
             "errors": self.errors,
@@ -92,10 +93,18 @@ def mismatches(request: dict, result) -> list[str]:
 
 
 def run_load(
-    url: str, clients: int, requests: int, model: str = "tiny-schnell", steps: int = 1, headers_for=None
+    url: str,
+    clients: int,
+    requests: int,
+    model: str = "tiny-schnell",
+    steps: int = 1,
+    headers_for=None,
+    seconds: float | None = None,
 ) -> LoadReport:
     """Run the load against the app at `url` and check every result against its own request.
-    `headers_for(client_number)` gives each client's HTTP headers (for example its own proxy address)."""
+    `headers_for(client_number)` gives each client's HTTP headers (for example its own proxy address).
+    With `seconds`, a client starts no request after that long (one started before ends normally), so
+    `requests` is an upper bound."""
     from gradio_client import Client
     from gradio_client.utils import QueueError
 
@@ -109,7 +118,12 @@ def run_load(
 
     def visitor(number: int, client) -> None:
         start_line.wait()
+        deadline = None if seconds is None else time.perf_counter() + seconds
         for index in range(requests):
+            if deadline is not None and time.perf_counter() >= deadline:
+                break
+            with lock:
+                report.attempted += 1
             request = request_for(number, index, run_id, model, steps)
             begin = time.perf_counter()
             try:

@@ -5,10 +5,12 @@ held on an event where the order of jobs matters, so nothing depends on timing."
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -126,30 +128,27 @@ def test_an_event_number_written_as_text_or_a_float_is_admitted_like_a_whole_num
     assert sorted(calls) == [1, 2]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a job taken from the queue but not yet started counts neither as waiting nor as served",
-)
 def test_a_second_job_sent_while_the_first_is_starting_still_waits_behind_others(
     serve, behind_proxy, held, monkeypatch
 ):
-    """Gradio takes A's first job from the waiting list, then prepares its inputs before the handler runs
-    and counts A as served; A's second job, sent in that moment, must still go behind B's first."""
-    from flux_demo.services.admission import Admission
+    """Gradio takes A's first job from the waiting list, then prepares its inputs before the handler runs;
+    A's second job, sent in that moment, must still go behind B's first."""
+    from gradio.blocks import Blocks
 
     calls, _first, hold = held
-    starting, go_on, real_started = threading.Event(), threading.Event(), Admission.started
+    preparing, go_on, real_preprocess = threading.Event(), threading.Event(), Blocks.preprocess_data
 
-    def slow_start(self, visitor, now=None):  # a slow input preparation, made to last
-        starting.set()
-        assert go_on.wait(timeout=120)
-        real_started(self, visitor, now)
+    async def slow_preparation(self, *args, **kwargs):  # the first job's input preparation, made to last
+        if not preparing.is_set():
+            preparing.set()
+            assert await asyncio.to_thread(go_on.wait, 120)
+        return await real_preprocess(self, *args, **kwargs)
 
-    monkeypatch.setattr(Admission, "started", slow_start)
+    monkeypatch.setattr(Blocks, "preprocess_data", slow_preparation)
     index = fn_index(behind_proxy, "generate")
     with serve(behind_proxy) as url:
         assert join(url, index, "203.0.113.1", 10).status_code == 200
-        assert starting.wait(timeout=120)  # A's first job has left the waiting list
+        assert preparing.wait(timeout=120)  # A's first job has left the waiting list, not yet started
         assert join(url, index, "203.0.113.1", 11).status_code == 200
         assert join(url, index, "203.0.113.2", 20).status_code == 200
         go_on.set()
@@ -214,7 +213,8 @@ def test_a_keyword_call_v2_runs_and_is_priced_from_its_own_values(serve, setting
         ),
         ("seed_sweep", {"models": ["tiny-schnell"], "seeds": 8, "width": 1024, "height": 1024}, 8.0),
         ("typography_suite", {"models": ["tiny-schnell", "tiny-dev"], "count": 2}, 2 * (1 + 7) / 16),
-        ("edit", {"model": "tiny-klein", "references": ["a", "b"], "steps": 4, "width": 0}, 3 / 16),
+        # References admission cannot read (not files in the upload folder): each at the most, 1 MP.
+        ("edit", {"model": "tiny-klein", "references": ["a", "b"], "steps": 4, "width": 0}, 1 / 16 + 2),
         ("trajectory", {"model": "tiny-dev", "steps": 28, "width": 512, "height": 512}, 28 * 0.25 / 4),
     ],
 )
@@ -225,10 +225,6 @@ def test_each_endpoint_prices_its_work_from_the_request(demo, api_name, values, 
     assert cost(values) == pytest.approx(expected)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="compare's price ignores its settings rows: each model is priced at its recommended steps",
-)
 def test_compare_prices_the_steps_its_settings_rows_ask_for(demo):
     fn = next(fn for fn in demo.fns.values() if fn.api_name == "compare")
     rows = [["tiny-schnell", 16, 0.0], ["tiny-klein", 16, 1.0]]  # each model's most steps, not its 4
@@ -237,10 +233,6 @@ def test_compare_prices_the_steps_its_settings_rows_ask_for(demo):
     assert declared_cost(fn.fn)(values) == pytest.approx(2 * units(1, 16, 1024, 1024))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="edit prices each reference as one output image; klein conditions on each at up to 1 MP",
-)
 def test_edit_prices_the_pixels_its_references_add_to_every_step(demo, tmp_path):
     from PIL import Image
 
@@ -253,6 +245,26 @@ def test_edit_prices_the_pixels_its_references_add_to_every_step(demo, tmp_path)
     values = {"model": "tiny-klein", "references": references, "steps": 16, "width": 256, "height": 256}
     # Ten 1 MP references join all 16 steps of a 256² edit: at least the work of ten 1024² images.
     assert declared_cost(fn.fn)(values) >= units(10, 16, 1024, 1024)
+
+
+def test_edit_prices_uploaded_references_by_their_headers(demo):
+    """A reference uploaded through Gradio is priced at the size the pipeline conditions on: its own
+    pixels, or 1 MP for a larger one, read from its header."""
+    from gradio.utils import get_upload_folder
+    from PIL import Image
+
+    folder = Path(get_upload_folder()) / "test-admission-references"
+    folder.mkdir(parents=True, exist_ok=True)
+    small, large = folder / "small.png", folder / "large.png"
+    Image.new("RGB", (256, 256)).save(small)
+    Image.new("RGB", (2048, 1024)).save(large)
+    fn = next(fn for fn in demo.fns.values() if fn.api_name == "edit")
+    cost = declared_cost(fn.fn)
+    values = {"model": "tiny-klein", "steps": 4, "width": 256, "height": 256}
+    gallery = [{"image": {"path": str(small), "meta": {"_type": "gradio.FileData"}}, "caption": None}]
+    assert cost({**values, "references": gallery}) == pytest.approx(2 * units(1, 4, 256, 256))
+    files = [{"path": str(large), "meta": {"_type": "gradio.FileData"}}]
+    assert cost({**values, "references": files}) == pytest.approx(units(1, 4, 256, 256) + 1)
 
 
 def test_every_queued_gpu_event_declares_a_cost(demo):

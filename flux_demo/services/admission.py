@@ -16,7 +16,9 @@ no decoding and no disk:
   endpoint declares its cost from the request's own values (`work_cost`); a refused request costs nothing.
 * **Fair order.** Waiting jobs are ordered round robin by visitor: a new job goes behind the jobs of
   visitors who were served less recently than its own visitor (`FairOrder`), so a visitor who keeps
-  submitting waits behind everyone else's next job rather than ahead of it.
+  submitting waits behind everyone else's next job rather than ahead of it. A job counts as served
+  the moment it leaves the waiting list to run (`Admission.started`), so there is no moment in which it
+  counts neither as waiting nor as served.
 
 A refusal is an HTTP 429 whose `detail` says why and how long to wait, in the visitor's language
 (`flux_demo.ui.gatekeeper` wires these rules in front of Gradio's routes and into its queue).
@@ -170,7 +172,7 @@ class Admission:
     # --- fair order --------------------------------------------------------------------------------
 
     def started(self, visitor: str, now: float | None = None) -> None:
-        """A job of `visitor` started running (it counts as served for SERVED_WINDOW_S)."""
+        """A job of `visitor` left the waiting list to run (it counts as served for SERVED_WINDOW_S)."""
         now = time.monotonic() if now is None else now
         with self._lock:
             times = self._served.setdefault(visitor, collections.deque())

@@ -4,15 +4,15 @@ Every GPU or OCR endpoint is a plain function decorated with `endpoint(services,
 The runner does, in order, what each handler used to copy:
 
 1. refuse values a named component already refused (`Refused`), in the visitor's language;
-2. count the job as served for its visitor (the fair order, `services.admission`);
-3. hand the handler a `Run` in place of Gradio's progress tracker: progress in the visitor's language
+2. hand the handler a `Run` in place of Gradio's progress tracker: progress in the visitor's language
    (`run.progress`), this session's Stop flag for `action` (`run.stopped`) and `run.notes(...)`;
-4. turn `InvalidInput` and `GenerationFailed` into a `gr.Error` naming the field or the fault;
-5. on the page's Stop (`GenerationCancelled`), say where it stopped and leave the outputs as they are
+3. turn `InvalidInput` and `GenerationFailed` into a `gr.Error` naming the field or the fault;
+4. on the page's Stop (`GenerationCancelled`), say where it stopped and leave the outputs as they are
    (`outputs` skips), instead of blanking them.
 
 `cost` prices a job from its request values before it joins the queue (see
-`flux_demo.services.admission`); the helpers below price the usual shapes of request.
+`flux_demo.services.admission`); the helpers below price the usual shapes of request. A job counts as
+served for the fair order when Gradio takes it from the waiting list (`flux_demo.ui.gatekeeper`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from flux_demo import editing
 from flux_demo.faults import GenerationCancelled, GenerationFailed
 from flux_demo.messages import Message
 from flux_demo.models import MIN_SIDE, MODELS
@@ -46,13 +47,11 @@ class Run:
         show_notes(notes)
 
 
-def _session_and_visitor(services: AppServices) -> tuple[str, str | None]:
+def _session() -> str:
     from gradio.context import LocalContext
 
-    request = LocalContext.request.get(None)
-    if request is None:  # a script or a cached example, not a web request
-        return "", None
-    return getattr(request, "session_hash", None) or "", services.admission.visitor(request)
+    request = LocalContext.request.get(None)  # None: a script or a cached example, not a web request
+    return (getattr(request, "session_hash", None) or "") if request is not None else ""
 
 
 def endpoint(
@@ -75,9 +74,7 @@ def endpoint(
             for value in (*args, *kwargs.values()):
                 if isinstance(value, Refused):
                     raise refusal(value.message)
-            session, visitor = _session_and_visitor(services)
-            if visitor is not None:
-                services.admission.started(visitor)
+            session = _session()
             bound = signature.bind(*args, **kwargs)
             if tracker is not None:
                 progress = bound.arguments.get(tracker, signature.parameters[tracker].default)
@@ -180,24 +177,65 @@ def scored_image(values: Mapping[str, object]) -> float:
 
 
 def each_model(images_param: str | None = None, low: int = 1, high: int = 48) -> WorkCost:
-    """An image per chosen model (`models`), times `images_param` images each (seeds, suite prompts)."""
+    """An image per chosen model (`models`), times `images_param` images each (seeds, suite prompts), at
+    the steps a `settings` table asks for that model (/compare), else the request's or the model's."""
 
     def cost(values: Mapping[str, object]) -> float:
         models = values.get("models")
         models = models if isinstance(models, list) else []
         chosen = list(dict.fromkeys(m for m in models if isinstance(m, str)))
         images = number(values.get(images_param), high, low, high) if images_param else 1
-        total = sum(image_units(values, model, images) for model in chosen[: len(MODELS)])
+        steps = settings_steps(values.get("settings"))
+        total = sum(
+            image_units({**values, "steps": steps.get(model, values.get("steps"))}, model, images)
+            for model in chosen[: len(MODELS)]
+        )
         return max(total, MIN_JOB_UNITS)
 
     return cost
 
 
+def settings_steps(table: object) -> dict[str, object]:
+    """Steps by model from /compare's settings rows `[model, steps, guidance]`, sent as a list of rows
+    or as a table `{"headers": ..., "data": rows}`; a model's last row wins, as the handler reads them."""
+    rows = table.get("data") if isinstance(table, Mapping) else table
+    if not isinstance(rows, list):
+        return {}
+    return {
+        row[0]: row[1] for row in rows if isinstance(row, list) and len(row) == 3 and isinstance(row[0], str)
+    }
+
+
 def with_references(values: Mapping[str, object]) -> float:
-    """/edit: one image whose every step also attends over each reference's tokens (up to 10)."""
+    """/edit: one image whose every step also attends over the tokens of each reference (up to 10), at
+    the size the pipeline conditions on it (`reference_pixels`)."""
+    model = values.get("model")
+    spec = MODELS.get(model) if isinstance(model, str) else None
+    if spec is None:
+        return MIN_JOB_UNITS  # not a served model: the handler refuses it before any work
     references = values.get("references")
-    count = min(len(references), 10) if isinstance(references, list) else 1
-    return max(image_units(values, values.get("model"), tokens=1 + count), MIN_JOB_UNITS)
+    references = references[: editing.MODES["edit"].max_images] if isinstance(references, list) else []
+    steps = number(values.get("steps"), spec.default_steps, spec.min_steps, spec.max_steps)
+    conditioned = sum(reference_pixels(reference) for reference in references)
+    return max(image_units(values, model) + units(1, steps, conditioned, 1), MIN_JOB_UNITS)
+
+
+def reference_pixels(reference: object) -> int:
+    """Pixels the pipeline conditions on for one reference: its size from the header, scaled down to
+    `KLEIN_REFERENCE_PIXELS`, for a file in Gradio's upload folder (where every accepted upload is);
+    that most for anything else (a data: URL, a path elsewhere), which admission does not open."""
+    from gradio.utils import get_upload_folder, is_in_or_equal
+
+    if isinstance(reference, dict):
+        reference = reference.get("image", reference)
+    path = reference.get("path") if isinstance(reference, dict) else None
+    if not isinstance(path, str) or not is_in_or_equal(path, get_upload_folder()):
+        return editing.KLEIN_REFERENCE_PIXELS
+    try:
+        width, height = editing.image_size("references", path)
+    except InvalidInput:
+        return editing.KLEIN_REFERENCE_PIXELS
+    return min(width * height, editing.KLEIN_REFERENCE_PIXELS)
 
 
 def ocr_only(_values: Mapping[str, object]) -> float:

@@ -32,23 +32,30 @@ UPLOAD = re.compile(r"/gradio_api/upload/?$")
 
 
 def event_visitor(admission: Admission):
-    """The visitor of a queued Gradio event (None for events without a request)."""
+    """The visitor of a queued, priced Gradio event (None for events without a request or a price, which
+    keep Gradio's first-come order and count as no one's service)."""
 
     def of(event) -> str | None:
         request = getattr(event, "request", None)
-        return None if request is None else admission.visitor(request)
+        if request is None or declared_cost(getattr(getattr(event, "fn", None), "fn", None)) is None:
+            return None
+        return admission.visitor(request)
 
     return of
 
 
 def install_fair_order(demo, admission: Admission) -> None:
-    """Make every event queue of `demo` (after `demo.queue()`) keep its waiting events in `FairOrder`.
+    """Make every event queue of `demo` (after `demo.queue()`) keep its waiting events in `FairOrder`,
+    and count a visitor as served the moment Gradio takes their event from the waiting list.
 
-    Gradio takes the first event of a concurrency group's list (`Queue.get_events`) and appends new
-    ones (`Queue.push`); the lists are created per concurrency id on first use, so each is replaced by
-    a `FairOrder` as it is created. tests/test_fairness.py fails if a Gradio release changes this."""
+    Gradio takes the first event of a concurrency group's list (`Queue.get_events`, on the event loop,
+    as `Queue.push` appends) and only then prepares its inputs and runs it; counting it as served when it
+    is taken leaves no moment in which the job is neither waiting nor served, so a second job sent while
+    the first is starting still goes behind the other visitors' next jobs. The lists are created per
+    concurrency id on first use, so each is replaced by a `FairOrder` as it is created.
+    tests/test_fairness.py fails if a Gradio release changes this."""
     queue = demo._queue
-    create = queue.create_event_queue_for_fn
+    create, take = queue.create_event_queue_for_fn, queue.get_events
     visitor = event_visitor(admission)
 
     def create_fair(block_fn):
@@ -57,7 +64,16 @@ def install_fair_order(demo, admission: Admission) -> None:
         if not isinstance(event_queue.queue, FairOrder):
             event_queue.queue = FairOrder(admission, visitor, event_queue.queue)
 
+    def take_served():
+        taken = take()
+        for event in taken[0] if taken else ():
+            served = visitor(event)
+            if served is not None:
+                admission.started(served)
+        return taken
+
     queue.create_event_queue_for_fn = create_fair
+    queue.get_events = take_served
 
 
 class AdmissionMiddleware:
@@ -184,7 +200,8 @@ def _event_index(payload: dict) -> int | None:
 
 
 async def _read_body(receive, limit: int) -> bytes | None:
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":

@@ -53,8 +53,8 @@ def main() -> None:
     from flux_demo import generation
     from flux_demo.models import get_spec
     from flux_demo.pipelines import ModelHost
-    from flux_demo.previews import PreviewObserver
     from flux_demo.validation import GenerationRequest, validate
+    from flux_demo.watching.previews import PreviewObserver
 
     models = args.models.split(",")
     host = ModelHost(model_keys=models)

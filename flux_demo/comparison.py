@@ -16,9 +16,9 @@ from flux_demo.faults import GenerationCancelled, GenerationFailed
 from flux_demo.generation import GenerationResult
 from flux_demo.models import get_spec
 from flux_demo.pipelines import ModelHost
-from flux_demo.steps import StepObserver
 from flux_demo.typography import TextScore, extract_targets, score_text
 from flux_demo.validation import GenerationRequest, InvalidInput, ValidRequest, check_model, validate
+from flux_demo.watching.steps import StepObserver
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from flux_demo.config import Settings, zerogpu_size_setting
 from flux_demo.faults import GenerationCancelled, OutOfGpuMemory
 from flux_demo.models import REAL_DEFAULT, zerogpu_size
 from flux_demo.pipelines import LoadedModel, ModelHost
-from flux_demo.steps import StepObserver
 from flux_demo.validation import ValidRequest
+from flux_demo.watching.steps import StepObserver
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from flux_demo import validation
 from flux_demo.models import MIN_SIDE, get_spec
 from flux_demo.validation import MAX_SEED, InvalidInput
 
-TABS = ("generate", "compare", "typography", "edit")
+TABS = ("generate", "compare", "typography", "edit", "how")  # every tab id in ui/app.py
 SETTING_KEYS = ("prompt", "model", "seed", "steps", "guidance", "width", "height")
 COMPARE_KEYS = ("models", "settings")  # the comparison's model list and per-model (steps, guidance)
 # Edits: the mode, the strength, and the input images' SHA-256 (a link carries 12-digit prefixes; images

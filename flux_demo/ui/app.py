@@ -67,8 +67,8 @@ def create_demo(
             with gr.Tab(t("tab_edit"), id="edit"):
                 edit_tab = edit.build_tab(host)
             with gr.Tab(t("tab_how"), id="how"):
-                how_flux_works.build_tab(host)
-        forms = (generate_tab.form, compare_tab.form, typography_form, edit_tab.form)
+                how_tab = how_flux_works.build_tab(host, demo)
+        forms = (generate_tab.form, compare_tab.form, typography_form, edit_tab.form, how_tab.form)
         share.wire_permalinks(demo, tabs, link_notice, forms, model_keys)
         tables.translate_headers_on_load(demo, [*compare_tab.tables, *typography_tables])
         gr.Markdown(f"<small>flux-demo {__version__}</small>")

@@ -23,8 +23,8 @@ from flux_demo.comparison import ModelRun
 from flux_demo.config import on_zerogpu
 from flux_demo.generation import GenerationResult
 from flux_demo.pipelines import ModelHost
-from flux_demo.previews import Preview, PreviewObserver
 from flux_demo.validation import ValidRequest
+from flux_demo.watching.previews import Preview, PreviewObserver
 
 _DONE = object()
 
@@ -78,7 +78,9 @@ def generate_with_previews(
 
     def work(emit):
         observer = PreviewObserver(request.spec, request.width, request.height, emit)
-        return generation.generate(host, request, progress, observer=observer, stopped=stopped)
+        result = generation.generate(host, request, progress, observer=observer, stopped=stopped)
+        observer.learn(result.image)  # the next run's previews take this run's colours into account
+        return result
 
     return (yield from stream(work, lambda preview: frame(shown(preview, request))))
 
@@ -97,12 +99,17 @@ def compare_with_previews(
         return
 
     def work(emit):
+        observers = {}
+
         def observer_for(request):
-            return PreviewObserver(
+            observers[id(request)] = PreviewObserver(
                 request.spec, request.width, request.height, lambda preview: emit((request, preview))
             )
+            return observers[id(request)]
 
         for run in comparison.run_all(host, requests, progress, observer_for, stopped):
+            if run.ok:
+                observers[id(run.request)].learn(run.result.image)
             emit(run)
 
     yield from stream(work)

@@ -1,0 +1,185 @@
+"""A run seen from inside: each step's predicted clean image, the noisy latents it started from, where each
+chosen word lands, the σ schedule and the prompt's tokens, all read from the loaded modules and the run.
+
+`run_trajectory` is an ordinary `generation.generate` call with a recording observer, so its final image
+is pixel-identical to `/generate` with the same settings. `schedule` asks a copy of the model's own
+scheduler for its σ values, shifted for the image size as the model's pipeline does (registry:
+`schedule_shift`), so the plot shows what a run would use without running one.
+
+Time: the chapter's t runs from 1 (pure noise) to 0 (the image), x_t = (1 − t)·x₀ + t·noise, so t = σ;
+diffusers' `timesteps` are 1000·σ.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from flux_demo import generation
+from flux_demo.generation import GenerationResult
+from flux_demo.models import ModelSpec, get_spec
+from flux_demo.pipelines import ModelHost
+from flux_demo.validation import ValidRequest
+from flux_demo.watching import architecture, word_maps
+from flux_demo.watching.previews import PreviewDecoder
+from flux_demo.watching.steps import DenoisingStep, StepObserver
+
+
+@dataclass
+class TrajectoryStep:
+    """One step: t (= σ) before and after, diffusers' timestep, seconds, and the decoded images."""
+
+    index: int  # 1-based
+    timestep: float  # diffusers' 1000·σ
+    sigma: float
+    sigma_next: float
+    seconds: float
+    predicted: object  # PIL image of x₀ = x_t − σ·v
+    noisy: object  # PIL image of x_t, the latents this step started from
+    word_maps: object = None  # (words, rows, columns) tensor in 0..1, or None
+
+
+class TrajectoryRecorder(StepObserver):
+    """Keeps every step's numbers, its decoded images and the maps of the `chosen` words (indices into
+    `words`, the prompt's words that compete in the softmax)."""
+
+    def __init__(self, spec: ModelSpec, width: int, height: int, words=(), chosen=()):
+        super().__init__()
+        self.spec, self.width, self.height = spec, width, height
+        self.mapper = word_maps.WordMapper(list(words)) if chosen else None
+        self.chosen = list(chosen)
+        self.steps: list[TrajectoryStep] = []
+        self.final_tokens = None
+
+    def prepare(self, pipe) -> None:
+        self.decode = PreviewDecoder(pipe, self.spec, self.width, self.height)
+
+    @contextlib.contextmanager
+    def observing(self, pipe):
+        with super().observing(pipe), contextlib.ExitStack() as stack:
+            if self.mapper is not None:
+                stack.enter_context(self.mapper.attached(pipe.transformer))
+            yield self
+
+    def on_step(self, step: DenoisingStep) -> None:
+        maps = None
+        if self.mapper is not None and self.mapper.latest is not None:
+            maps = word_maps.as_grid(self.mapper.latest, self.spec, self.width, self.height)[self.chosen]
+        if step.sigma_next == 0:
+            self.final_tokens = step.predicted.detach().to("cpu")
+        self.steps.append(
+            TrajectoryStep(
+                step.index + 1,
+                step.timestep,
+                step.sigma,
+                step.sigma_next,
+                step.seconds,
+                self.decode(step.predicted),
+                self.decode(step.noisy),
+                maps,
+            )
+        )
+
+
+@dataclass
+class Trajectory:
+    result: GenerationResult
+    steps: list[TrajectoryStep]
+    words: list[str] = field(default_factory=list)
+    details: dict = field(default_factory=dict)
+
+
+def run_trajectory(
+    host: ModelHost, request: ValidRequest, progress=None, words: list[str] = (), stopped=None
+) -> Trajectory:
+    """Generate `request` while recording every step (and where each of `words` lands); details hold the
+    measured figures."""
+    pipe = host.get_pipeline(request.model)
+    located = word_maps.locate_words(pipe, request.spec, request.prompt)
+    chosen = [i for i, w in enumerate(located) if w.text in words]
+    recorder = TrajectoryRecorder(request.spec, request.width, request.height, located, chosen)
+    mapped = [located[i].text for i in chosen]
+    result = generation.generate(host, request, progress, observer=recorder, stopped=stopped)
+    if recorder.final_tokens is not None:  # the next run's previews take this run's colours into account
+        recorder.decode.learn(recorder.final_tokens, result.image)
+    steps = recorder.steps
+    details = {
+        **result.details,
+        "sigmas": [round(s.sigma, 6) for s in steps] + [round(steps[-1].sigma_next, 6)],
+        "timesteps": [round(s.timestep, 3) for s in steps],
+        "step_seconds": [round(s.seconds, 4) for s in steps],
+        "text_tokens": text_tokens(pipe, request.spec, request.prompt),
+        "image_tokens": request.spec.image_tokens(request.width, request.height),
+        "architecture": architecture.loaded(host, request.model),
+    }
+    if mapped:
+        details["words"] = mapped
+        details["word_maps"] = {
+            w: np.round(steps[-1].word_maps[i].numpy(), 4).tolist() for i, w in enumerate(mapped)
+        }
+    return Trajectory(result, steps, mapped, details)
+
+
+def text_tokens(pipe, spec: ModelSpec, prompt: str) -> list[dict]:
+    """The prompt as each tokenizer splits it: the tokens kept, how many, the limit, how many are cut, and
+    whether the transformer attends over them (T5's, Qwen3's) or reads one pooled vector (CLIP's)."""
+    views = []
+    for attribute, limit in spec.tokenizers:
+        tokenizer = getattr(pipe, attribute)
+        limit = limit or spec.max_sequence_length
+        ids = tokenizer(prompt, truncation=False, add_special_tokens=True)["input_ids"]
+        encoder = getattr(pipe, attribute.replace("tokenizer", "text_encoder"))
+        views.append(
+            {
+                "encoder": type(encoder).__name__,
+                "tokenizer": type(tokenizer).__name__,
+                "tokens": tokenizer.convert_ids_to_tokens(ids[:limit]),
+                "count": min(len(ids), limit),
+                "limit": limit,
+                "truncated": max(0, len(ids) - limit),
+                "attended": attribute == spec.token_tokenizer,
+            }
+        )
+    return views
+
+
+def scheduler_for(host: ModelHost, key: str):
+    """A fresh copy of `key`'s scheduler: from the loaded pipeline, or else read from its checkpoint's
+    scheduler folder (a small JSON file), so plotting a schedule never loads a model's weights."""
+    if host.is_loaded(key):
+        scheduler = host.get_pipeline(key).scheduler
+        return type(scheduler).from_config(scheduler.config)
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    return FlowMatchEulerDiscreteScheduler.from_pretrained(
+        architecture.checkpoint_source(host, key), subfolder="scheduler"
+    )
+
+
+def schedule(host: ModelHost, key: str, steps: int, width: int, height: int) -> list[float]:
+    """The steps + 1 σ values (1 → 0) that `key` uses at this size, from a copy of its own scheduler."""
+    spec = get_spec(key)
+    scheduler = scheduler_for(host, key)
+    mu = spec.schedule_shift(scheduler.config, spec.image_tokens(width, height), steps)
+    scheduler.set_timesteps(sigmas=np.linspace(1.0, 1 / steps, steps), mu=mu)
+    return [round(float(s), 6) for s in scheduler.sigmas]
+
+
+def align_by_sigma(first: list[float], second: list[float]) -> list[tuple[int, int]]:
+    """For each σ in `first`, the index in `second` with the nearest σ: pairs of step indices."""
+    return [(i, int(np.argmin([abs(s - sigma) for s in second]))) for i, sigma in enumerate(first)]
+
+
+def distance_to_final(run: Trajectory) -> list[float]:
+    """Mean absolute difference (0–255) between each step's x₀ and the final image, at the preview's size:
+    how far the model's guess still is from where it ends."""
+    final = run.result.image.convert("RGB")
+    distances = []
+    for step in run.steps:
+        guess = step.predicted.convert("RGB")
+        target = np.asarray(final.resize(guess.size, Image.Resampling.BOX), dtype=np.float32)
+        distances.append(round(float(np.abs(np.asarray(guess, dtype=np.float32) - target).mean()), 2))
+    return distances

@@ -105,9 +105,8 @@ def build_tab(host: ModelHost, demo: gr.Blocks) -> HowTab:
                 allow_custom_value=True,
                 elem_id="how-model",
             )
-            words = gr.Textbox(
-                label=t("how_words"), value=words0, info=t("how_words_info"), elem_id="how-words"
-            )
+            # Empty by default, so API callers who leave `words` out get no maps; the page fills it below.
+            words = gr.Textbox(label=t("how_words"), info=t("how_words_info"), elem_id="how-words")
             with gr.Row():
                 run = gr.Button(t("how_run"), variant="primary", elem_id="how-run", scale=3)
                 stop = stop_button("trajectory")
@@ -204,6 +203,13 @@ def build_tab(host: ModelHost, demo: gr.Blocks) -> HowTab:
 
     lesson_outputs = [schedule, diagram, blocks, encoders, rope]
     demo.load(render_lesson, [model, width, height], lesson_outputs, api_visibility="private")
+    demo.load(
+        lambda text, chosen: chosen or (words0 if text == prompt0 else ""),
+        [prompt, words],
+        words,
+        queue=False,
+        api_visibility="private",
+    )
     model.change(render_lesson, [model, width, height], lesson_outputs, api_visibility="private")
     run_event = run_with_stop(
         host,

@@ -71,7 +71,7 @@ def make_trajectory_fn(host: ModelHost) -> Callable:
         guidance: float,
         width: float,
         height: float,
-        words: str = "",
+        words: str | None = None,
         progress=gr.Progress(),
     ):
         """Generate one image and return what happened at every denoising step.
@@ -85,7 +85,7 @@ def make_trajectory_fn(host: ModelHost) -> Callable:
             width: Image width in pixels, 256 up to the model's largest side (2048 for the full-size
                 models, 512 for the offline nano ones), snapped to its size multiple (16; nano 32).
             height: Image height in pixels, same range as width.
-            words: Optional: words of the prompt to map (comma-separated, at most 8); empty for no maps.
+            words: Optional: words of the prompt to map (comma-separated, at most 8); empty or null for none.
 
         Returns:
             The final PNG (identical to /generate with the same settings), the predicted clean image x₀
@@ -94,7 +94,7 @@ def make_trajectory_fn(host: ModelHost) -> Callable:
             text_tokens, image_tokens, architecture, and with words, word_maps (token grid, last step).
         """
         valid = request_from(host, prompt, model, seed, steps, guidance, width, height)
-        chosen = word_maps.check_words(words, valid.prompt) if str(words).strip() else []
+        chosen = word_maps.check_words(words, valid.prompt) if words and str(words).strip() else []
         run = record(host, valid, chosen, progress, "trajectory")
         if run is None:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -115,7 +115,7 @@ def make_word_maps_fn(host: ModelHost) -> Callable:
         guidance: float,
         width: float,
         height: float,
-        words: str = "",
+        words: str | None = None,
         progress=gr.Progress(),
     ):
         """Generate one image and map where each chosen word of the prompt lands in it.
@@ -140,7 +140,7 @@ def make_word_maps_fn(host: ModelHost) -> Callable:
             the last step's map on the token grid, values 0-1 that sum to 1 over the prompt's words).
         """
         valid = request_from(host, prompt, model, seed, steps, guidance, width, height)
-        chosen = word_maps.check_words(words, valid.prompt)
+        chosen = word_maps.check_words(words or "", valid.prompt)
         run = record(host, valid, chosen, progress, "word_maps")
         if run is None:
             return gr.skip(), gr.skip(), gr.skip()

@@ -59,3 +59,17 @@ def test_parameter_counts_read_as_people_write_them():
     assert panels.billions(339_831_296, "en") == "340 M"
     assert panels.billions(11_901_408_320, "ko") == "119억"
     assert panels.billions(3_446_336, "ko") == "345만"
+
+
+def test_distillation_runs_the_family_at_its_own_settings_and_dev_without_guidance(host):
+    from flux_demo.ui.how_flux_works.endpoints import distillation_requests
+
+    runs = distillation_requests(host, "a fox", "tiny-schnell", 1, 256, 256)
+    assert [(r.model, r.steps, r.guidance) for r in runs] == [
+        ("tiny-schnell", 4, 0.0),
+        ("tiny-dev", 28, 3.5),
+        ("tiny-dev", 28, 1.0),
+    ]
+    assert [(r.model, r.steps) for r in distillation_requests(host, "a fox", "tiny-klein", 1, 256, 256)] == [
+        ("tiny-klein", 4)
+    ]

@@ -86,3 +86,14 @@ def test_the_how_tab_speaks_korean_on_a_phone(korean_page, server_url):
     page.locator("#how-run").click()
     page.locator("#how-counts").get_by_text("풀링 벡터", exact=True).wait_for(timeout=120_000)
     assert "인코더" in page.locator("#how-counts").inner_text()  # table headers in Korean
+
+
+def test_the_distillation_panel_runs_the_family_and_charts_how_far_x0_still_is(page, server_url):
+    page.goto(f"{server_url}?tab=how&model=tiny-schnell")
+    page.locator("#how-distill").click()
+    table = page.locator("#how-distill-table")
+    table.get_by_text("guidance 1", exact=False).first.wait_for(timeout=240_000)  # dev without guidance
+    rows = table.inner_text()
+    assert "4 steps · guidance 0" in rows and "28 steps · guidance 3.5" in rows
+    assert page.locator("#how-distill-chart svg[role=img] polyline").count() == 3
+    page.locator("#how-distill-tiles img").nth(11).wait_for()  # four x₀ tiles per run

@@ -7,8 +7,9 @@ How a model's previews are made is its registry entry's `preview_decoder`:
   small, and the trained nano VAE normalises over the whole picture (GroupNorm with one group), so no
   per-pixel map can stand in for it.
 * ``"linear"``: an affine map from the VAE's latent channels (16 for FLUX.1, 32 for FLUX.2) to RGB, one
-  preview pixel per latent pixel (1/8 of the picture's side). A full VAE decode of FLUX.1 at 1024² costs
-  about 10.5 TFLOP, 14% of a 74 TFLOP step; the map costs about 2 MFLOP. It is fitted by least squares
+  preview pixel per latent pixel (1/8 of the picture's side). A full VAE decode of FLUX.1 at 1024² takes
+  86 ms on an H200, half of a 174 ms step (10.5 of 74 TFLOP, bound by memory traffic); the map takes
+  0.33 ms (benchmarks/preview_overhead.py). It is fitted by least squares
   against the VAE's own decodes: first of encoded test images (so the first run has a map), then of
   every finished run's final latents and the image the pipeline decoded from them (`PreviewObserver.learn`),
   so the map converges on the colours this model really makes. The normal equations are kept, so refitting

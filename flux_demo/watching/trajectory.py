@@ -38,7 +38,7 @@ class TrajectoryStep:
     sigma_next: float
     seconds: float
     predicted: object  # PIL image of x₀ = x_t − σ·v
-    noisy: object  # PIL image of x_t, the latents this step started from
+    noisy: object  # PIL image of x_t, the latents this step started from (None when not asked for)
     word_maps: object = None  # (words, rows, columns) tensor in 0..1, or None
 
 
@@ -46,9 +46,9 @@ class TrajectoryRecorder(StepObserver):
     """Keeps every step's numbers, its decoded images and the maps of the `chosen` words (indices into
     `words`, the prompt's words that compete in the softmax)."""
 
-    def __init__(self, spec: ModelSpec, width: int, height: int, words=(), chosen=()):
+    def __init__(self, spec: ModelSpec, width: int, height: int, words=(), chosen=(), noisy: bool = True):
         super().__init__()
-        self.spec, self.width, self.height = spec, width, height
+        self.spec, self.width, self.height, self.noisy = spec, width, height, noisy
         self.mapper = word_maps.WordMapper(list(words)) if chosen else None
         self.chosen = list(chosen)
         self.steps: list[TrajectoryStep] = []
@@ -78,7 +78,7 @@ class TrajectoryRecorder(StepObserver):
                 step.sigma_next,
                 step.seconds,
                 self.decode(step.predicted),
-                self.decode(step.noisy),
+                self.decode(step.noisy) if self.noisy else None,
                 maps,
             )
         )
@@ -93,14 +93,14 @@ class Trajectory:
 
 
 def run_trajectory(
-    host: ModelHost, request: ValidRequest, progress=None, words: list[str] = (), stopped=None
+    host: ModelHost, request: ValidRequest, progress=None, words: list[str] = (), stopped=None, noisy=True
 ) -> Trajectory:
-    """Generate `request` while recording every step (and where each of `words` lands); details hold the
-    measured figures."""
+    """Generate `request` while recording every step (x_t too unless `noisy` is false, and where each of
+    `words` lands); details hold the measured figures."""
     pipe = host.get_pipeline(request.model)
     located = word_maps.locate_words(pipe, request.spec, request.prompt)
     chosen = [i for i, w in enumerate(located) if w.text in words]
-    recorder = TrajectoryRecorder(request.spec, request.width, request.height, located, chosen)
+    recorder = TrajectoryRecorder(request.spec, request.width, request.height, located, chosen, noisy)
     mapped = [located[i].text for i in chosen]
     result = generation.generate(host, request, progress, observer=recorder, stopped=stopped)
     if recorder.final_tokens is not None:  # the next run's previews take this run's colours into account

@@ -50,11 +50,11 @@ def request_from(host: ModelHost, prompt, model, seed, steps, guidance, width, h
     return valid
 
 
-def record(host: ModelHost, valid: ValidRequest, words: list[str], progress, action: str):
+def record(host: ModelHost, valid: ValidRequest, words: list[str], progress, action: str, noisy=True):
     """A trajectory with word maps for `words`, or None when the visitor pressed Stop."""
     try:
         return trajectory.run_trajectory(
-            host, valid, LocalizedProgress(progress), words, stopped=stop_watch(host, action)
+            host, valid, LocalizedProgress(progress), words, stopped=stop_watch(host, action), noisy=noisy
         )
     except GenerationCancelled as stop:
         show_stop(stop)
@@ -141,7 +141,7 @@ def make_word_maps_fn(host: ModelHost) -> Callable:
         """
         valid = request_from(host, prompt, model, seed, steps, guidance, width, height)
         chosen = word_maps.check_words(words or "", valid.prompt)
-        run = record(host, valid, chosen, progress, "word_maps")
+        run = record(host, valid, chosen, progress, "word_maps", noisy=False)
         if run is None:
             return gr.skip(), gr.skip(), gr.skip()
         final = run.result.image
@@ -257,7 +257,7 @@ def make_distillation_fn(host: ModelHost) -> Callable:
         language = visitor_language()
         runs = []
         for request in requests:
-            run = record(host, request, [], progress, "distillation")
+            run = record(host, request, [], progress, "distillation", noisy=False)
             if run is None:
                 break
             runs.append((request, run))

@@ -58,7 +58,7 @@ def line_chart(
 ) -> str:
     """An SVG line chart (dots on the points where `markers`), axes labelled, with `notes` written at
     data coordinates; the legend below wraps."""
-    width, height, left, right, top, bottom = 480, 260, 44, 12, 12, 40
+    width, height, left, right, top, bottom = 480, 270, 50, 14, 14, 44
     (x0, x1), (y0, y1) = x_range, y_range
 
     def px(x: float) -> float:
@@ -74,17 +74,17 @@ def line_chart(
     for i in range(5):
         fx = x0 + (x1 - x0) * i / 4
         parts.append(
-            f"<text x='{px(fx)}' y='{py(y0) + 14}' font-size='11' text-anchor='middle'>{fx:g}</text>"
+            f"<text x='{px(fx)}' y='{py(y0) + 14}' font-size='13' text-anchor='middle'>{fx:g}</text>"
         )
     for fy in y_ticks or [y0 + (y1 - y0) * i / 4 for i in range(5)]:
-        parts.append(f"<text x='{left - 4}' y='{py(fy) + 4}' font-size='11' text-anchor='end'>{fy:g}</text>")
+        parts.append(f"<text x='{left - 4}' y='{py(fy) + 4}' font-size='13' text-anchor='end'>{fy:g}</text>")
     parts.append(
-        f"<text x='{(left + width - right) / 2}' y='{height - 6}' font-size='12' "
+        f"<text x='{(left + width - right) / 2}' y='{height - 6}' font-size='14' "
         f"text-anchor='middle'>{escape(x_label)}</text>"
     )
     parts.append(
-        f"<text x='12' y='{(top + py(y0)) / 2}' font-size='12' text-anchor='middle' "
-        f"transform='rotate(-90 12 {(top + py(y0)) / 2})'>{escape(y_label)}</text>"
+        f"<text x='14' y='{(top + py(y0)) / 2}' font-size='14' text-anchor='middle' "
+        f"transform='rotate(-90 14 {(top + py(y0)) / 2})'>{escape(y_label)}</text>"
     )
     for i, s in enumerate(series):
         colour = COLOURS[i % len(COLOURS)]
@@ -95,7 +95,7 @@ def line_chart(
                 f"<circle cx='{px(x):.1f}' cy='{py(y):.1f}' r='3' fill='{colour}'/>" for x, y in s.points
             ]
     for x, y, note in notes:
-        parts.append(f"<text x='{px(x) + 6}' y='{py(y) + 4}' font-size='11'>{escape(note)}</text>")
+        parts.append(f"<text x='{px(x) + 6}' y='{py(y) + 4}' font-size='13'>{escape(note)}</text>")
     svg = (
         f"<svg viewBox='0 0 {width} {height}' role='img' style='width:100%;max-width:560px;height:auto' "
         f"{FONT} fill='currentColor'>{''.join(parts)}</svg>"

@@ -2,8 +2,8 @@
 
 Markers come from fixtures: a test whose fixtures include `serve` (the app launcher, used by
 `server_url`) is marked `server`, one that includes `browser` (used by `page`) is marked `browser`, so
-`python -m pytest -m "not server and not browser and not slow"` is the fast subset, and `LAUNCH_GUARD` makes any
-launch outside those fixtures fail. Helpers shared with test modules are in `tests/helpers.py`.
+`python -m pytest -m "not server and not browser and not slow"` is the fast subset, and `LAUNCH_GUARD`
+makes any launch outside those fixtures fail. Helpers shared with test modules are in `tests/helpers.py`.
 """
 
 from __future__ import annotations

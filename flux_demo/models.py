@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from flux_demo.messages import Message
+
 FLUX1_SHARED = ("text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "vae")
 FLUX1_WEIGHTS_GB = (("transformer", 23.8), ("text_encoder_2", 9.5), ("text_encoder", 0.25), ("vae", 0.17))
 # Transformer and Qwen3-4B text encoder from the checkpoint's file sizes; the VAE like FLUX.1's.
@@ -104,8 +106,9 @@ class ModelSpec:
         return self.offline_variant.startswith("nano-")
 
     @property
-    def size_range(self) -> str:
-        return f"{MIN_SIDE} to {self.max_side}, in multiples of {self.size_multiple}"
+    def size_range(self) -> Message:
+        """The sides this model makes: "256 to 2048, in multiples of 16"."""
+        return Message("allowed.sizes", low=MIN_SIDE, high=self.max_side, multiple=self.size_multiple)
 
     def snap_side(self, value: float, min_side: int = MIN_SIDE) -> int:
         """The nearest multiple of `size_multiple` (halves round up), within `min_side` (rounded up to a
@@ -139,12 +142,14 @@ class ModelSpec:
             scheduler_config.get("max_shift", 1.15),
         )
 
-    def guidance_note(self) -> str:
+    def guidance_note(self) -> Message:
         """One line for the UI that explains what the guidance slider does for this model."""
         if self.guidance_range is None:
-            return f"{self.name} ignores guidance: it always runs at {self.default_guidance:g}."
+            return Message("model.ignores_guidance", model=self.name, value=self.default_guidance)
         low, high = self.guidance_range
-        return f"{self.name}: distilled guidance {low:g}–{high:g}, default {self.default_guidance:g}."
+        return Message(
+            "model.guidance_range", model=self.name, low=low, high=high, default=self.default_guidance
+        )
 
 
 SCHNELL = ModelSpec(

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from urllib.parse import urlencode
 
 from flux_demo import validation
+from flux_demo.messages import Message
 from flux_demo.models import MIN_SIDE, get_spec
 from flux_demo.validation import MAX_SEED, InvalidInput
 
@@ -41,24 +42,24 @@ def link_query(settings: Mapping[str, object], tab: str = "generate") -> str:
     return urlencode(params)
 
 
-def _number(text: str, name: str = "value", allowed: str = "a number") -> float:
+def _number(text: str, name: str, allowed: Message) -> float:
     """`text` as a number (an int when whole); raises InvalidInput naming `name` and `allowed`."""
     try:
         value = float(text)
     except ValueError:
-        raise InvalidInput(name, f"must be {allowed}, got {text[:40]!r}") from None
+        raise InvalidInput(name, "input.must_be", allowed=allowed, value=repr(text[:40])) from None
     if value != value or value in (float("inf"), float("-inf")):
-        raise InvalidInput(name, f"must be {allowed}, got {text[:40]!r}")
+        raise InvalidInput(name, "input.must_be", allowed=allowed, value=repr(text[:40]))
     return int(value) if value.is_integer() else value
 
 
-def parse_settings(params: Mapping[str, str], model_keys: Sequence[str]) -> tuple[dict, list[str]]:
+def parse_settings(params: Mapping[str, str], model_keys: Sequence[str]) -> tuple[dict, list[Message]]:
     """Checked form values from link or PNG parameters, and a note for each value that was ignored.
 
     Every value is checked on its own, so one bad parameter never discards the good ones.
     """
     values: dict[str, object] = {}
-    problems: list[str] = []
+    problems: list[Message] = []
 
     def attempt(key: str, convert) -> None:
         raw = params.get(key)
@@ -67,7 +68,9 @@ def parse_settings(params: Mapping[str, str], model_keys: Sequence[str]) -> tupl
         try:
             values[key] = convert(str(raw))
         except (InvalidInput, ValueError, OverflowError) as err:
-            problems.append(f"Ignored {key}={str(raw)[:40]!r}: {str(err).removeprefix(f'{key}: ')}")
+            # The reason without the field name, which the notice already shows ("Ignored seed='-3': ...").
+            reason = err.reason if isinstance(err, InvalidInput) else Message("link.bad_value")
+            problems.append(Message("link.ignored", key=key, value=repr(str(raw)[:40]), reason=reason))
 
     attempt("prompt", validation.check_prompt)
     attempt("model", lambda raw: validation.check_model(raw, model_keys).key)
@@ -94,19 +97,22 @@ def parse_settings(params: Mapping[str, str], model_keys: Sequence[str]) -> tupl
 
 
 def _integer(name: str, raw: str, low: int, high: int) -> float:
-    return _number(raw, name, f"an integer from {low} to {high}")
+    return _number(raw, name, Message("allowed.integer_range", low=low, high=high))
 
 
-def _guidance_range(spec) -> str:
+def _guidance_range(spec) -> Message:
     low, high = spec.guidance_range or (spec.default_guidance, spec.default_guidance)
-    return f"a number from {low:g} to {high:g}"
+    return Message("allowed.number_range", low=low, high=high)
 
 
 def _guidance(spec, value: float) -> float:
-    validation.check_number("guidance", value, "a finite number")
+    validation.check_number("guidance", value, Message("allowed.finite"))
     low, high = spec.guidance_range or (spec.default_guidance, spec.default_guidance)
     if not low <= value <= high:
-        raise InvalidInput("guidance", f"must be from {low:g} to {high:g} for {spec.name}")
+        allowed = Message("allowed.range", low=low, high=high)
+        raise InvalidInput(
+            "guidance", "input.must_be_for", allowed=allowed, model=spec.name, value=f"{value:g}"
+        )
     return value
 
 
@@ -114,7 +120,7 @@ def _side(name: str, raw: str, spec) -> int:
     """A width or height within the link's model's own sizes, snapped as `validation.validate` snaps."""
     value = validation.check_integer(
         name,
-        round(_number(raw, name, f"a number from {MIN_SIDE} to {spec.max_side}")),
+        round(_number(raw, name, Message("allowed.number_range", low=MIN_SIDE, high=spec.max_side))),
         MIN_SIDE,
         spec.max_side,
     )
@@ -126,7 +132,7 @@ def _models(raw: str, model_keys: Sequence[str]) -> list[str]:
     for key in chosen:
         validation.check_model(key, model_keys)
     if not chosen:
-        raise InvalidInput("models", "name one or more models")
+        raise InvalidInput("models", "input.name_models")
     return list(dict.fromkeys(chosen))
 
 
@@ -149,7 +155,7 @@ def _model_settings(raw: str, model_keys: Sequence[str]) -> dict[str, tuple[int,
 
 def _tab(raw: str) -> str:
     if raw not in TABS:
-        raise InvalidInput("tab", f"must be one of {', '.join(TABS)}")
+        raise InvalidInput("tab", "input.one_of", choices=", ".join(TABS))
     return raw
 
 
@@ -157,7 +163,7 @@ def _mode(raw: str) -> str:
     from flux_demo.editing import MODES
 
     if raw not in MODES:
-        raise InvalidInput("mode", f"must be one of {', '.join(MODES)}")
+        raise InvalidInput("mode", "input.one_of", choices=", ".join(MODES))
     return raw
 
 
@@ -165,9 +171,10 @@ def _strength(raw: str) -> float:
     from flux_demo.editing import STRENGTH_RANGE
 
     low, high = STRENGTH_RANGE
-    value = validation.check_number("strength", float(raw), f"{low:g} to {high:g}")
+    allowed = Message("allowed.range", low=low, high=high)
+    value = _number(raw, "strength", allowed)
     if not low <= value <= high:
-        raise InvalidInput("strength", f"must be from {low:g} to {high:g}")
+        raise InvalidInput("strength", "input.must_be", allowed=allowed, value=f"{value:g}")
     return value
 
 
@@ -177,5 +184,5 @@ def _references(raw: str) -> list[str]:
     if not 1 <= len(hashes) <= 10 or not all(
         8 <= len(h) <= 64 and all(c in "0123456789abcdef" for c in h) for h in hashes
     ):
-        raise InvalidInput("references", "must be 1 to 10 comma-separated SHA-256 hex digests")
+        raise InvalidInput("references", "input.references_hashes")
     return hashes

@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from flux_demo.services import AppServices
 from flux_demo.ui.how_flux_works import lesson, panels
 from flux_demo.ui.i18n import EN, KO
 
@@ -26,8 +27,9 @@ def test_every_text_of_the_tab_has_a_korean_translation():
 
 @pytest.mark.parametrize("model", ["tiny-dev", "tiny-klein"])
 def test_the_lesson_is_drawn_from_the_model_in_both_languages(host, model):
-    english = lesson.render(host, model, 256, 256, "en")
-    korean = lesson.render(host, model, 256, 256, "ko")
+    services = AppServices.for_backend(host)
+    english = lesson.render(services, model, 256, 256, "en")
+    korean = lesson.render(services, model, 256, 256, "ko")
     for figure in (english[0], english[1], english[4], korean[0], korean[1], korean[4]):
         ET.fromstring(re.search(r"<svg.*</svg>", figure, re.S).group())  # well-formed SVG
     schedule, diagram, blocks, _encoders, _rope = korean
@@ -37,10 +39,11 @@ def test_the_lesson_is_drawn_from_the_model_in_both_languages(host, model):
 
 
 def test_the_encoder_panel_says_which_encoder_is_attended_and_which_pooled(host):
-    flux1 = lesson.render(host, "tiny-dev", 256, 256, "en")[3]
+    services = AppServices.for_backend(host)
+    flux1 = lesson.render(services, "tiny-dev", 256, 256, "en")[3]
     assert "**CLIP ViT-L/14**" in flux1 and "one pooled vector" in flux1 and "not attended over" in flux1
     assert "**T5-XXL v1.1**" in flux1 and "text tokens the image tokens attend over" in flux1
-    klein = lesson.render(host, "tiny-klein", 256, 256, "en")[3]
+    klein = lesson.render(services, "tiny-klein", 256, 256, "en")[3]
     assert "Qwen3-4B" in klein and "no pooled text vector" in klein
 
 
@@ -49,7 +52,7 @@ def test_the_schedule_shows_only_sizes_the_model_can_make(settings):
     from flux_demo.pipelines import ModelHost
 
     nano_host = ModelHost(dataclasses.replace(settings, models=("nano-schnell", "nano-dev")))
-    chart = lesson.schedule_chart(nano_host, "nano-dev", 256, 256, "en")
+    chart = lesson.schedule_chart(AppServices.for_backend(nano_host), "nano-dev", 256, 256, "en")
     assert set(re.findall(r"\d+×\d+", chart)) == {"256×256", "512×512"}
     assert chart.count("<circle") == 2 * (4 + 1) + 2 * (28 + 1)  # schnell's and dev's steps, two sizes each
 

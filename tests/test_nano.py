@@ -138,7 +138,7 @@ def test_the_served_app_draws_a_sign_over_http(serve, nano_host):
 
     model, word, seed = APP_WORD_CASES[-1]
     spec = get_spec(model)
-    with serve(create_demo(host=nano_host)) as url:
+    with serve(create_demo(backend=nano_host)) as url:
         image, used_seed, _details = Client(url, verbose=False).predict(
             prompt=f'a sign that says "{word}"',
             model=model,

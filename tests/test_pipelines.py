@@ -8,6 +8,7 @@ import pytest
 
 from flux_demo import generation, pipelines
 from flux_demo.models import get_spec
+from flux_demo.pipelines import Job, runner
 from flux_demo.pipelines.placement import choose_memory_mode, plan_evictions
 from flux_demo.validation import GenerationRequest, validate
 
@@ -113,7 +114,7 @@ def test_progress_advances_once_per_denoising_step(host):
 def test_zerogpu_duration_grows_with_steps_and_pixels(host):
     small = validate(GenerationRequest("a", "tiny-dev", 256, 256, 4, 3.5, 1), MODELS)
     large = validate(GenerationRequest("a", "tiny-dev", 1024, 1024, 28, 3.5, 1), MODELS)
-    assert generation.gpu_seconds(host, large) > generation.gpu_seconds(host, small) >= 10
+    assert runner.gpu_seconds(host, Job(large)) > runner.gpu_seconds(host, Job(small)) >= 10
 
 
 def test_auto_memory_mode_picks_by_free_vram():

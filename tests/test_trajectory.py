@@ -37,7 +37,7 @@ def test_trajectory_records_every_step_and_its_final_image_matches_generate(host
 def test_recorded_sigmas_are_the_schedule_the_plot_shows(host, model):
     _, recorded = run(host, model, steps=6, width=512, height=256)
     assert recorded.details["sigmas"] == pytest.approx(
-        trajectory.schedule(host, model, 6, 512, 256), abs=1e-5
+        trajectory.schedule(host.settings, model, 6, 512, 256), abs=1e-5
     )
     pipe = host.get_pipeline(model)
     assert recorded.details["timesteps"] == pytest.approx(
@@ -46,11 +46,11 @@ def test_recorded_sigmas_are_the_schedule_the_plot_shows(host, model):
 
 
 def test_dev_shifts_its_schedule_with_image_size_and_schnell_does_not(host):
-    small, large = (trajectory.schedule(host, "tiny-dev", 28, side, side) for side in (256, 2048))
+    small, large = (trajectory.schedule(host.settings, "tiny-dev", 28, side, side) for side in (256, 2048))
     assert all(b >= a for a, b in zip(small, large, strict=True)) and large[14] > small[14] + 0.05
     assert (
-        trajectory.schedule(host, "tiny-schnell", 4, 256, 256)
-        == trajectory.schedule(host, "tiny-schnell", 4, 2048, 2048)
+        trajectory.schedule(host.settings, "tiny-schnell", 4, 256, 256)
+        == trajectory.schedule(host.settings, "tiny-schnell", 4, 2048, 2048)
         == [1.0, 0.75, 0.5, 0.25, 0.0]
     )
 
@@ -144,7 +144,7 @@ def test_the_full_size_figures_are_the_chapters():
 
 @pytest.mark.parametrize("model", ["tiny-dev", "tiny-klein", "nano-dev"])
 def test_rope_axes_split_each_head_as_the_config_says(host, model):
-    config = architecture.transformer_config(host, model)
+    config = architecture.transformer_config(host.settings, model)
     shape = architecture.shape(get_spec(model), config)
     assert [axis["dims"] for axis in shape["rope"]] == list(config["axes_dims_rope"])
     assert sum(axis["dims"] for axis in shape["rope"]) == shape["head_dim"]
@@ -152,7 +152,7 @@ def test_rope_axes_split_each_head_as_the_config_says(host, model):
 
 def test_the_architecture_is_read_before_any_run_without_loading_weights(fresh_host):
     """The page draws the diagram when it opens: from the checkpoint's config file, not the weights."""
-    config = architecture.transformer_config(fresh_host, "tiny-dev")
+    config = architecture.transformer_config(fresh_host.settings, "tiny-dev")
     assert not fresh_host.is_loaded("tiny-dev")
     loaded = dict(fresh_host.get_pipeline("tiny-dev").transformer.config)
     assert {k: loaded[k] for k in config} == config

@@ -1,10 +1,14 @@
-"""English and Korean UI text. Gradio picks the language from the browser; model names and prompts stay
-as typed. The seed material of this project is a Korean course on FLUX, so Korean readers are core users.
+"""English and Korean UI text. Gradio picks the language of labels in the browser; what the server says
+once a handler runs (errors, notes, summaries: `flux_demo.messages`) is rendered in `visitor_language`.
+Model names and prompts stay as typed. The seed material of this project is a Korean course on FLUX, so
+Korean readers are core users.
 """
 
 from __future__ import annotations
 
 import gradio as gr
+
+from flux_demo.messages import LANGUAGES, Message, model_name
 
 EN = {
     "description": (
@@ -282,6 +286,17 @@ EN = {
         "scores": "Scores",
         "sweep_stop": "Stop",
         "no_result_yet": "Run first: the seed and details of the result appear here.",
+        "typo_tab_check": "Check an image",
+        "check_intro": (
+            "Upload any image to see whether it carries this app's invisible watermark (or Black Forest "
+            "Labs' own), a C2PA manifest (Content Credentials) and a digital source type that marks it as "
+            "AI-generated; a PNG made here also brings back its settings, with a link that restores them. "
+            "Cropping, heavy compression or a screenshot can remove a watermark: a missing mark proves "
+            "nothing."
+        ),
+        "check_image": "Image to check",
+        "check_run": "Check",
+        "check_report": "Marks found (JSON)",
         "cpu_notice": (
             "**Real FLUX models on the CPU.** No GPU was found, so each image takes minutes and the models "
             "need tens of GB of RAM (they run in bf16 to halve it). A CUDA GPU or an Apple Silicon Mac is "
@@ -565,6 +580,16 @@ KO = {
         "scores": "점수",
         "sweep_stop": "중지",
         "no_result_yet": "먼저 실행하세요. 결과의 시드와 세부 정보가 여기에 나옵니다.",
+        "typo_tab_check": "이미지 확인",
+        "check_intro": (
+            "아무 이미지나 올려 이 앱의 보이지 않는 워터마크(또는 Black Forest Labs의 워터마크), C2PA "
+            "매니페스트(콘텐츠 자격 증명), AI 생성 이미지임을 밝히는 디지털 소스 유형이 있는지 확인하세요. "
+            "이 앱이 만든 PNG라면 생성 설정과 그 설정을 되살리는 링크도 보여 줍니다. 자르기, 강한 압축, "
+            "화면 캡처는 워터마크를 지울 수 있으므로 표시가 없다고 해서 아무것도 증명되지 않습니다."
+        ),
+        "check_image": "확인할 이미지",
+        "check_run": "확인",
+        "check_report": "찾은 표시 (JSON)",
         "cpu_notice": (
             "**CPU에서 실제 FLUX 모델 실행 중.** GPU가 없어 이미지 한 장에 몇 분이 걸리고 모델에 수십 GB의 "
             "메모리가 필요합니다 (bf16으로 실행해 절반으로 줄임). "
@@ -580,17 +605,13 @@ def _add_generated_text() -> None:
     from flux_demo.models import MODELS
     from flux_demo.offline.nano import load_grammar
     from flux_demo.typography.suite import CATEGORIES
-    from flux_demo.ui.server_text import localize
 
     for key, spec in MODELS.items():
-        name_ko = spec.name.replace("(offline tiny preview)", "(오프라인 소형 미리보기)").replace(
-            "(offline)", "(오프라인)"
-        )
         EN[f"model_label.{key}"] = spec.label
-        EN[f"model_name.{key}"], KO[f"model_name.{key}"] = spec.name, name_ko
-        KO[f"model_label.{key}"] = f"{name_ko} — {spec.default_steps}스텝, {spec.license}"
-        EN[f"guidance_note.{key}"] = spec.guidance_note()
-        KO[f"guidance_note.{key}"] = localize(spec.guidance_note(), "ko").replace(spec.name, name_ko)
+        EN[f"model_name.{key}"], KO[f"model_name.{key}"] = spec.name, model_name(spec.name, "ko")
+        KO[f"model_label.{key}"] = f"{model_name(spec.name, 'ko')} — {spec.default_steps}스텝, {spec.license}"
+        EN[f"guidance_note.{key}"] = spec.guidance_note().render("en")
+        KO[f"guidance_note.{key}"] = spec.guidance_note().render("ko")
     grammar = load_grammar()  # what the offline nano models can draw, from examples/nano_vocabulary.json
     lists = {
         "word_count": len(grammar.words),
@@ -629,3 +650,47 @@ def t(key: str):
     if key not in EN:
         raise KeyError(f"no UI text for {key!r}")
     return I18N(key)
+
+
+# --- the language of a request ---------------------------------------------------------------------
+
+# Gradio's page marks every event it sends with this header ("app"); `gradio_client`, the JS client used
+# as a library and MCP send "api" and a plain REST call sends none (gradio/templates/frontend Blocks,
+# gradio_client/client.py, gradio/mcp.py). Only the page's own requests are answered in the visitor's
+# language: an API or MCP caller gets English whatever its Accept-Language, so scripts parse one language.
+PAGE_HEADER = ("x-gradio-user", "app")
+
+
+def visitor_language(request=None) -> str:
+    """ "ko" or "en" for what the server says in reply to `request` (default: the request of the Gradio
+    event running in this thread): for the page, the first of them in its Accept-Language (by q-value);
+    for API and MCP callers, and outside a request, "en"."""
+    if request is None:
+        from gradio.context import LocalContext
+
+        request = LocalContext.request.get(None)
+    headers = getattr(request, "headers", None) or {}
+    name, value = PAGE_HEADER
+    if headers.get(name) != value:
+        return "en"
+    ranked = []
+    for position, part in enumerate(str(headers.get("accept-language", "")).split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        ranked.append((-quality, position, tag.strip().lower().split("-")[0]))
+    for _, _, language in sorted(ranked):
+        if language in LANGUAGES:
+            return language
+    return "en"
+
+
+def say(message: Message | str, language: str | None = None, **params) -> str:
+    """A catalog `Message`, or the message `code` with `params`, in `language` (default: the visitor's)."""
+    if not isinstance(message, Message):
+        message = Message(message, **params)
+    return message.render(language or visitor_language())

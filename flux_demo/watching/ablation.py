@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from flux_demo import generation
 from flux_demo.models import ModelSpec
-from flux_demo.pipelines import ModelHost
+from flux_demo.pipelines import Backend, runner
 from flux_demo.typography import TextScore, score_text
 from flux_demo.typography.suite import prompt_targets
 from flux_demo.validation import InvalidInput, ValidRequest
@@ -27,24 +27,23 @@ class EncoderRun:
     encoders: tuple[str, ...]  # pipeline attributes ("text_encoder_2"), all of them for the full run
     image: object
     score: TextScore
+    names: dict  # {encoder attribute: its class name}, read where the job ran
 
 
 def check_two_encoders(spec: ModelSpec) -> None:
     if len(spec.prompt_arguments) < 2:
-        raise InvalidInput(
-            "model", f"{spec.name} has one text encoder; the ablation needs a model with two (FLUX.1)"
-        )
+        raise InvalidInput("model", "input.two_encoders", model=spec.name)
 
 
 def call_with_encoders(host, loaded, request, on_step_end, encoders: tuple[str, ...]):
     """The text-to-image call with the prompt fed only to `encoders`, the others given ""."""
-    kwargs = generation.pipeline_kwargs(loaded, request, on_step_end)
+    kwargs = runner.pipeline_kwargs(loaded, request, on_step_end)
     for encoder, argument in loaded.spec.prompt_arguments:
         kwargs[argument] = request.prompt if encoder in encoders else ""
     return loaded.pipe(**kwargs)
 
 
-def run_ablation(host: ModelHost, request: ValidRequest, progress=None, stopped=None) -> list[EncoderRun]:
+def run_ablation(backend: Backend, request: ValidRequest, progress=None, stopped=None) -> list[EncoderRun]:
     """Every encoder, then each one alone, on `request` (same seed), each image OCR-scored against the
     prompt's quoted text (refused, naming `prompt`, when it quotes none)."""
     spec = request.spec
@@ -54,6 +53,14 @@ def run_ablation(host: ModelHost, request: ValidRequest, progress=None, stopped=
     runs = []
     for encoders in (everyone, *((encoder,) for encoder in everyone)):
         call = functools.partial(call_with_encoders, encoders=encoders)
-        result = generation.generate(host, request, progress, call=call, stopped=stopped)
-        runs.append(EncoderRun(encoders, result.image, score_text(result.image, targets)))
+        result = generation.generate(
+            backend, request, progress, call=call, stopped=stopped, inspect=encoder_names
+        )
+        runs.append(EncoderRun(encoders, result.image, score_text(result.image, targets), result.facts))
     return runs
+
+
+def encoder_names(_replica, loaded, request: ValidRequest) -> dict:
+    """{encoder attribute: class name} of the loaded pipeline (its text encoders)."""
+    encoders = [encoder for encoder, _ in request.spec.prompt_arguments]
+    return {encoder: type(getattr(loaded.pipe, encoder)).__name__ for encoder in encoders}

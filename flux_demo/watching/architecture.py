@@ -13,8 +13,9 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
+from flux_demo.config import Settings
 from flux_demo.models import ModelSpec, get_spec
-from flux_demo.pipelines import ModelHost
+from flux_demo.pipelines import Replica
 
 PUBLISHED_FILE = Path(__file__).with_name("published.json")
 
@@ -29,27 +30,25 @@ def published(spec: ModelSpec) -> dict:
     return _published()[spec.pipeline_class]
 
 
-def checkpoint_source(host: ModelHost, key: str) -> str:
+def checkpoint_source(settings: Settings, key: str) -> str:
     """Where `key`'s checkpoint lives: its offline folder (built on first use) or its Hub repo id."""
     spec = get_spec(key)
     if spec.is_offline:
         from flux_demo.offline import local_source
 
-        return local_source(spec.offline_variant, host.settings.tiny_dir)
+        return local_source(spec.offline_variant, settings.tiny_dir)
     return spec.repo_id
 
 
-def transformer_config(host: ModelHost, key: str) -> dict | None:
-    """The served model's transformer configuration: from the loaded module, or its checkpoint's config
-    file (no weights read); None where the checkpoint is not on this machine."""
-    if host.is_loaded(key):
-        return dict(host.get_pipeline(key).transformer.config)
+def transformer_config(settings: Settings, key: str) -> dict | None:
+    """The served model's transformer configuration, read from its checkpoint's config file (no weights
+    read, whichever backend serves it); None where the checkpoint is not on this machine."""
     import diffusers
 
     spec = get_spec(key)
     model_class = getattr(diffusers, published(spec)["transformer_class"])
     try:
-        config = model_class.load_config(checkpoint_source(host, key), subfolder="transformer")
+        config = model_class.load_config(checkpoint_source(settings, key), subfolder="transformer")
     except OSError:  # a Hub checkpoint that is not downloaded: the page shows the published figures
         return None
     return {k: v for k, v in config.items() if not k.startswith("_")}
@@ -115,7 +114,7 @@ def parameters(module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def loaded(host: ModelHost, key: str) -> dict:
+def loaded(host: Replica, key: str) -> dict:
     """The loaded model's shape: transformer blocks, width, heads, parameters per part, the text encoders
     and the VAE, and which components are the same objects as in another loaded model."""
     pipe = host.get_pipeline(key)
@@ -148,7 +147,7 @@ def loaded(host: ModelHost, key: str) -> dict:
     }
 
 
-def shared_components(host: ModelHost, key: str) -> dict[str, list[str]]:
+def shared_components(host: Replica, key: str) -> dict[str, list[str]]:
     """{component: [other loaded models holding the very same object]}."""
     pipe = host.get_pipeline(key)
     shared: dict[str, list[str]] = {}

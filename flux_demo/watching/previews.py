@@ -9,9 +9,9 @@ How a model's previews are made is its registry entry's `preview_decoder`:
 * ``"linear"``: an affine map from the VAE's latent channels (16 for FLUX.1, 32 for FLUX.2) to RGB, one
   preview pixel per latent pixel (1/8 of the picture's side). A full VAE decode of FLUX.1 at 1024² takes
   86 ms on an H200, half of a 174 ms step (10.5 of 74 TFLOP, bound by memory traffic); the map takes
-  0.33 ms (benchmarks/preview_overhead.py). It is fitted by least squares
-  against the VAE's own decodes: first of encoded test images (so the first run has a map), then of
-  every finished run's final latents and the image the pipeline decoded from them (`PreviewObserver.learn`),
+  0.33 ms (benchmarks/preview_overhead.py). It is fitted by least squares against the VAE's own
+  decodes: first of encoded test images (so the first run has a map), then of every finished run's final
+  latents and the image the pipeline decoded from them (`PreviewObserver.finished`, where the job ran),
   so the map converges on the colours this model really makes. The normal equations are kept, so refitting
   is a small solve, cached per VAE object (schnell and dev share theirs).
 
@@ -203,8 +203,8 @@ class Preview:
 
 
 class PreviewObserver(StepObserver):
-    """Decodes the predicted clean image at every step and hands it to `emit` as a `Preview`; `learn`
-    after the run refines the preview map with the final image."""
+    """Decodes the predicted clean image at every step and hands it to `emit` as a `Preview`; after the
+    run (`finished`) the preview map is refined with the final image, where the job ran."""
 
     def __init__(self, spec: ModelSpec, width: int, height: int, emit: Callable[[Preview], None]):
         super().__init__()
@@ -222,7 +222,7 @@ class PreviewObserver(StepObserver):
             self.final_tokens = step.predicted.detach().to("cpu")
         self.emit(Preview(step.index + 1, step.steps, image, time.perf_counter() - start))
 
-    def learn(self, image) -> None:
+    def finished(self, image) -> None:
         """After the run: fit the preview map on the final latents and the pipeline's `image`."""
         if self.decode is not None and self.final_tokens is not None:
             self.decode.learn(self.final_tokens, image)

@@ -32,7 +32,13 @@ class DenoisingStep:
 
 class StepObserver:
     """Watches one pipeline call; subclasses implement `on_step`. Use `with observer.observing(pipe):`
-    around the call and call `observer(pipe, index, timestep, latents)` from `callback_on_step_end`."""
+    around the call and call `observer(pipe, index, timestep, latents)` from `callback_on_step_end`.
+
+    What an observer finds it hands to `emit`: a job may run in another process (a Ray replica, ZeroGPU's
+    worker), where the backend replaces `emit` and delivers the items to the front end's (see
+    `pipelines.backend.Job`)."""
+
+    emit = None  # Callable[[object], None] | None
 
     def __init__(self):
         self._noisy = None
@@ -44,6 +50,9 @@ class StepObserver:
 
     def prepare(self, pipe) -> None:
         """Called once before the run, outside the step timing (e.g. to fit a preview decoder)."""
+
+    def finished(self, image) -> None:
+        """Called once after a run that finished, with the image the pipeline decoded, where it ran."""
 
     @contextlib.contextmanager
     def observing(self, pipe):

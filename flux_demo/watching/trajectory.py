@@ -19,9 +19,10 @@ import numpy as np
 from PIL import Image
 
 from flux_demo import generation
+from flux_demo.config import Settings
 from flux_demo.generation import GenerationResult
 from flux_demo.models import ModelSpec, get_spec
-from flux_demo.pipelines import ModelHost
+from flux_demo.pipelines import Backend, LoadedModel, Replica
 from flux_demo.validation import ValidRequest
 from flux_demo.watching import architecture, word_maps
 from flux_demo.watching.previews import PreviewDecoder
@@ -43,19 +44,27 @@ class TrajectoryStep:
 
 
 class TrajectoryRecorder(StepObserver):
-    """Keeps every step's numbers, its decoded images and the maps of the `chosen` words (indices into
-    `words`, the prompt's words that compete in the softmax)."""
+    """Emits every step's numbers, its decoded images and the maps of the requested `words` as a
+    `TrajectoryStep`, after a `MappedWords` saying which of them the prompt's tokens hold. It works where
+    the job runs (this process, a Ray replica, ZeroGPU's worker); `emit` delivers to the front end."""
 
-    def __init__(self, spec: ModelSpec, width: int, height: int, words=(), chosen=(), noisy: bool = True):
+    def __init__(self, request: ValidRequest, words=(), noisy: bool = True, emit=None):
         super().__init__()
-        self.spec, self.width, self.height, self.noisy = spec, width, height, noisy
-        self.mapper = word_maps.WordMapper(list(words)) if chosen else None
-        self.chosen = list(chosen)
-        self.steps: list[TrajectoryStep] = []
+        self.spec, self.width, self.height = request.spec, request.width, request.height
+        self.prompt, self.noisy, self.emit = request.prompt, noisy, emit
+        self.words = list(words)
+        self.mapper: word_maps.WordMapper | None = None
+        self.chosen: list[int] = []
         self.final_tokens = None
 
     def prepare(self, pipe) -> None:
         self.decode = PreviewDecoder(pipe, self.spec, self.width, self.height)
+        self.final_tokens = None
+        if self.words:
+            located = word_maps.locate_words(pipe, self.spec, self.prompt)
+            self.chosen = [i for i, w in enumerate(located) if w.text in self.words]
+            self.mapper = word_maps.WordMapper(located) if self.chosen else None
+            self.emit(MappedWords([located[i].text for i in self.chosen]))
 
     @contextlib.contextmanager
     def observing(self, pipe):
@@ -70,7 +79,7 @@ class TrajectoryRecorder(StepObserver):
             maps = word_maps.as_grid(self.mapper.latest, self.spec, self.width, self.height)[self.chosen]
         if step.sigma_next == 0:
             self.final_tokens = step.predicted.detach().to("cpu")
-        self.steps.append(
+        self.emit(
             TrajectoryStep(
                 step.index + 1,
                 step.timestep,
@@ -83,6 +92,18 @@ class TrajectoryRecorder(StepObserver):
             )
         )
 
+    def finished(self, image) -> None:
+        """The next run's previews take this run's colours into account."""
+        if self.final_tokens is not None:
+            self.decode.learn(self.final_tokens, image)
+
+
+@dataclass(frozen=True)
+class MappedWords:
+    """The requested words the prompt's tokens hold, in the order of the maps."""
+
+    words: list[str]
+
 
 @dataclass
 class Trajectory:
@@ -93,34 +114,45 @@ class Trajectory:
 
 
 def run_trajectory(
-    host: ModelHost, request: ValidRequest, progress=None, words: list[str] = (), stopped=None, noisy=True
+    backend: Backend, request: ValidRequest, progress=None, words=(), stopped=None, noisy=True
 ) -> Trajectory:
     """Generate `request` while recording every step (x_t too unless `noisy` is false, and where each of
     `words` lands); details hold the measured figures."""
-    pipe = host.get_pipeline(request.model)
-    located = word_maps.locate_words(pipe, request.spec, request.prompt)
-    chosen = [i for i, w in enumerate(located) if w.text in words]
-    recorder = TrajectoryRecorder(request.spec, request.width, request.height, located, chosen, noisy)
-    mapped = [located[i].text for i in chosen]
-    result = generation.generate(host, request, progress, observer=recorder, stopped=stopped)
-    if recorder.final_tokens is not None:  # the next run's previews take this run's colours into account
-        recorder.decode.learn(recorder.final_tokens, result.image)
-    steps = recorder.steps
+    steps: list[TrajectoryStep] = []
+    mapped: list[str] = []
+
+    def collect(item) -> None:
+        if isinstance(item, MappedWords):
+            mapped[:] = item.words
+        else:
+            steps.append(item)
+
+    recorder = TrajectoryRecorder(request, words, noisy, collect)
+    result = generation.generate(
+        backend, request, progress, observer=recorder, stopped=stopped, inspect=inspect_model
+    )
     details = {
         **result.details,
         "sigmas": [round(s.sigma, 6) for s in steps] + [round(steps[-1].sigma_next, 6)],
         "timesteps": [round(s.timestep, 3) for s in steps],
         "step_seconds": [round(s.seconds, 4) for s in steps],
-        "text_tokens": text_tokens(pipe, request.spec, request.prompt),
         "image_tokens": request.spec.image_tokens(request.width, request.height),
-        "architecture": architecture.loaded(host, request.model),
+        **result.facts,
     }
     if mapped:
-        details["words"] = mapped
+        details["words"] = list(mapped)
         details["word_maps"] = {
             w: np.round(steps[-1].word_maps[i].numpy(), 4).tolist() for i, w in enumerate(mapped)
         }
-    return Trajectory(result, steps, mapped, details)
+    return Trajectory(result, steps, list(mapped), details)
+
+
+def inspect_model(replica: Replica, loaded: LoadedModel, request: ValidRequest) -> dict:
+    """The prompt's tokens and the loaded model's architecture, read where the job ran."""
+    return {
+        "text_tokens": text_tokens(loaded.pipe, request.spec, request.prompt),
+        "architecture": architecture.loaded(replica, request.model),
+    }
 
 
 def text_tokens(pipe, spec: ModelSpec, prompt: str) -> list[dict]:
@@ -146,23 +178,20 @@ def text_tokens(pipe, spec: ModelSpec, prompt: str) -> list[dict]:
     return views
 
 
-def scheduler_for(host: ModelHost, key: str):
-    """A fresh copy of `key`'s scheduler: from the loaded pipeline, or else read from its checkpoint's
-    scheduler folder (a small JSON file), so plotting a schedule never loads a model's weights."""
-    if host.is_loaded(key):
-        scheduler = host.get_pipeline(key).scheduler
-        return type(scheduler).from_config(scheduler.config)
+def scheduler_for(settings: Settings, key: str):
+    """A fresh copy of `key`'s scheduler, read from its checkpoint's scheduler folder (a small JSON file),
+    so plotting a schedule never loads a model's weights, whichever backend serves it."""
     from diffusers import FlowMatchEulerDiscreteScheduler
 
     return FlowMatchEulerDiscreteScheduler.from_pretrained(
-        architecture.checkpoint_source(host, key), subfolder="scheduler"
+        architecture.checkpoint_source(settings, key), subfolder="scheduler"
     )
 
 
-def schedule(host: ModelHost, key: str, steps: int, width: int, height: int) -> list[float]:
+def schedule(settings: Settings, key: str, steps: int, width: int, height: int) -> list[float]:
     """The steps + 1 σ values (1 → 0) that `key` uses at this size, from a copy of its own scheduler."""
     spec = get_spec(key)
-    scheduler = scheduler_for(host, key)
+    scheduler = scheduler_for(settings, key)
     mu = spec.schedule_shift(scheduler.config, spec.image_tokens(width, height), steps)
     scheduler.set_timesteps(sigmas=np.linspace(1.0, 1 / steps, steps), mu=mu)
     return [round(float(s), 6) for s in scheduler.sigmas]

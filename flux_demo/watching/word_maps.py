@@ -48,18 +48,18 @@ def check_words(words: str, prompt: str) -> list[str]:
     MAX_WORDS. Raises InvalidInput naming `words` for a word the prompt does not contain."""
     available = {word.casefold(): word for word in prompt_words(prompt)}
     if not isinstance(words, str):
-        raise InvalidInput("words", f"must be text: words of the prompt separated by commas, got {words!r}")
+        raise InvalidInput("words", "input.words_text", value=repr(words)[:80])
     asked = [w for w in re.split(r"[,\s]+", words.strip()) if w] or list(available.values())
     chosen = []
     for word in asked:
         found = available.get(word.strip("\"'“”").casefold())
         if found is None:
             listed = ", ".join(available.values()) or "none"
-            raise InvalidInput("words", f"{word[:40]!r} is not a word of the prompt; its words are: {listed}")
+            raise InvalidInput("words", "input.word_not_in_prompt", word=repr(word[:40]), words=listed)
         if found not in chosen:
             chosen.append(found)
     if len(chosen) > MAX_WORDS:
-        raise InvalidInput("words", f"choose at most {MAX_WORDS} words, got {len(chosen)}")
+        raise InvalidInput("words", "input.too_many_words", limit=MAX_WORDS, count=len(chosen))
     return chosen
 
 

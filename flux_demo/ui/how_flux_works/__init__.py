@@ -15,13 +15,12 @@ from dataclasses import dataclass
 import gradio as gr
 
 from flux_demo.models import get_spec
-from flux_demo.pipelines import ModelHost
+from flux_demo.services import AppServices
 from flux_demo.ui import share
 from flux_demo.ui.how_flux_works import endpoints, lesson
 from flux_demo.ui.how_flux_works.endpoints import localized, step_caption
 from flux_demo.ui.how_flux_works.layout import experiment_section, form_section, lesson_section, steps_section
-from flux_demo.ui.i18n import t
-from flux_demo.ui.server_text import visitor_language
+from flux_demo.ui.i18n import t, visitor_language
 from flux_demo.ui.widgets import GPU_QUEUE, run_with_stop
 from flux_demo.watching.word_maps import overlay
 
@@ -76,10 +75,10 @@ def shown():
     return gr.Column(visible=True)
 
 
-def build_tab(host: ModelHost, demo: gr.Blocks) -> HowTab:
-    model_keys = host.model_keys
+def build_tab(services: AppServices, demo: gr.Blocks) -> HowTab:
+    model_keys = services.model_keys
     gr.Markdown(t("how_intro"))
-    form = form_section(host)
+    form = form_section(services)
     run_view = steps_section(get_spec(model_keys[0]).default_steps)
     lesson_view = lesson_section()
     distill = experiment_section(
@@ -135,7 +134,7 @@ def build_tab(host: ModelHost, demo: gr.Blocks) -> HowTab:
     def render_lesson(key, w, h):
         if key not in model_keys:  # from the browser: a custom value waits for a run to be refused
             return (gr.skip(),) * 5
-        return lesson.render(host, key, int(w), int(h), visitor_language())
+        return lesson.render(services, key, int(w), int(h), visitor_language())
 
     lesson_outputs = [
         lesson_view.schedule,
@@ -156,11 +155,11 @@ def build_tab(host: ModelHost, demo: gr.Blocks) -> HowTab:
         api_visibility="private",
     )
     run_event = run_with_stop(
-        host,
+        services,
         "trajectory",
         form.stop,
         [form.run.click],
-        endpoints.make_trajectory_fn(host),
+        endpoints.make_trajectory_fn(services),
         [*settings, form.words],
         [form.final, run_view.strip, run_view.details, recorded],
         api_name="trajectory",
@@ -187,7 +186,7 @@ def build_tab(host: ModelHost, demo: gr.Blocks) -> HowTab:
     )
     # /word_maps: the same run, returning only the image and the maps (API and MCP callers).
     gr.Button(visible=False).click(
-        endpoints.make_word_maps_fn(host),
+        endpoints.make_word_maps_fn(services),
         [*settings, form.words],
         [
             gr.Image(visible=False, format="png", type="filepath"),
@@ -198,22 +197,22 @@ def build_tab(host: ModelHost, demo: gr.Blocks) -> HowTab:
         concurrency_id=GPU_QUEUE,
     )
     run_with_stop(
-        host,
+        services,
         "distillation",
         distill.stop,
         [distill.run.click],
-        endpoints.make_distillation_fn(host),
+        endpoints.make_distillation_fn(services),
         [form.prompt, form.model, form.seed, form.width, form.height],
         [distill.tiles, distill.chart, distill.table],
         api_visibility="private",
         concurrency_id=GPU_QUEUE,
     ).success(shown, None, distill.view, queue=False, api_visibility="private")
     run_with_stop(
-        host,
+        services,
         "ablation",
         ablation_view.stop,
         [ablation_view.run.click],
-        endpoints.make_ablation_fn(host),
+        endpoints.make_ablation_fn(services),
         settings,
         [ablation_view.images, ablation_view.table, ablation_view.details],
         api_name="encoder_ablation",

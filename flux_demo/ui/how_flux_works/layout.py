@@ -9,16 +9,16 @@ import gradio as gr
 
 from flux_demo.models import get_spec
 from flux_demo.offline import nano
-from flux_demo.pipelines import ModelHost
+from flux_demo.services import AppServices
 from flux_demo.ui import share
 from flux_demo.ui.i18n import t
 from flux_demo.ui.widgets import model_choices, seed_box, size_sliders, step_sliders, stop_button
 from flux_demo.validation import MAX_PROMPT_CHARS, size_for_aspect
 
 
-def form_section(host: ModelHost) -> SimpleNamespace:
+def form_section(services: AppServices) -> SimpleNamespace:
     """The prompt, model, words and settings, the Run and Stop buttons, the result and the word maps."""
-    model_keys = host.model_keys
+    model_keys = services.model_keys
     first = get_spec(model_keys[0])
     width0, height0 = size_for_aspect("1:1", first)
     ui = SimpleNamespace()

@@ -8,24 +8,24 @@ import logging
 from html import escape
 
 from flux_demo.models import get_spec
-from flux_demo.pipelines import ModelHost
+from flux_demo.services import AppServices
 from flux_demo.ui.how_flux_works.panels import Series, billions, line_chart, mmdit_diagram, rope_bar, text
 from flux_demo.watching import architecture, trajectory
 
 log = logging.getLogger(__name__)
 
 
-def schedule_chart(host: ModelHost, model: str, width: int, height: int, language: str) -> str:
+def schedule_chart(services: AppServices, model: str, width: int, height: int, language: str) -> str:
     """t (= σ) against progress through the run for every served model at its default steps, at the chosen
     size and at the model's largest, each step a dot; a model whose scheduler cannot be read (a checkpoint
     not downloaded) is left out."""
     series = []
-    for key in dict.fromkeys([model, *host.model_keys]):
+    for key in dict.fromkeys([model, *services.model_keys]):
         spec = get_spec(key)
         w, h = (spec.snap_side(width), spec.snap_side(height))
         for size in dict.fromkeys([(w, h), (spec.max_side, spec.max_side)]):
             try:
-                sigmas = trajectory.schedule(host, key, spec.default_steps, *size)
+                sigmas = trajectory.schedule(services.settings, key, spec.default_steps, *size)
             except OSError:
                 log.info("no scheduler config for %s; left out of the schedule plot", key)
                 break
@@ -42,10 +42,10 @@ def schedule_chart(host: ModelHost, model: str, width: int, height: int, languag
     )
 
 
-def shapes(host: ModelHost, model: str) -> tuple[dict | None, dict]:
+def shapes(services: AppServices, model: str) -> tuple[dict | None, dict]:
     """The chosen model's transformer shape (None when its checkpoint is not here) and the full-size one."""
     spec = get_spec(model)
-    config = architecture.transformer_config(host, model)
+    config = architecture.transformer_config(services.settings, model)
     loaded = architecture.shape(spec, config) if config else None
     return loaded, architecture.shape(spec, architecture.published(spec)["transformer"])
 
@@ -106,18 +106,18 @@ def rope_text(spec, shape: dict, language: str) -> str:
 
 
 def render(
-    host: ModelHost, model: str, width: int, height: int, language: str
+    services: AppServices, model: str, width: int, height: int, language: str
 ) -> tuple[str, str, str, str, str]:
     """(schedule chart, MM-DiT diagram, blocks text, encoders text, RoPE panel) for `model`."""
     spec = get_spec(model)
-    loaded, full = shapes(host, model)
+    loaded, full = shapes(services, model)
     diagram = mmdit_diagram(loaded, full, encoder_names(spec), language)
     loaded_name = text(f"model_name.{model}", language)
     legend = text("how_dia_legend", language, name=architecture.published(spec)["name"], loaded=loaded_name)
     rope_shape = loaded or full
     rope = rope_bar(rope_shape, language) + rope_text(spec, rope_shape, language)
     return (
-        schedule_chart(host, model, width, height, language),
+        schedule_chart(services, model, width, height, language),
         f"{diagram}<p style='font-size:13px'>{legend}</p>",
         blocks_text(spec, loaded, full, language),
         encoders_text(spec, language),

@@ -162,6 +162,6 @@ def run_all(
             run.error = Message("fault.model_failed", model=request.spec.name, error=type(err).__name__)
         overall.finished(request)
         targets = extract_targets(request.prompt)
-        if run.ok and targets:
+        if run.ok and run.result is not None and targets:
             run.score = score_text(run.result.image, targets)  # the one shared scorer
         yield run

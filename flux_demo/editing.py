@@ -114,7 +114,7 @@ class ValidEdit(ValidRequest):
     mask: object = field(default=None, compare=False, repr=False)
 
     def settings(self) -> dict:
-        extra = {"mode": self.mode, "references": self.references}
+        extra: dict[str, object] = {"mode": self.mode, "references": self.references}
         if self.strength is not None:
             extra["strength"] = self.strength
         return {**super().settings(), **extra}
@@ -366,7 +366,7 @@ def call_pipeline(replica, loaded, request: ValidEdit, on_step_end):
     mode = MODES[request.mode]
     pipe = replica.variant(loaded.spec.key, request.pipeline_class)
     images = list(request.images) if mode.max_images > 1 else request.images[0]
-    extra = {"strength": request.strength} if mode.uses_strength else {}
+    extra: dict[str, object] = {"strength": request.strength} if mode.uses_strength else {}
     if mode.uses_mask:
         extra["mask_image"] = request.mask
     return pipe(**runner.pipeline_kwargs(loaded, request, on_step_end), image=images, **extra)

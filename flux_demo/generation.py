@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from flux_demo import faults, metadata, provenance
 from flux_demo.messages import Message
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class GenerationResult:
-    image: object  # PIL.Image.Image carrying its PNG text metadata in .info
+    image: Any  # PIL.Image.Image carrying its PNG text metadata in .info
     request: ValidRequest
     seconds: float
     details: dict = field(default_factory=dict)

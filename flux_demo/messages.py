@@ -538,7 +538,7 @@ class Message:
     def __eq__(self, other) -> bool:
         return isinstance(other, Message) and (self.code, self.params) == (other.code, other.params)
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]  # equal messages are mutable-parameter values
 
 
 def _param(name: str, value, language: str):

@@ -9,6 +9,7 @@ a note instead of breaking the page.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 from urllib.parse import urlencode
 
 from flux_demo import validation
@@ -28,7 +29,7 @@ LINK_HASH_DIGITS = 12
 def link_query(settings: Mapping[str, object], tab: str = "generate") -> str:
     """The query string (without '?') that reproduces `settings` (SETTING_KEYS and COMPARE_KEYS)."""
     keys = (*SETTING_KEYS, *COMPARE_KEYS, *EDIT_KEYS)
-    params = {key: settings[key] for key in keys if settings.get(key) is not None}
+    params: dict[str, Any] = {key: settings[key] for key in keys if settings.get(key) is not None}
     if isinstance(params.get("references"), (list, tuple)):
         params["references"] = ",".join(h[:LINK_HASH_DIGITS] for h in params["references"])
     if isinstance(params.get("models"), (list, tuple)):
@@ -58,7 +59,7 @@ def parse_settings(params: Mapping[str, str], model_keys: Sequence[str]) -> tupl
 
     Every value is checked on its own, so one bad parameter never discards the good ones.
     """
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     problems: list[Message] = []
 
     def attempt(key: str, convert) -> None:

@@ -61,7 +61,7 @@ class ValidRequest:
     seed: int
     notes: tuple[Message, ...] = ()  # adjustments the server made, for the visitor
     # The registry entry, resolved once at validation and carried down to the pipeline call.
-    spec: ModelSpec = field(default=None, compare=False, repr=False)
+    spec: ModelSpec = field(default=None, compare=False, repr=False)  # type: ignore[assignment]  # set by validate
 
     def settings(self) -> dict:
         """What reproduces the image: the PNG metadata, the link and the details all start from this."""

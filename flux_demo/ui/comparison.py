@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
 
@@ -55,12 +56,12 @@ SWEEP_HEADERS = ["seed", *TABLE_HEADERS]
 
 
 # Long model names wrap instead of pushing the score columns off-screen; yes/no show as ticks.
-TABLE_STYLE = {
+TABLE_STYLE: dict[str, Any] = {
     "wrap": True,
     "column_widths": ["26%", "8%", "9%", "7%", "9%", "11%", "8%", "10%", "12%"],
     "datatype": ["str", "str", "number", "number", "number", "number", "number", "bool", "bool"],
 }
-SWEEP_TABLE_STYLE = {
+SWEEP_TABLE_STYLE: dict[str, Any] = {
     "wrap": True,
     "column_widths": ["10%", "22%", "7%", "9%", "7%", "9%", "10%", "7%", "8%", "11%"],
     "datatype": ["number", *TABLE_STYLE["datatype"]],

@@ -348,7 +348,7 @@ def build_tab(services: AppServices) -> EditTab:
 
     edit_fn, img2img_fn, inpaint_fn = make_handlers(services)
     outputs = [result, seed_used, details]
-    private = {"queue": False, "api_visibility": "private"}
+    private: dict[str, Any] = {"queue": False, "api_visibility": "private"}
     started = {
         mode: stoppable(services, "edit", stop, [button.click], press=index == 0)
         for index, (mode, button) in enumerate(runs.items())

@@ -25,6 +25,7 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from flux_demo.models import ModelSpec
 from flux_demo.watching.steps import DenoisingStep, StepObserver
@@ -198,7 +199,7 @@ class Preview:
 
     step: int
     steps: int
-    image: object  # PIL.Image.Image
+    image: Any  # PIL.Image.Image
     seconds: float  # time spent making this preview
 
 
@@ -209,7 +210,7 @@ class PreviewObserver(StepObserver):
     def __init__(self, spec: ModelSpec, width: int, height: int, emit: Callable[[Preview], None]):
         super().__init__()
         self.spec, self.width, self.height, self.emit = spec, width, height, emit
-        self.decode: PreviewDecoder | None = None
+        self.decode: Any = None  # a PreviewDecoder once `prepare` ran
         self.final_tokens = None
 
     def prepare(self, pipe) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -38,9 +39,9 @@ class TrajectoryStep:
     sigma: float
     sigma_next: float
     seconds: float
-    predicted: object  # PIL image of x₀ = x_t − σ·v
-    noisy: object  # PIL image of x_t, the latents this step started from (None when not asked for)
-    word_maps: object = None  # (words, rows, columns) tensor in 0..1, or None
+    predicted: Any  # PIL image of x₀ = x_t − σ·v
+    noisy: Any  # PIL image of x_t, the latents this step started from (None when not asked for)
+    word_maps: Any = None  # (words, rows, columns) tensor in 0..1, or None
 
 
 class TrajectoryRecorder(StepObserver):

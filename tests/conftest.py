@@ -193,6 +193,26 @@ def page(browser):
 
 
 @pytest.fixture
+def open_page(browser):
+    """A function that opens the app's page at a locale and viewport size and waits for Run; every page is
+    closed afterwards."""
+    contexts = []
+
+    def open_(url, locale="en-US", width=1280, height=900):
+        context = browser.new_context(locale=locale, viewport={"width": width, "height": height})
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(90_000)
+        page.goto(url)
+        page.locator("#run").wait_for(state="visible")
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
 def steps_run(monkeypatch):
     """Counts the denoising steps each seed's run really executed (the server runs in this process)."""
     counts: collections.Counter = collections.Counter()

@@ -18,7 +18,7 @@ from flux_demo.offline import nano
 from flux_demo.services import AppServices
 from flux_demo.ui import share
 from flux_demo.ui.endpoints import endpoint, one_image
-from flux_demo.ui.i18n import t
+from flux_demo.ui.i18n import model_title, t
 from flux_demo.ui.widgets import (
     GPU_QUEUE,
     model_choices,
@@ -181,14 +181,11 @@ def make_side_by_side_fn(services: AppServices):
             )
         (first, a), (second, b) = runs
         pairs = trajectory.align_by_sigma([s.sigma for s in a.steps], [s.sigma for s in b.steps])
+        names = model_title(first.spec.key), model_title(second.spec.key)
         gallery = []
         for i, j in pairs:
-            gallery.append(
-                (a.steps[i].predicted, f"A {first.spec.name} · {step_caption(a.steps[i], first.steps)}")
-            )
-            gallery.append(
-                (b.steps[j].predicted, f"B {second.spec.name} · {step_caption(b.steps[j], second.steps)}")
-            )
+            gallery.append((a.steps[i].predicted, f"A {names[0]} · {step_caption(a.steps[i], first.steps)}"))
+            gallery.append((b.steps[j].predicted, f"B {names[1]} · {step_caption(b.steps[j], second.steps)}"))
         return gallery
 
     return side_by_side

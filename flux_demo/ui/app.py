@@ -20,6 +20,7 @@ from flux_demo.services import AppServices
 from flux_demo.ui import (
     comparison,
     edit,
+    embed,
     gatekeeper,
     how_flux_works,
     share,
@@ -35,7 +36,7 @@ DESCRIPTION = EN["description"]
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 FAVICON = ASSETS / "favicon.png"
-# The page's layout beyond Gradio's theme (phones, tables) and its small behaviours.
+# The page's layout beyond Gradio's theme (phones, tables, the embed view) and its small behaviours.
 PAGE_CSS = (ASSETS / "page.css").read_text()
 TOAST_TITLES = {
     language: {kind: say(f"title.{kind}", language) for kind in ("info", "warning", "error", "success")}
@@ -47,6 +48,7 @@ PAGE_HEAD = "".join(
         f'<meta name="description" content="{html.escape(DESCRIPTION)}">',
         f"<script>window.fluxDemoToastTitles = {json.dumps(TOAST_TITLES)};</script>",
         f"<script>{(ASSETS / 'page.js').read_text()}</script>",
+        embed.head(),
     ]
 )
 
@@ -72,7 +74,7 @@ def create_demo(settings: Settings | None = None, backend: Backend | None = None
     settings = services.settings
     model_keys = services.model_keys
     with FluxDemoBlocks(title=TITLE, delete_cache=(3600, 3600)) as demo:
-        with gr.Column(elem_id="page-header"):
+        with gr.Column(elem_id="page-header"):  # hidden in the embed view (ui/embed.py)
             gr.Markdown(f"# {TITLE}", elem_id="title")
             gr.Markdown(t("description"), elem_id="description")
             offline_notice(model_keys, execution_device())
@@ -127,6 +129,10 @@ def launch_options(demo: FluxDemoBlocks) -> dict:
         "i18n": I18N,
         # Tools for MCP clients, described by the endpoints' docstrings (the gradio[mcp] extra).
         "mcp_server": settings.mcp_server,
-        # Admission to the GPU queue, before a job takes a place (see ui/gatekeeper.py).
-        "app_kwargs": {"middleware": [Middleware(gatekeeper.AdmissionMiddleware, demo=demo)]},
+        # Admission to the GPU queue, before a job takes a place (see ui/gatekeeper.py); /gradio.js for
+        # documentation pages that embed the app as a web component (see ui/embed.py).
+        "app_kwargs": {
+            "middleware": [Middleware(gatekeeper.AdmissionMiddleware, demo=demo)],
+            "routes": embed.routes(),
+        },
     }

@@ -21,10 +21,12 @@ from flux_demo.ui.endpoints import endpoint, one_image
 from flux_demo.ui.i18n import model_title, t
 from flux_demo.ui.widgets import (
     GPU_QUEUE,
+    hide_stop,
     model_choices,
     seed_box,
     size_sliders,
     step_sliders,
+    stop_button,
     stoppable,
 )
 from flux_demo.validation import MAX_PROMPT_CHARS, GenerationRequest, size_for_aspect, validate
@@ -212,7 +214,7 @@ def build_tab(services: AppServices) -> None:
             )
             with gr.Row():
                 run = gr.Button(t("how_run"), variant="primary", elem_id="how-run", scale=3)
-                stop = gr.Button(t("stop"), variant="stop", elem_id="how-stop", scale=1, min_width=80)
+                stop = stop_button("how")
             with gr.Accordion(t("settings"), open=False):
                 seed = seed_box(42)
                 steps, guidance = step_sliders(model_keys)
@@ -279,10 +281,12 @@ def build_tab(services: AppServices) -> None:
     index.change(
         show_step, [index, recorded], [picked, picked_noisy, caption], queue=False, api_visibility="private"
     )
-    stoppable(services, "how", stop, [side_run.click], press=False).then(
+    side_event = stoppable(services, "how", stop, [side_run.click], press=False).then(
         make_side_by_side_fn(services),
         [prompt, model, prompt_b, model_b, seed, steps, guidance, width, height],
         pairs,
         api_visibility="private",
         concurrency_id=GPU_QUEUE,
     )
+    hide_stop(run_event, stop)
+    hide_stop(side_event, stop)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from flux_demo import faults, metadata
+from flux_demo import faults, metadata, provenance
 from flux_demo.messages import Message
 from flux_demo.pipelines.backend import Backend, Inspection, Job, ModelLoadFailed, PipelineCall, ProgressFn
 from flux_demo.services.stops import watch_current_job
@@ -65,6 +65,8 @@ def generate(
             fault = faults.GenerationFailed(Message("fault.generation_failed", error=type(err).__name__))
         raise fault from err
     seconds = time.perf_counter() - start
+    # The pixels are final: the content filter screens them (if set) and the watermark goes in.
+    image = provenance.for_settings(backend.settings).finish(outcome.image)
     settings = request.settings()
     details = {
         **settings,
@@ -79,5 +81,5 @@ def generate(
         "backend": outcome.backend,
         "replica": outcome.replica,
     }
-    image = metadata.attach(outcome.image, metadata.png_text(**settings))
+    image = metadata.attach(image, metadata.png_text(**settings))
     return GenerationResult(image, request, seconds, details, outcome.facts)

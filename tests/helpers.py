@@ -252,7 +252,7 @@ _KEEP_ENGLISH = """
     Tesseract engine PNG JPEG WebP GPU CUDA ZeroGPU Space MCP API VRAM HF_TOKEN Hub JSON CSV
     prompt model models width height steps guidance seed seeds first_seed randomize_seed count
     categories expected image scores settings text png tab true false cpu float bfloat
-    Gradio gradio_client Settings
+    Gradio gradio_client Settings Black Forest Labs C2PA IPTC XMP
 """
 KEEP_ENGLISH = set(_KEEP_ENGLISH.split())
 

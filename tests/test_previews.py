@@ -7,6 +7,7 @@ import torch
 from flux_demo import generation, previews
 from flux_demo.models import get_spec
 from flux_demo.previews import PreviewObserver
+from flux_demo.provenance import marks
 from flux_demo.steps import StepObserver
 from flux_demo.validation import GenerationRequest, validate
 
@@ -54,7 +55,8 @@ def test_last_predicted_clean_latents_decode_to_the_final_image(host, model):
         decoded = pipe.vae.decode(latents.to(pipe.vae.dtype), return_dict=False)[0]
     image = pipe.image_processor.postprocess(decoded, output_type="pil")[0]
     assert observer.last.sigma_next == 0.0
-    assert np.array_equal(np.asarray(image), np.asarray(result.image.convert("RGB")))
+    # The result is that image with the app's invisible watermark added (flux_demo.provenance).
+    assert np.array_equal(np.asarray(marks.embed_watermark(image)), np.asarray(result.image.convert("RGB")))
 
 
 @pytest.mark.parametrize("model", ["tiny-dev", "tiny-klein"])

@@ -137,22 +137,28 @@ def make_compare_fn(services: AppServices):
         gallery, rows, images = [], [], {}
         previews = check_flag("previews", previews)
         runs = live.compare_with_previews(services.backend, requests, run.progress, previews, run.stopped)
-        for finished in runs:
-            if isinstance(finished, tuple):  # (request, preview): the running model's latest step
-                request, preview = finished
-                label = f"{model_title(request.model)} · {preview.step}/{preview.steps}"
-                table = localized_table(TABLE_HEADERS, rows)
-                yield [*gallery, (live.shown(preview, request), label)], table, gr.skip(), gr.skip()
-                continue
-            rows.append(table_row(finished))
-            if finished.ok:
-                path = named_png(finished.result.image, finished.request.settings())
-                gallery.append((path, caption(finished)))
-                images[finished.model] = path  # the session keeps file names, not pixels
-            pair = tuple(images.values())[:2]
-            yield gallery, localized_table(TABLE_HEADERS, rows), (pair if len(pair) == 2 else None), images
+        with live.PreviewFiles() as files:
+            yield from compared(runs, gallery, rows, images, files, services.settings)
 
     return compare
+
+
+def compared(runs, gallery: list, rows: list, images: dict, files, config):
+    """The comparison's outputs after each finished model, with the running model's preview in between."""
+    for finished in runs:
+        if isinstance(finished, tuple):  # (request, preview): the running model's latest step
+            request, preview = finished
+            label = f"{model_title(request.model)} · {preview.step}/{preview.steps}"
+            table = localized_table(TABLE_HEADERS, rows)
+            yield [*gallery, (files.shown(preview, request), label)], table, gr.skip(), gr.skip()
+            continue
+        rows.append(table_row(finished))
+        if finished.ok:
+            path = named_png(finished.result.image, finished.request.settings(), config)
+            gallery.append((path, caption(finished)))
+            images[finished.model] = path  # the session keeps file names, not pixels
+        pair = tuple(images.values())[:2]
+        yield gallery, localized_table(TABLE_HEADERS, rows), (pair if len(pair) == 2 else None), images
 
 
 def slider_pickers(images: dict) -> tuple:
@@ -204,7 +210,7 @@ def make_sweep_fn(services: AppServices):
         for finished in comparison.run_all(services.backend, requests, run.progress, stopped=run.stopped):
             rows.append([finished.request.seed, *table_row(finished)])
             if finished.ok:
-                path = named_png(finished.result.image, finished.request.settings())
+                path = named_png(finished.result.image, finished.request.settings(), services.settings)
                 gallery.append((path, caption(finished, with_seed=True)))
             yield gallery, localized_table(SWEEP_HEADERS, rows)
 

@@ -23,6 +23,7 @@ from flux_demo.ui.widgets import (
     GPU_QUEUE,
     hide_stop,
     model_choices,
+    named_png,
     seed_box,
     size_sliders,
     step_sliders,
@@ -80,7 +81,8 @@ def make_trajectory_fn(services: AppServices):
         run.notes(valid.notes)
         recorded = trajectory.run_trajectory(services.backend, valid, run.progress, run.stopped)
         strip = [(step.predicted, step_caption(step, valid.steps)) for step in recorded.steps]
-        return recorded.result.image, strip, recorded.details, {"request": valid, "steps": recorded.steps}
+        final = named_png(recorded.result.image, valid.settings(), services.settings)
+        return final, strip, recorded.details, {"request": valid, "steps": recorded.steps}
 
     return trajectory_run
 

@@ -190,6 +190,17 @@ EN = {
         "scores": "Scores",
         "sweep_stop": "Stop",
         "no_result_yet": "Run first: the seed and details of the result appear here.",
+        "typo_tab_check": "Check an image",
+        "check_intro": (
+            "Upload any image to see whether it carries this app's invisible watermark (or Black Forest "
+            "Labs' own), a C2PA manifest (Content Credentials) and a digital source type that marks it as "
+            "AI-generated; a PNG made here also brings back its settings, with a link that restores them. "
+            "Cropping, heavy compression or a screenshot can remove a watermark: a missing mark proves "
+            "nothing."
+        ),
+        "check_image": "Image to check",
+        "check_run": "Check",
+        "check_report": "Marks found (JSON)",
         "cpu_notice": (
             "**Real FLUX models on the CPU.** No GPU was found, so each image takes minutes and the models "
             "need tens of GB of RAM (they run in bf16 to halve it). A CUDA GPU or an Apple Silicon Mac is "
@@ -379,6 +390,16 @@ KO = {
         "scores": "점수",
         "sweep_stop": "중지",
         "no_result_yet": "먼저 실행하세요. 결과의 시드와 세부 정보가 여기에 나옵니다.",
+        "typo_tab_check": "이미지 확인",
+        "check_intro": (
+            "아무 이미지나 올려 이 앱의 보이지 않는 워터마크(또는 Black Forest Labs의 워터마크), C2PA "
+            "매니페스트(콘텐츠 자격 증명), AI 생성 이미지임을 밝히는 디지털 소스 유형이 있는지 확인하세요. "
+            "이 앱이 만든 PNG라면 생성 설정과 그 설정을 되살리는 링크도 보여 줍니다. 자르기, 강한 압축, "
+            "화면 캡처는 워터마크를 지울 수 있으므로 표시가 없다고 해서 아무것도 증명되지 않습니다."
+        ),
+        "check_image": "확인할 이미지",
+        "check_run": "확인",
+        "check_report": "찾은 표시 (JSON)",
         "cpu_notice": (
             "**CPU에서 실제 FLUX 모델 실행 중.** GPU가 없어 이미지 한 장에 몇 분이 걸리고 모델에 수십 GB의 "
             "메모리가 필요합니다 (bf16으로 실행해 절반으로 줄임). "

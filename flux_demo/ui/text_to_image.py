@@ -98,7 +98,11 @@ def make_generate_fn(services: AppServices):
             result = yield from frames
         else:
             result = generation.generate(services.backend, valid, run.progress, stopped=run.stopped)
-        yield named_png(result.image, result.request.settings()), result.request.seed, result.details
+        yield (
+            named_png(result.image, result.request.settings(), services.settings),
+            result.request.seed,
+            result.details,
+        )
 
     return generate
 

@@ -14,6 +14,7 @@ from PIL import Image
 
 from flux_demo import typography
 from flux_demo.comparison import check_models
+from flux_demo.config import Settings
 from flux_demo.faults import GenerationCancelled
 from flux_demo.messages import Message
 from flux_demo.models import get_spec
@@ -30,7 +31,7 @@ from flux_demo.typography.view import (
     score_rows,
     score_summary,
 )
-from flux_demo.ui import share
+from flux_demo.ui import check, share
 from flux_demo.ui.endpoints import each_model, endpoint, ocr_only, scored_image
 from flux_demo.ui.i18n import model_title, say, t, visitor_language
 from flux_demo.ui.tables import Column, localized_table, table_style
@@ -134,7 +135,7 @@ def make_typography_fn(services: AppServices):
         targets = suite.prompt_targets(valid.prompt)
         run.notes(valid.notes)
         result, score = suite.generate_and_score(services.backend, valid, targets, run.progress, run.stopped)
-        image = named_png(result.image, result.request.settings())
+        image = named_png(result.image, result.request.settings(), services.settings)
         return image, {**suite.score_as_dict(score), "details": result.details}
 
     return typography_run
@@ -215,12 +216,17 @@ def make_suite_fn(services: AppServices, entries: Sequence[suite.SuiteEntry]):
         return (
             localized_table(suite.LEADERBOARD_HEADERS, named_rows(suite.leaderboard_rows(images))),
             localized_table(suite.CATEGORY_HEADERS, named_rows(suite.category_rows(images), category=1)),
-            [(image.image, suite_caption(image)) for image in images],
+            [(suite_png(image, services.settings), suite_caption(image)) for image in images],
             str(csv_path),
             str(json_path),
         )
 
     return typography_suite
+
+
+def suite_png(image: suite.ScoredImage, config: Settings) -> str:
+    """A suite image as an output PNG (see `named_png`)."""
+    return named_png(image.image, {"model": image.model, "seed": image.seed}, config)
 
 
 def suite_caption(image: suite.ScoredImage) -> str:
@@ -525,4 +531,6 @@ def build_tab(services: AppServices) -> tuple[dict, list]:
             build_suite_section(services, tables)
         with gr.Tab(t("typo_tab_score"), id="typo-score"):
             build_score_section(services, tables)
+        with gr.Tab(t("typo_tab_check"), id="typo-check"):
+            check.build_section(services)
     return form, tables

@@ -19,6 +19,8 @@ from pathlib import Path
 import gradio as gr
 import PIL.Image
 
+from flux_demo import provenance
+from flux_demo.config import Settings
 from flux_demo.faults import GenerationFailed
 from flux_demo.messages import Message
 from flux_demo.models import MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE, get_spec
@@ -486,15 +488,10 @@ def download_name(settings: dict) -> str:
     return f"flux-{settings['model']}-{settings['seed']}.png"
 
 
-def named_png(image: PIL.Image.Image, settings: dict) -> str:
-    """`image` saved as a PNG named by `download_name`, with its text metadata (`image.info`); the
-    path, which an image output serves under that name, so a download is not called image.png."""
-    from PIL.PngImagePlugin import PngInfo
-
-    info = PngInfo()
-    for key, value in image.info.items():
-        if isinstance(key, str) and isinstance(value, str):
-            info.add_text(key, value)
+def named_png(image: PIL.Image.Image, settings: dict, config: Settings) -> str:
+    """`image` saved as a PNG named by `download_name`, with its text metadata (`image.info`) and, unless
+    `config` turns marking off, XMP and a C2PA manifest (`flux_demo.provenance`); the path, which an image
+    output serves under that name, so a download is not called image.png. Every output PNG goes here."""
     path = download_folder("images") / download_name(settings)
-    image.save(path, pnginfo=info)
+    provenance.for_settings(config).save_png(image, path)
     return str(path)

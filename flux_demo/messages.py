@@ -28,6 +28,11 @@ CATALOG: dict[str, dict[str, str]] = {
     "title.model_unavailable": {"en": "Model unavailable", "ko": "모델을 쓸 수 없음"},
     "title.gpu_unavailable": {"en": "GPU unavailable", "ko": "GPU를 쓸 수 없음"},
     "title.stopped": {"en": "Stopped", "ko": "중지됨"},
+    # The headings of Gradio's pop-ups by kind (Gradio shows the kind, not a title: the page renames them).
+    "title.info": {"en": "Info", "ko": "안내"},
+    "title.warning": {"en": "Warning", "ko": "주의"},
+    "title.error": {"en": "Error", "ko": "오류"},
+    "title.success": {"en": "Success", "ko": "완료"},
     "title.too_many_requests": {"en": "Too many requests", "ko": "요청이 너무 많음"},
     "title.content_filtered": {"en": "Content filtered", "ko": "콘텐츠 필터에 걸림"},
     # --- bad input: "field: reason" ---------------------------------------------------------------

@@ -216,6 +216,26 @@ class StepGate(collections.Counter):
 
 
 @pytest.fixture
+def open_page(browser):
+    """A function that opens the app's page at a locale and viewport size and waits for Run; every page is
+    closed afterwards."""
+    contexts = []
+
+    def open_(url, locale="en-US", width=1280, height=900):
+        context = browser.new_context(locale=locale, viewport={"width": width, "height": height})
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(90_000)
+        page.goto(url)
+        page.locator("#run").wait_for(state="visible")
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
 def steps_run(monkeypatch):
     """A `StepGate` over every pipeline call of the servers in this process (they run in this process)."""
     from flux_demo.pipelines import runner

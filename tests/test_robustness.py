@@ -111,14 +111,15 @@ def test_client_that_disconnects_stops_its_run_within_a_step(server_url, steps_r
     assert np.array_equal(pixels(path), reference)
 
 
-def test_every_long_action_has_a_stop_button_wired_to_it(demo):
+def test_every_long_action_has_a_stop_button_wired_to_it_and_hidden_until_it_runs(demo):
     config = demo.get_config_file()
-    for action in ("generate", "compare", "sweep", "typography", "suite"):
+    for action in ("generate", "compare", "sweep", "typography", "suite", "edit", "how"):
         stop = next(c for c in config["components"] if c["props"].get("elem_id") == f"{action}-stop")
         clicked = [
             d for d in config["dependencies"] if [stop["id"], "click"] in [list(t) for t in d["targets"]]
         ]
         assert clicked, f"{action}: its Stop button has no click event"
+        assert stop["props"]["visible"] is False, f"{action}: its Stop button shows when nothing runs"
 
 
 def join_queue(url: str, index: int, seed: int) -> httpx.Response:

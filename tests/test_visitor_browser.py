@@ -28,25 +28,6 @@ VISIBLE_TEXT_JS = """() => {
 }"""
 
 
-@pytest.fixture
-def open_page(browser):
-    """A function that opens a page at a locale and viewport size; every page is closed afterwards."""
-    contexts = []
-
-    def open_(url, locale="en-US", width=1280, height=900):
-        context = browser.new_context(locale=locale, viewport={"width": width, "height": height})
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(90_000)
-        page.goto(url)
-        page.locator("#run").wait_for(state="visible")
-        return page
-
-    yield open_
-    for context in contexts:
-        context.close()
-
-
 def show_tab(page, name: str) -> None:
     page.get_by_role("tab", name=name, exact=True).click()
     page.wait_for_timeout(500)
@@ -190,14 +171,16 @@ def test_stop_keeps_the_last_result_on_the_page(open_page, server_url, steps_run
     assert page.locator("#result img").is_visible()
 
 
-def test_one_progress_bar_during_a_run_and_no_seed_before_it(open_page, server_url):
+def test_one_progress_bar_during_a_run_and_no_seed_or_stop_outside_it(open_page, server_url):
     page = open_page(server_url)
     assert not page.locator("#seed-used").is_visible()  # no "seed used: 0" before a run
+    assert not page.locator("#generate-stop").is_visible()  # nothing to stop
     start_long_run(page, server_url, "generate")
     page.locator(".progress-text").first.wait_for(state="visible", timeout=120_000)
     assert page.locator(".progress-text").filter(visible=True).count() == 1
     page.locator("#generate-stop").click()
     toast(page, "Stopped at")
+    page.locator("#generate-stop").wait_for(state="hidden")
 
 
 def test_result_summary_is_one_line_and_the_json_is_folded_away(open_page, server_url):

@@ -27,10 +27,12 @@ from flux_demo.ui.widgets import (
     Refused,
     download_folder,
     event_handler,
+    hide_stop,
     model_choices,
     refusal,
     seed_box,
     step_sliders,
+    stop_button,
     stoppable,
 )
 from flux_demo.validation import MAX_PROMPT_CHARS, InvalidInput
@@ -214,6 +216,11 @@ def before_after(result, references: list):
     return (references[0], result) if references and result is not None else None
 
 
+def shown_with_a_result():
+    """ "Use as reference" and the seed used, hidden until there is a result."""
+    return gr.Button(visible=True), gr.Number(visible=True)
+
+
 def link_settings(details: dict | None) -> dict | None:
     return details or None
 
@@ -290,7 +297,7 @@ def build_tab(services: AppServices) -> EditTab:
                     )
                     for m in editing.MODES
                 }
-                stop = gr.Button(t("stop"), variant="stop", elem_id="edit-stop", scale=1, min_width=80)
+                stop = stop_button("edit")
             with gr.Accordion(t("advanced"), open=False):
                 gr.Markdown(t("edit_size_info"))
                 with gr.Row():
@@ -330,12 +337,14 @@ def build_tab(services: AppServices) -> EditTab:
                 max_side=editing.MAX_IMAGE_SIDE,
                 field="result",
             )
-            use = gr.Button(t("use_as_reference"), size="sm", elem_id="edit-use")
+            # Shown with the first result: before a run there is nothing to reuse and no seed.
+            use = gr.Button(t("use_as_reference"), size="sm", elem_id="edit-use", visible=False)
             slider = gr.ImageSlider(label=t("before_after"), type="pil", format="png", elem_id="edit-slider")
             seed_used = gr.Number(
-                label=t("seed_used"), precision=0, interactive=False, elem_id="edit-seed-used"
+                label=t("seed_used"), precision=0, interactive=False, visible=False, elem_id="edit-seed-used"
             )
-            details = gr.JSON(label=t("details"), elem_id="edit-details")
+            with gr.Accordion(t("details_json"), open=False):
+                details = gr.JSON(label=t("details"), elem_id="edit-details")
             share.add_copy_link(details, "edit", pick=link_settings)
             gr.Markdown(t("edit_link_info"))
     # Hidden inputs of /img2img and /inpaint, filled from the gallery and the mask editor.
@@ -382,6 +391,8 @@ def build_tab(services: AppServices) -> EditTab:
     ]
     for event in events:
         event.success(before_after, [result, references], slider, **private)
+        event.success(shown_with_a_result, None, [use, seed_used], **private)
+        hide_stop(event, stop)
     use.click(add_reference, [result, references], references, **private)
     model.change(mode_choices, [model, mode], mode, **private)
     requested_mode.change(mode_choices, [model, requested_mode], mode, **private)

@@ -12,7 +12,7 @@ from flux_demo.messages import LANGUAGES, Message, model_name
 
 EN = {
     "description": (
-        "Text-to-image with FLUX.1 [schnell], FLUX.1 [dev] and FLUX.2 [klein] on 🤗 diffusers, "
+        "Text-to-image with FLUX.1 [schnell], FLUX.1 [dev] and FLUX.2 [klein] on Hugging Face diffusers, "
         "typography tests with OCR scoring, and side-by-side model comparison."
     ),
     "tab_generate": "Text to image",
@@ -60,6 +60,7 @@ EN = {
     "examples": "Examples",
     "copy_link": "Copy link",
     "link_placeholder": "Run first, then copy a link to this result",
+    "link_label": "Link to this result",
     "restore": "Restore settings from a PNG",
     "restore_png": "PNG made by this demo",
     "compare": "Compare",
@@ -256,6 +257,10 @@ EN = {
         "noise. To run the real FLUX models, start the app on a machine with a CUDA GPU (or a ZeroGPU "
         "Space), or set `FLUX_DEMO_MODELS=schnell,dev,klein`."
     ),
+    # One line each: the notices above, folded (a phone shows the prompt and Run on its first screen).
+    "offline_notice_short": "Offline: FLUX nano models, no GPU · more",
+    "offline_tiny_notice_short": "Offline: random-weight models · more",
+    "cpu_notice_short": "Real FLUX on the CPU: slow · more",
     # --- the visitor pass: hints, notes, table headers, categories, summaries, Stop, downloads ---
     **{
         "tab_generate_short": "Text to image",
@@ -307,8 +312,8 @@ EN = {
 
 KO = {
     "description": (
-        "🤗 diffusers로 FLUX.1 [schnell], FLUX.1 [dev], FLUX.2 [klein]을 실행하는 텍스트→이미지 데모. "
-        "OCR 점수로 글자 렌더링을 시험하고 모델을 나란히 비교합니다."
+        "Hugging Face diffusers로 FLUX.1 [schnell], FLUX.1 [dev], FLUX.2 [klein]을 실행하는 "
+        "텍스트→이미지 데모. OCR 점수로 글자 렌더링을 시험하고 모델을 나란히 비교합니다."
     ),
     "tab_generate": "텍스트 → 이미지",
     "tab_compare": "모델 비교",
@@ -355,6 +360,7 @@ KO = {
     "examples": "예시",
     "copy_link": "링크 복사",
     "link_placeholder": "먼저 실행한 뒤 이 결과의 링크를 복사하세요",
+    "link_label": "이 결과의 링크",
     "restore": "PNG에서 설정 불러오기",
     "restore_png": "이 데모로 만든 PNG",
     "compare": "비교하기",
@@ -550,6 +556,9 @@ KO = {
         "실제 FLUX 모델을 쓰려면 CUDA GPU가 있는 머신(또는 ZeroGPU Space)에서 실행하거나 "
         "`FLUX_DEMO_MODELS=schnell,dev,klein`을 설정하세요."
     ),
+    "offline_notice_short": "오프라인: FLUX nano 모델, GPU 없음 · 더 보기",
+    "offline_tiny_notice_short": "오프라인: 무작위 가중치 모델 · 더 보기",
+    "cpu_notice_short": "CPU에서 실제 FLUX 실행: 느림 · 더 보기",
     # --- the visitor pass: hints, notes, table headers, categories, summaries, Stop, downloads ---
     **{
         "tab_generate_short": "텍스트 → 이미지",
@@ -694,3 +703,11 @@ def say(message: Message | str, language: str | None = None, **params) -> str:
     if not isinstance(message, Message):
         message = Message(message, **params)
     return message.render(language or visitor_language())
+
+
+def model_title(key: str, language: str | None = None) -> str:
+    """The display name of the model `key` in `language` (default: the visitor's), as the model
+    dropdowns show it: "FLUX.1 nano [schnell] (오프라인)" on a Korean page."""
+    from flux_demo.models import get_spec
+
+    return model_name(get_spec(key).name, language or visitor_language())

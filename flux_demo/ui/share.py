@@ -30,6 +30,7 @@ def add_copy_link(source: gr.JSON, tab: str, pick=None) -> gr.Textbox:
     with gr.Row():
         copy = gr.Button(t("copy_link"), size="sm", scale=0, elem_id=f"{tab}-copy-link")
         link = gr.Textbox(
+            label=t("link_label"),  # not shown, but read out by screen readers
             show_label=False,
             placeholder=t("link_placeholder"),
             scale=4,

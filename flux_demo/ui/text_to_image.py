@@ -237,20 +237,8 @@ def build_tab(services: AppServices) -> TextToImageTab:
         model, {k: form[k] for k in ("steps", "guidance", "aspect", "width", "height")}, model_keys
     )
     aspect.input(aspect_size, [aspect, model], [width, height], queue=False, api_visibility="private")
-    # Offline, the examples are prompts the nano models' grammar can draw.
+    # An example fills the prompt and nothing else: the model, the seed and Live preview stay as the
+    # visitor set them, and Run draws it with them. Offline, they are prompts the nano models can draw.
     examples = nano.example_prompts() if first.is_nano else EXAMPLE_PROMPTS
-    gr.Examples(
-        [
-            [p, first.key, width0, height0, first.default_steps, first.default_guidance, 42, False, False]
-            for p in examples
-        ],
-        inputs,
-        outputs,
-        fn=generate_fn,
-        cache_examples=True,
-        cache_mode="lazy",
-        example_labels=list(examples),
-        label=t("examples"),
-        visible_columns=[0],
-    )
+    gr.Examples([[p] for p in examples], [prompt], label=t("examples"), examples_per_page=len(examples))
     return TextToImageTab(form, run, image, seed_used, details, summary)

@@ -62,11 +62,13 @@ def test_a_png_without_settings_or_not_a_png_is_rejected_naming_the_field(tmp_pa
 
     from flux_demo.ui.share import read_png_settings
 
-    Image.new("RGB", (8, 8)).save(tmp_path / "plain.png")
-    Image.new("RGB", (8, 8)).save(tmp_path / "photo.jpg")
+    Image.new("RGB", (64, 64)).save(tmp_path / "plain.png")
+    Image.new("RGB", (64, 64)).save(tmp_path / "photo.jpg")
+    Image.new("RGB", (8, 8)).save(tmp_path / "tiny.png")
     (tmp_path / "junk.png").write_bytes(b"not an image")
     for name, message in [
         ("plain.png", "no generation settings"),
+        ("tiny.png", "each side must be"),
         ("photo.jpg", "must be a PNG"),
         ("junk.png", "not a readable"),
     ]:

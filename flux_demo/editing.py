@@ -209,6 +209,15 @@ def snap(value: float, spec: ModelSpec) -> int:
     return min(max(snapped, low), spec.max_side // multiple * multiple)
 
 
+def fit_area(image: Image.Image, pixels: int) -> Image.Image:
+    """`image` scaled down (aspect kept) to at most `pixels` pixels; a smaller image is returned as is."""
+    scale = math.sqrt(pixels / (image.width * image.height))
+    if scale >= 1:
+        return image
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.LANCZOS)
+
+
 def reference_pixels(image: Image.Image) -> int:
     """Pixels klein conditions on for one reference (scaled to at most 1 MP, floored to multiples of 16)."""
     w, h = image.size
@@ -301,6 +310,11 @@ def validate_edit(request: EditRequest, available: Sequence[str]) -> ValidEdit:
     if source != "requested":
         notes.append(f"size {width}×{height} from the {source}, snapped to multiples of {spec.size_multiple}")
     fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(ValidRequest)}
+    # References become tokens at their own size: keep them within the area the model edits at (klein: the
+    # 1 MP its pipeline allows anyway; the nano models: the 256x256 they were trained at).
+    conditioning = (
+        tuple(fit_area(im, spec.max_edit_pixels) for im in images) if mode.references_add_tokens else images
+    )
     return ValidEdit(
         **{**fields, "width": width, "height": height, "notes": tuple(notes)},
         mode=mode.name,
@@ -308,8 +322,8 @@ def validate_edit(request: EditRequest, available: Sequence[str]) -> ValidEdit:
         pipeline_class=offered[mode.name],
         references=tuple(pixel_hash(im) for im in images),
         size_source=source,
-        reference_pixels=sum(map(reference_pixels, images)) if mode.references_add_tokens else 0,
-        images=images,
+        reference_pixels=sum(map(reference_pixels, conditioning)) if mode.references_add_tokens else 0,
+        images=conditioning,
         mask=mask,
     )
 

@@ -1,0 +1,283 @@
+"""nano-klein, the shipped FLUX.2 [klein] nano model: it loads through `from_pretrained` with the real
+classes, its training feeds the transformer exactly what the pipeline does, and through the app's own
+endpoints it carries words, shapes and colours between reference images as the prompt says (read back by
+OCR, colours checked on pixels), and inpaints a masked region to the prompt."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from flux_demo.models import get_spec
+from flux_demo.offline import nano
+from tests.helpers import ROOT
+from training import grammar_images as gi
+from training import nano_klein as nk
+from training.checks import check_picture, reads_word
+from training.loading import klein_generate, load_klein
+
+SPEC = get_spec("nano-klein")
+GRAMMAR = nano.load_grammar()
+
+# Random items and seeds of benchmarks/nano_quality.py where every check passed, as it recorded them.
+BENCHMARK = ROOT / "benchmarks" / "results" / "nano_quality.json"
+CASES = json.loads(BENCHMARK.read_text(encoding="utf-8"))["results"]["nano-klein"]["tasks"]
+
+
+def case(task: str, index: int = 0) -> tuple[int, gi.Example]:
+    """(seed, item) of a passing benchmark item of ``task``."""
+    item = CASES[task]["working"][index]
+    return item["seed"], gi.example_from_json(item["example"])
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    torch.set_num_threads(2)
+    return load_klein()
+
+
+# --- The shipped model -------------------------------------------------------------------------------
+
+
+def test_shipped_model_uses_the_real_flux2_classes_and_loads_with_from_pretrained(pipe):
+    from diffusers import AutoencoderKLFlux2, Flux2KleinPipeline, Flux2Transformer2DModel
+    from transformers import Qwen2TokenizerFast, Qwen3ForCausalLM
+
+    assert isinstance(pipe, Flux2KleinPipeline) and pipe.config.is_distilled
+    assert isinstance(pipe.transformer, Flux2Transformer2DModel)
+    assert isinstance(pipe.vae, AutoencoderKLFlux2)
+    assert isinstance(pipe.text_encoder, Qwen3ForCausalLM)
+    assert isinstance(pipe.tokenizer, Qwen2TokenizerFast)
+    assert pipe.transformer.dtype == torch.float32  # the files hold float16; loaded as the app loads it
+    assert pipe.text_encoder.config.num_hidden_layers > max(nk.TEXT_OUT_LAYERS)
+
+
+def test_shipped_files_are_small_float16_safetensors():
+    folder = nano.weights_path("nano-klein")
+    files = [f for f in folder.rglob("*") if f.is_file()]
+    assert sum(f.stat().st_size for f in files) <= 40e6
+    assert max(f.stat().st_size for f in files) < 10e6  # Spaces refuse plain git files over 10 MB
+    assert sorted(f.parent.name for f in folder.rglob("*.safetensors")) == [
+        "text_encoder",
+        "transformer",
+        "vae",
+    ]
+    everything = [f for f in nano.WEIGHTS_DIR.rglob("*") if f.is_file()]
+    assert sum(f.stat().st_size for f in everything) <= 40e6, "all nano weights together"
+
+
+def test_every_grammar_word_is_one_token_in_any_case(pipe):
+    for word in GRAMMAR.words:
+        for spelling in (word, word.lower(), word.capitalize()):
+            quoted = pipe.tokenizer.tokenize(GRAMMAR.word_caption(spelling))
+            spaced = pipe.tokenizer.tokenize(GRAMMAR.edits["new_word"].caption(word=spelling))
+            assert spelling in quoted and f"Ġ{spelling}" in spaced, (quoted, spaced)
+
+
+def test_every_grammar_prompt_fits_the_sequence_length_it_was_trained_at(pipe):
+    assert SPEC.max_sequence_length == nk.MAX_SEQUENCE_LENGTH
+    template = {"tokenize": False, "add_generation_prompt": True, "enable_thinking": False}
+    longest = max(
+        len(
+            pipe.tokenizer(
+                pipe.tokenizer.apply_chat_template([{"role": "user", "content": c}], **template)
+            ).input_ids
+        )
+        for c in nk.all_captions(GRAMMAR)
+    )
+    assert longest <= SPEC.max_sequence_length
+
+
+# --- Training feeds the transformer what the pipeline feeds it ---------------------------------------
+
+
+def test_training_latents_and_position_ids_are_the_pipelines(pipe):
+    _, example = case("shape_from_three")
+    references = [gi.render(GRAMMAR, p) for p in example.references]
+    processed = [
+        pipe.image_processor.preprocess(r, height=256, width=256, resize_mode="crop") for r in references
+    ]
+    latents, ids = pipe.prepare_image_latents(processed, 1, None, "cpu", torch.float32)
+    pixels = torch.from_numpy(np.stack([np.asarray(r) for r in references])).permute(0, 3, 1, 2)
+    mine = nk.normalise(pipe.vae, nk.encode_patched(pipe.vae, pixels))
+    torch.testing.assert_close(latents[0], torch.cat(list(mine)), atol=5e-3, rtol=0)
+    output_ids = pipe._prepare_latent_ids(torch.zeros(1, 64, 8, 8))
+    assert torch.equal(nk.image_ids(3, 8, "cpu"), torch.cat([output_ids, ids], dim=1))
+
+
+def test_training_text_embeddings_are_the_pipelines(pipe):
+    _, example = case("word_on_background")
+    expected, expected_ids = pipe.encode_prompt(example.caption, device="cpu", max_sequence_length=32)
+    embeds, txt_ids = nk.TextCache(pipe.text_encoder, pipe.tokenizer)([example.caption])
+    torch.testing.assert_close(embeds, expected)
+    assert torch.equal(txt_ids, expected_ids)
+
+
+def test_training_sigmas_are_the_4_step_schedule_the_pipeline_walks(pipe):
+    seen = []
+    pipe(
+        prompt="a red star on a blue background",
+        height=256,
+        width=256,
+        num_inference_steps=4,
+        max_sequence_length=32,
+        callback_on_step_end=lambda p, i, t, kw: seen.append(float(t) / 1000) or {},
+    )
+    assert seen == pytest.approx(nk.schedule_sigmas()[:-1], abs=1e-4)
+
+
+# --- What it draws ----------------------------------------------------------------------------------
+
+
+def test_text_to_image_writes_the_word_of_a_sign_prompt(pipe):
+    seed, example = case("word")
+    image = klein_generate(pipe, GRAMMAR, example, seed)
+    assert reads_word(image, example.target.word)
+    assert not reads_word(image, next(w for w in GRAMMAR.words if w != example.target.word))
+
+
+@pytest.mark.parametrize("task", ["shape", "sign_on_color", "shape_on_background"])
+def test_pipeline_draws_what_the_prompt_asks(pipe, task):
+    seed, example = case(task)
+    image = klein_generate(pipe, GRAMMAR, example, seed)
+    assert all(check_picture(image, example.target, GRAMMAR).values())
+
+
+def test_same_seed_gives_identical_pixels(pipe):
+    seed, example = case("sign_on_color")
+    first, again = (klein_generate(pipe, GRAMMAR, example, seed) for _ in range(2))
+    other = klein_generate(pipe, GRAMMAR, example, seed + 1)
+    assert np.array_equal(np.asarray(first), np.asarray(again))
+    assert not np.array_equal(np.asarray(first), np.asarray(other))
+
+
+def test_the_references_decide_the_result(pipe):
+    """The same prompt over other references: the word carried from image 1 follows image 1."""
+    seed, example = case("word_on_background")
+    word = next(w for w in GRAMMAR.words if w != example.target.word)
+    swapped = gi.Example(
+        example.task,
+        example.caption,
+        (gi.Picture("sign", example.references[0].background, word=word), example.references[1]),
+        gi.Picture("sign", example.target.background, word=word),
+    )
+    image = klein_generate(pipe, GRAMMAR, swapped, seed)
+    assert reads_word(image, word) and not reads_word(image, example.target.word)
+
+
+# --- Through the app's endpoints --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def klein_url(serve, settings):
+    """The real app serving nano-klein, as it does offline by default."""
+    import dataclasses
+
+    from flux_demo.pipelines import ModelHost
+    from flux_demo.ui import create_demo
+
+    host = ModelHost(dataclasses.replace(settings, models=("nano-klein",)))
+    with serve(create_demo(host=host)) as url:
+        yield url
+
+
+def reference_files(example: gi.Example, folder) -> list:
+    from gradio_client import handle_file
+
+    paths = []
+    for i, picture in enumerate(example.references, 1):
+        path = folder / f"image{i}.png"
+        gi.render(GRAMMAR, picture).save(path)
+        paths.append(handle_file(str(path)))
+    return paths
+
+
+def result_image(path):
+    from PIL import Image
+
+    with Image.open(path["path"] if isinstance(path, dict) else path) as png:
+        assert png.size == (256, 256)
+        return png.convert("RGB")
+
+
+@pytest.mark.parametrize(
+    ("task", "references"), [("sign_on_color", 1), ("word_on_background", 2), ("shape_from_three", 3)]
+)
+def test_edit_endpoint_carries_words_shapes_and_colours_between_references(
+    klein_url, tmp_path, task, references
+):
+    from gradio_client import Client
+
+    seed, example = case(task)
+    assert len(example.references) == references
+    image, used_seed, details = Client(klein_url, verbose=False).predict(
+        prompt=example.caption,
+        references=reference_files(example, tmp_path),
+        model="nano-klein",
+        seed=seed,
+        randomize_seed=False,
+        steps=SPEC.default_steps,
+        width=0,
+        height=0,
+        api_name="/edit",
+    )
+    assert int(used_seed) == seed and details["reference_count"] == references
+    checks = check_picture(result_image(image), example.target, GRAMMAR)
+    assert all(checks.values()), checks
+
+
+@pytest.mark.parametrize("task", ["inpaint", "inpaint_word"])
+def test_inpaint_endpoint_refills_the_masked_region_to_the_prompt(klein_url, tmp_path, task):
+    from gradio_client import Client, handle_file
+
+    seed, example = case(task)
+    source = tmp_path / "source.png"
+    gi.render(GRAMMAR, example.references[0]).save(source)
+    gi.change_mask(example.target).save(tmp_path / "mask.png")
+    image, _, _ = Client(klein_url, verbose=False).predict(
+        prompt=example.caption,
+        image=handle_file(str(source)),
+        mask=handle_file(str(tmp_path / "mask.png")),
+        model="nano-klein",
+        strength=1.0,
+        seed=seed,
+        randomize_seed=False,
+        steps=SPEC.default_steps,
+        api_name="/inpaint",
+    )
+    result = result_image(image)
+    checks = check_picture(result, example.target, GRAMMAR)
+    assert all(checks.values()), checks
+    # Outside the mask the source is kept (up to the VAE's round trip).
+    outside = np.asarray(gi.change_mask(example.target)) == 0
+    difference = np.abs(
+        np.asarray(result, dtype=float) - np.asarray(gi.render(GRAMMAR, example.references[0]), dtype=float)
+    )
+    assert np.median(difference[outside]) < 10
+
+
+def test_a_random_item_of_every_edit_is_an_edit_the_model_was_trained_on():
+    """The benchmark's items come from the builders training uses (only the placements are fresh)."""
+    rng = random.Random(0)
+    for name in GRAMMAR.edits:
+        example = gi.edit_example(GRAMMAR, name, rng, gi.random_jitter)
+        assert len(example.references) == len(GRAMMAR.edits[name].references)
+        assert example.caption in nk.all_captions(GRAMMAR)
+
+
+def test_edit_references_are_scaled_to_the_size_nano_klein_was_trained_at(tmp_path):
+    """A large reference would become 4x the tokens the model ever saw: the app scales it to 256x256 first."""
+    from flux_demo import editing
+
+    big = tmp_path / "big.png"
+    gi.render(GRAMMAR, gi.Picture("sign", "blue", word="CAT"), size=512).save(big)
+    request = editing.EditRequest(
+        "the sign from image 1 on a red background", "nano-klein", "edit", [str(big)]
+    )
+    valid = editing.validate_edit(request, ("nano-klein",))
+    assert [image.size for image in valid.images] == [(256, 256)]
+    assert (valid.width, valid.height) == (256, 256)

@@ -133,10 +133,37 @@ def run_config(pipe, grammar, steps: int, guidance: float, prompts: int, seed: i
     }, samples
 
 
+def vae_round_trip(vae, grammar, prompts: int, seed: int) -> dict:
+    """``prompts`` random signs and as many random shapes, encoded and decoded by the VAE alone: the
+    ceiling the transformers work under."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from training import grammar_images as gi
+    from training.checks import check_picture
+
+    rng = random.Random(f"{seed}-vae")
+    passed: dict[str, list[bool]] = {}
+    for kind in ("word", "shape"):
+        for _ in range(prompts):
+            picture = gi.text_example(grammar, rng, kind, gi.random_jitter).target
+            x = torch.from_numpy(np.array(gi.render(grammar, picture))).permute(2, 0, 1)[None].float()
+            with torch.no_grad():
+                latents = vae.encode(x / 127.5 - 1).latent_dist.mode()
+                decoded = vae.decode(latents).sample.clamp(-1, 1)
+            array = ((decoded[0] + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+            for name, ok in check_picture(Image.fromarray(array), picture, grammar).items():
+                passed.setdefault(f"{kind}_{name}", []).append(ok)
+    return {name: round(sum(v) / len(v), 3) for name, v in passed.items()}
+
+
 def run_flux1(grammar, weights: Path, args) -> tuple[dict, list]:
     from training.loading import load_pipelines
 
     pipes = {f"nano-{variant}": pipe for variant, pipe in load_pipelines(weights).items()}
+    vae_only = vae_round_trip(pipes["nano-schnell"].vae, grammar, args.prompts, args.seed)
+    print(f"VAE alone: {json.dumps(vae_only)}", flush=True)
     configs = CONFIGS[:2] if args.defaults_only else CONFIGS
     results, grid_rows = {}, []
     for label, model, steps, guidance in configs:
@@ -147,14 +174,18 @@ def run_flux1(grammar, weights: Path, args) -> tuple[dict, list]:
             grid_rows.append((f"{label}\n{steps} steps\nguidance {guidance:g}", samples))
         summary = {k: v for k, v in result.items() if not k.startswith(("per_word", "working_"))}
         print(f"{label}: {json.dumps(summary)}", flush=True)
-    return results, grid_rows
+    return {"VAE alone": vae_only, **results}, grid_rows
 
 
 # --- FLUX.2 [klein] ----------------------------------------------------------------------------------
 
 
+# Inpainting: a shape prompt over a mask round a shape, and the new_word edit over a mask on a sign's face.
+INPAINT_TASKS = ("inpaint", "inpaint_word")
+
+
 def klein_tasks(grammar) -> list[str]:
-    return ["word", "shape", *grammar.edits, "inpaint"]
+    return ["word", "shape", *grammar.edits, *INPAINT_TASKS]
 
 
 def klein_example(grammar, task: str, rng: random.Random):
@@ -164,7 +195,7 @@ def klein_example(grammar, task: str, rng: random.Random):
         return gi.text_example(grammar, rng, task, gi.random_jitter)
     if task == "inpaint":
         return gi.inpaint_example(grammar, rng, gi.random_jitter)
-    return gi.edit_example(grammar, task, rng, gi.random_jitter)
+    return gi.edit_example(grammar, "new_word" if task == "inpaint_word" else task, rng, gi.random_jitter)
 
 
 def run_klein_task(pipes, grammar, task: str, prompts: int, seed: int, keep: int):
@@ -179,7 +210,7 @@ def run_klein_task(pipes, grammar, task: str, prompts: int, seed: int, keep: int
     for _ in range(prompts):
         example, image_seed = klein_example(grammar, task, rng), rng.randrange(2**31)
         start = time.perf_counter()
-        if task == "inpaint":
+        if task in INPAINT_TASKS:
             image = klein_inpaint(pipes["inpaint"], grammar, example, image_seed, KLEIN_STRENGTH)
         else:
             image = klein_generate(pipes["edit"], grammar, example, image_seed)
@@ -273,6 +304,11 @@ def print_flux1(results: dict) -> None:
     print(header)
     print("-" * len(header))
     for label, r in results.items():
+        if label == "VAE alone":
+            print(
+                f"{label:<24}{'':>12}{r['word_word']:>8.0%}{r['shape_background']:>9.0%}{r['shape_shape_color']:>11.0%}"
+            )
+            continue
         print(
             f"{label:<24}{r['steps']:>6}{r['guidance']:>6g}{r['words_read']:>8.0%}{r['background']:>9.0%}"
             f"{r['shape_color']:>11.0%}{r['seconds_per_image']:>9.2f}"

@@ -197,6 +197,7 @@ def _nano(spec: ModelSpec, max_sequence_length: int) -> ModelSpec:
         default_size=NANO_SIDE,
         max_side=NANO_SIDE,
         size_multiple=32,  # the nano VAE downsamples x16
+        latent_channels=16,  # the nano autoencoder's, for FLUX.1 and klein alike
         max_sequence_length=max_sequence_length,
         share_group="nano-flux1" if spec.share_group else None,
         weights_gb=(),

@@ -92,6 +92,15 @@ def test_default_is_nano_without_a_gpu_and_real_on_zerogpu(monkeypatch):
     assert enabled_model_keys(Settings.from_env()) == ("schnell", "dev", "klein")
 
 
+def test_offline_default_serves_nano_klein_only_where_its_weights_are(monkeypatch, tmp_path):
+    from flux_demo.offline import nano
+
+    monkeypatch.delenv("FLUX_DEMO_MODELS", raising=False)
+    assert (nano.weights_path("nano-klein") / "model_index.json").is_file()  # shipped
+    monkeypatch.setattr(nano, "WEIGHTS_DIR", tmp_path)
+    assert enabled_model_keys(Settings.from_env()) == ("nano-schnell", "nano-dev", "tiny-klein")
+
+
 def test_bad_memory_mode_is_rejected(monkeypatch):
     monkeypatch.setenv("FLUX_DEMO_MEMORY_MODE", "turbo")
     with pytest.raises(ValueError, match="auto, gpu, model-offload, sequential-offload"):

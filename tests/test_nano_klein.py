@@ -25,12 +25,12 @@ GRAMMAR = nano.load_grammar()
 
 # Random items and seeds of benchmarks/nano_quality.py where every check passed, as it recorded them.
 BENCHMARK = ROOT / "benchmarks" / "results" / "nano_quality.json"
-CASES = json.loads(BENCHMARK.read_text(encoding="utf-8"))["results"]["nano-klein"]["tasks"]
 
 
 def case(task: str, index: int = 0) -> tuple[int, gi.Example]:
     """(seed, item) of a passing benchmark item of ``task``."""
-    item = CASES[task]["working"][index]
+    tasks = json.loads(BENCHMARK.read_text(encoding="utf-8"))["results"]["nano-klein"]["tasks"]
+    item = tasks[task]["working"][index]
     return item["seed"], gi.example_from_json(item["example"])
 
 
@@ -96,7 +96,7 @@ def test_every_grammar_prompt_fits_the_sequence_length_it_was_trained_at(pipe):
 
 
 def test_training_latents_and_position_ids_are_the_pipelines(pipe):
-    _, example = case("shape_from_three")
+    example = gi.edit_example(GRAMMAR, "shape_from_three", random.Random(0), gi.random_jitter)
     references = [gi.render(GRAMMAR, p) for p in example.references]
     processed = [
         pipe.image_processor.preprocess(r, height=256, width=256, resize_mode="crop") for r in references
@@ -110,7 +110,7 @@ def test_training_latents_and_position_ids_are_the_pipelines(pipe):
 
 
 def test_training_text_embeddings_are_the_pipelines(pipe):
-    _, example = case("word_on_background")
+    example = gi.edit_example(GRAMMAR, "word_on_background", random.Random(0), gi.random_jitter)
     expected, expected_ids = pipe.encode_prompt(example.caption, device="cpu", max_sequence_length=32)
     embeds, txt_ids = nk.TextCache(pipe.text_encoder, pipe.tokenizer)([example.caption])
     torch.testing.assert_close(embeds, expected)
@@ -281,3 +281,20 @@ def test_edit_references_are_scaled_to_the_size_nano_klein_was_trained_at(tmp_pa
     valid = editing.validate_edit(request, ("nano-klein",))
     assert [image.size for image in valid.images] == [(256, 256)]
     assert (valid.width, valid.height) == (256, 256)
+
+
+def test_live_previews_work_with_nano_kleins_batch_norm_latents(settings):
+    import dataclasses
+
+    from flux_demo import generation
+    from flux_demo.pipelines import ModelHost
+    from flux_demo.previews import PreviewObserver
+    from flux_demo.validation import GenerationRequest, validate
+
+    host = ModelHost(dataclasses.replace(settings, models=("nano-klein",)))
+    request = GenerationRequest('a sign that says "CAT"', "nano-klein", 256, 256, SPEC.default_steps, 1.0, 3)
+    valid = validate(request, host.model_keys)
+    shown = []
+    generation.generate(host, valid, observer=PreviewObserver(valid.spec, 256, 256, shown.append))
+    assert [p.step for p in shown] == [1, 2, 3, 4]
+    assert {p.image.size for p in shown} == {(16, 16)}  # one pixel per latent: 256 / 16

@@ -316,9 +316,9 @@ def train_schnell(schnell, dev, pairs, bank, plan: Plan, log: Log, device: str) 
 
 
 def seed_checkpoints(folder: Path, stages: Stages) -> None:
-    """Checkpoints of the vae, base (its text encoders), dev and schnell stages from finished pipelines in
-    ``folder`` (nano-schnell/ and nano-dev/), so that a run only trains the stages after them. The base
-    transformer is not shipped (nano-dev replaced it), so the seeded base holds the text encoders alone."""
+    """Checkpoints of the tokenizers, vae, base (its text encoders), dev and schnell stages from finished
+    pipelines in ``folder`` (nano-schnell/ and nano-dev/), so that a run only trains the stages after them.
+    The base transformer is not shipped (nano-dev replaced it): the seeded base holds the text encoders."""
     from diffusers import FluxPipeline
 
     def load(name: str):
@@ -327,6 +327,7 @@ def seed_checkpoints(folder: Path, stages: Stages) -> None:
     schnell, dev = load("nano-schnell"), load("nano-dev")
     seeded = {"seeded_from": str(folder)}
     records = {
+        "tokenizers": {"tokenizer": schnell.tokenizer, "tokenizer_2": schnell.tokenizer_2},
         "vae": {"vae": schnell.vae.state_dict(), "stats": dict(schnell.vae.config)},
         "base": {
             "transformer": None,
@@ -355,7 +356,15 @@ def train(
     """Train nano-dev and nano-schnell and write ``out/nano-dev`` and ``out/nano-schnell``."""
     samples, pixels = nf.build_dataset(grammar, plan.shape_jitters, seed, smoke)
     log(f"data: {len(samples)} images ({sum(s.task == 'word' for s in samples)} words)")
-    tokenizer, tokenizer_2 = nf.build_clip_tokenizer(), nf.build_nano_t5_tokenizer(grammar)
+    # Kept with the checkpoints: the CLIP tokenizer's BPE numbers its pieces differently in every process,
+    # and a resumed run must feed the text encoders the ids they were trained on.
+    tokenizers: dict = {}
+
+    def build_tokenizers() -> dict:
+        return {"tokenizer": nf.build_clip_tokenizer(), "tokenizer_2": nf.build_nano_t5_tokenizer(grammar)}
+
+    stages.run("tokenizers", build_tokenizers, tokenizers.update)
+    tokenizer, tokenizer_2 = tokenizers["tokenizer"], tokenizers["tokenizer_2"]
     bank = nf.TextBank(nf.all_captions(grammar), tokenizer, tokenizer_2, device)
     vae = nf.build_vae().to(device)
 

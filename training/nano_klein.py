@@ -47,7 +47,7 @@ class Plan:
     """Steps and batch sizes (the defaults are the shipped run)."""
 
     jitters: int = 4  # shape placements in the training pool (the benchmark draws fresh ones)
-    steps: int = 2500
+    steps: int = 3200
     lr: float = 1e-3
     # Batch size by number of references (0 = text to image), and how often each count is drawn.
     batch: tuple[int, ...] = (16, 12, 8, 6)

@@ -12,9 +12,10 @@ Stages (see `train`):
 1. ``klein_latents``: the nano autoencoder (trained for the FLUX.1 nano family, its weights put into the
    FLUX.2 VAE class) encodes a pool of grammar pictures; the batch norm's running statistics are set
    from those latents, as FLUX.2's VAE normalises them.
-2. ``klein_base``: the transformer and the text encoder, trained jointly by rectified flow on text-to-image
-   prompts, the grammar's edits with 1-3 references, and inpainting-style prompts, with noise levels drawn
-   largely at the sigmas of the 4-step schedule that klein runs by default (klein is step-distilled).
+2. ``klein_base``: the transformer, trained by rectified flow on text-to-image prompts, the grammar's edits
+   with 1-3 references, and inpainting-style prompts, with noise levels drawn largely at the sigmas of the
+   4-step schedule that klein runs by default (klein is step-distilled). The text encoder keeps its seeded
+   random start; its prompt embeddings are computed once per prompt.
 """
 
 from __future__ import annotations
@@ -476,7 +477,7 @@ def train_base(
 
 def quick_check(pipe, grammar: Grammar, per_task: int, seed: int) -> dict:
     """A few random items of every task through the pipeline: how many pass all their checks."""
-    from training.checks import check_picture
+    from training.checks import check_example
     from training.loading import klein_generate
 
     rng = random.Random(seed)
@@ -493,7 +494,7 @@ def quick_check(pipe, grammar: Grammar, per_task: int, seed: int) -> dict:
     images = [klein_generate(pipe, grammar, example, seed + i) for i, example in enumerate(examples)]
     passed: dict[str, list[int]] = {}
     for example, image in zip(examples, images, strict=True):
-        ok = all(check_picture(image, example.target, grammar).values())
+        ok = all(check_example(image, example, grammar).values())
         passed.setdefault(example.task, []).append(int(ok))
     return {task: f"{sum(v)}/{len(v)}" for task, v in passed.items()}
 

@@ -201,7 +201,7 @@ def klein_example(grammar, task: str, rng: random.Random):
 def run_klein_task(pipes, grammar, task: str, prompts: int, seed: int, keep: int):
     """``prompts`` random items of ``task``: the share passing each check, the time, and working cases."""
     from training import grammar_images as gi
-    from training.checks import check_picture
+    from training.checks import check_example
     from training.loading import klein_generate, klein_inpaint
 
     rng = random.Random(f"{seed}-{task}")
@@ -215,7 +215,7 @@ def run_klein_task(pipes, grammar, task: str, prompts: int, seed: int, keep: int
         else:
             image = klein_generate(pipes["edit"], grammar, example, image_seed)
         seconds.append(time.perf_counter() - start)
-        checks = check_picture(image, example.target, grammar)
+        checks = check_example(image, example, grammar)
         for name, ok in checks.items():
             passed.setdefault(name, []).append(ok)
         if all(checks.values()):
@@ -241,12 +241,13 @@ def klein_summary(results: dict) -> dict:
     return summary
 
 
-def run_klein(grammar, weights: Path, args) -> tuple[dict, list]:
+def run_klein(grammar, weights: Path, args, earlier: dict) -> tuple[dict, list]:
+    """Every task, or only ``args.tasks`` (the others keep their ``earlier`` results)."""
     from training.loading import load_klein
 
     pipes = {"edit": load_klein(weights), "inpaint": load_klein(weights, mode="inpaint")}
-    results, grid = {}, []
-    for task in klein_tasks(grammar):
+    results, grid = dict(earlier.get("tasks", {})) if args.tasks else {}, []
+    for task in args.tasks or klein_tasks(grammar):
         result, samples = run_klein_task(pipes, grammar, task, args.prompts, args.seed, 3 if args.grid else 0)
         results[task] = result
         grid += samples
@@ -347,6 +348,12 @@ def main() -> None:
     parser.add_argument("--grid", action="store_true", help="also write the sample grids under docs/images")
     parser.add_argument("--defaults-only", action="store_true", help="skip the two nano-dev ablations")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--tasks",
+        type=lambda text: text.split(","),
+        default=None,
+        help="klein: only these tasks (comma list); the others keep their recorded results",
+    )
     args = parser.parse_args()
 
     import torch
@@ -357,6 +364,8 @@ def main() -> None:
     grammar = load_grammar()
     weights = args.weights or WEIGHTS_DIR
     report = json.loads(args.out.read_text(encoding="utf-8")) if args.out.exists() else {}
+    for stale in ("weights_mb_all_files", "weights_mb_distinct"):  # now under "weights_mb"
+        report.pop(stale, None)
     report.update(
         {
             "benchmark": "nano_quality",
@@ -376,7 +385,7 @@ def main() -> None:
         if args.grid:
             save_grid(grid_rows, FLUX1_GRID)
     if args.family in ("all", "klein"):
-        klein, items = run_klein(grammar, weights, args)
+        klein, items = run_klein(grammar, weights, args, report["results"].get("nano-klein", {}))
         report["results"]["nano-klein"] = klein
         if args.grid:
             save_edit_grid(grammar, items, KLEIN_GRID)

@@ -17,7 +17,7 @@ from flux_demo.offline import nano
 from tests.helpers import ROOT
 from training import grammar_images as gi
 from training import nano_klein as nk
-from training.checks import check_picture, reads_word
+from training.checks import check_example, reads_word
 from training.loading import klein_generate, load_klein
 
 SPEC = get_spec("nano-klein")
@@ -144,7 +144,7 @@ def test_text_to_image_writes_the_word_of_a_sign_prompt(pipe):
 def test_pipeline_draws_what_the_prompt_asks(pipe, task):
     seed, example = case(task)
     image = klein_generate(pipe, GRAMMAR, example, seed)
-    assert all(check_picture(image, example.target, GRAMMAR).values())
+    assert all(check_example(image, example, GRAMMAR).values())
 
 
 def test_same_seed_gives_identical_pixels(pipe):
@@ -155,21 +155,10 @@ def test_same_seed_gives_identical_pixels(pipe):
     assert not np.array_equal(np.asarray(first), np.asarray(other))
 
 
-def test_the_references_decide_the_result(pipe):
-    """The same prompt over other references: the word carried from image 1 follows image 1."""
-    seed, example = case("word_on_background")
-    word = next(w for w in GRAMMAR.words if w != example.target.word)
-    swapped = gi.Example(
-        example.task,
-        example.caption,
-        (gi.Picture("sign", example.references[0].background, word=word), example.references[1]),
-        gi.Picture("sign", example.target.background, word=word),
-    )
-    image = klein_generate(pipe, GRAMMAR, swapped, seed)
-    assert reads_word(image, word) and not reads_word(image, example.target.word)
-
-
 # --- Through the app's endpoints --------------------------------------------------------------------
+
+# The Edit tab's offline examples: one edit per grammar template, each with the seed nano-klein makes it at.
+TAB_EXAMPLES = json.loads((ROOT / "examples" / "edit" / "nano" / "examples.json").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
@@ -204,19 +193,13 @@ def result_image(path):
         return png.convert("RGB")
 
 
-@pytest.mark.parametrize(
-    ("task", "references"), [("sign_on_color", 1), ("word_on_background", 2), ("shape_from_three", 3)]
-)
-def test_edit_endpoint_carries_words_shapes_and_colours_between_references(
-    klein_url, tmp_path, task, references
-):
+def edit(url: str, prompt: str, references: list, seed: int):
+    """The result of `/edit` with nano-klein at its defaults, and the details it reports."""
     from gradio_client import Client
 
-    seed, example = case(task)
-    assert len(example.references) == references
-    image, used_seed, details = Client(klein_url, verbose=False).predict(
-        prompt=example.caption,
-        references=reference_files(example, tmp_path),
+    image, used_seed, details = Client(url, verbose=False).predict(
+        prompt=prompt,
+        references=references,
         model="nano-klein",
         seed=seed,
         randomize_seed=False,
@@ -225,23 +208,21 @@ def test_edit_endpoint_carries_words_shapes_and_colours_between_references(
         height=0,
         api_name="/edit",
     )
-    assert int(used_seed) == seed and details["reference_count"] == references
-    checks = check_picture(result_image(image), example.target, GRAMMAR)
-    assert all(checks.values()), checks
+    assert int(used_seed) == seed and details["reference_count"] == len(references)
+    return result_image(image)
 
 
-@pytest.mark.parametrize("task", ["inpaint", "inpaint_word"])
-def test_inpaint_endpoint_refills_the_masked_region_to_the_prompt(klein_url, tmp_path, task):
+def inpaint(url: str, example: gi.Example, seed: int, folder):
+    """The result of `/inpaint` over `example`'s first reference, masked where its target differs."""
     from gradio_client import Client, handle_file
 
-    seed, example = case(task)
-    source = tmp_path / "source.png"
+    source, mask = folder / "source.png", folder / "mask.png"
     gi.render(GRAMMAR, example.references[0]).save(source)
-    gi.change_mask(example.target).save(tmp_path / "mask.png")
-    image, _, _ = Client(klein_url, verbose=False).predict(
+    gi.change_mask(example.target).save(mask)
+    image, _, _ = Client(url, verbose=False).predict(
         prompt=example.caption,
         image=handle_file(str(source)),
-        mask=handle_file(str(tmp_path / "mask.png")),
+        mask=handle_file(str(mask)),
         model="nano-klein",
         strength=1.0,
         seed=seed,
@@ -249,15 +230,133 @@ def test_inpaint_endpoint_refills_the_masked_region_to_the_prompt(klein_url, tmp
         steps=SPEC.default_steps,
         api_name="/inpaint",
     )
-    result = result_image(image)
-    checks = check_picture(result, example.target, GRAMMAR)
+    return result_image(image)
+
+
+def test_edit_tab_offers_one_grammar_edit_per_template_with_1_2_and_3_references():
+    from PIL import Image
+
+    from flux_demo.ui.edit import EXAMPLES_DIR, examples_for
+
+    shown = examples_for(SPEC)
+    assert [prompt for prompt, _ in shown] == [item["prompt"] for item in TAB_EXAMPLES]
+    assert {item["example"]["task"] for item in TAB_EXAMPLES} == set(GRAMMAR.edits)
+    assert {len(files) for _, files in shown} == {1, 2, 3}
+    for (prompt, files), item in zip(shown, TAB_EXAMPLES, strict=True):
+        example = gi.example_from_json(item["example"])
+        assert prompt == example.caption and prompt in nk.all_captions(GRAMMAR)
+        for name, picture in zip(files, example.references, strict=True):  # the files show the pictures
+            drawn = np.asarray(gi.render(GRAMMAR, picture), dtype=float)
+            assert np.abs(np.asarray(Image.open(EXAMPLES_DIR / name).convert("RGB")) - drawn).max() <= 1
+    assert examples_for(get_spec("tiny-klein"))[0][1] == ("sofa.png", "ball.png")  # the real models' own
+
+
+@pytest.mark.parametrize("item", TAB_EXAMPLES, ids=[item["example"]["task"] for item in TAB_EXAMPLES])
+def test_edit_endpoint_makes_each_offline_example_of_the_edit_tab(klein_url, item):
+    """Words read back by OCR, backgrounds and shape colours on pixels, with 1, 2 and 3 references."""
+    from gradio_client import handle_file
+
+    from flux_demo.ui.edit import EXAMPLES_DIR
+
+    example = gi.example_from_json(item["example"])
+    references = [handle_file(str(EXAMPLES_DIR / "nano" / name)) for name in item["files"]]
+    image = edit(klein_url, item["prompt"], references, item["seed"])
+    checks = check_example(image, example, GRAMMAR)
+    assert all(checks.values()), checks
+
+
+def test_the_references_decide_the_edit_endpoints_result(klein_url, tmp_path):
+    """The same prompt and seed over another image 1: the word carried from image 1 follows image 1."""
+    seed, example = case("word_on_background")
+    word = next(w for w in GRAMMAR.words if w != example.target.word)
+    swapped = gi.Example(
+        example.task,
+        example.caption,
+        (gi.Picture("sign", example.references[0].background, word=word), example.references[1]),
+        gi.Picture("sign", example.target.background, word=word),
+    )
+    image = edit(klein_url, swapped.caption, reference_files(swapped, tmp_path), seed)
+    assert reads_word(image, word) and not reads_word(image, example.target.word)
+
+
+@pytest.mark.parametrize("task", ["inpaint", "inpaint_word"])
+def test_inpaint_endpoint_refills_the_masked_region_to_the_prompt(klein_url, tmp_path, task):
+    seed, example = case(task)
+    result = inpaint(klein_url, example, seed, tmp_path)
+    checks = check_example(result, example, GRAMMAR)
     assert all(checks.values()), checks
     # Outside the mask the source is kept (up to the VAE's round trip).
     outside = np.asarray(gi.change_mask(example.target)) == 0
-    difference = np.abs(
-        np.asarray(result, dtype=float) - np.asarray(gi.render(GRAMMAR, example.references[0]), dtype=float)
-    )
-    assert np.median(difference[outside]) < 10
+    source = np.asarray(gi.render(GRAMMAR, example.references[0]), dtype=float)
+    assert np.median(np.abs(np.asarray(result, dtype=float) - source)[outside]) < 10
+
+
+# The issue's targets through the endpoints: SAMPLE fresh random items (placements, words, colours and
+# seeds drawn here, not the benchmark's) must reach each target. Where benchmarks/nano_quality.py measured
+# less than the target over its 50 items, the test is a strict xfail naming that rate: it fails as soon as
+# the model reaches the target.
+SAMPLE = 8
+KLEIN = json.loads(BENCHMARK.read_text(encoding="utf-8"))["results"]["nano-klein"]["tasks"]
+TARGETS = (  # (target, task, check, share); the task is the benchmark's
+    ("text to image: the word read back", "word", "word", 0.9),
+    ("text to image: the background", "shape", "background", 0.9),
+    ("the word carried from image 1", "word_on_background", "word", 0.8),
+    ("the requested background", "sign_on_color", "background", 0.85),
+    ("the requested background, 3 references", "shape_from_three", "background", 0.85),
+    ("the shape from image 2 in its colour", "shape_on_background", "shape_color", 0.7),
+    ("inpainting: the new word read back", "inpaint_word", "word", 0.8),
+    ("inpainting: the new shape's colour", "inpaint", "shape_color", 0.7),
+)
+
+
+def target_case(target: str, task: str, check: str, share: float):
+    measured = KLEIN[task][check]
+    marks = []
+    if measured < share:
+        reason = (
+            f"{target}: benchmarks/nano_quality.py measured {measured:.0%} over 50 items, target {share:.0%}"
+        )
+        marks = [pytest.mark.xfail(strict=True, reason=reason)]
+    return pytest.param(task, check, share, marks=marks, id=f"{task}-{check}")
+
+
+def sample_item(task: str, rng: random.Random) -> gi.Example:
+    if task in ("word", "shape"):
+        return gi.text_example(GRAMMAR, rng, task, gi.random_jitter)
+    if task == "inpaint":
+        return gi.inpaint_example(GRAMMAR, rng, gi.random_jitter)
+    return gi.edit_example(GRAMMAR, "new_word" if task == "inpaint_word" else task, rng, gi.random_jitter)
+
+
+@pytest.mark.parametrize(("task", "check", "share"), [target_case(*t) for t in TARGETS])
+def test_endpoints_reach_the_target_on_fresh_random_items(klein_url, tmp_path, task, check, share):
+    from gradio_client import Client
+
+    rng = random.Random(f"endpoint-sample-{task}")
+    passed = []
+    for i in range(SAMPLE):
+        example, seed = sample_item(task, rng), rng.randrange(2**31)
+        folder = tmp_path / str(i)
+        folder.mkdir()
+        if task in ("word", "shape"):
+            path, _, _ = Client(klein_url, verbose=False).predict(
+                prompt=example.caption,
+                model="nano-klein",
+                width=256,
+                height=256,
+                steps=SPEC.default_steps,
+                guidance=SPEC.default_guidance,
+                seed=seed,
+                randomize_seed=False,
+                api_name="/generate",
+            )
+            image = result_image(path)
+        elif task.startswith("inpaint"):
+            image = inpaint(klein_url, example, seed, folder)
+        else:
+            image = edit(klein_url, example.caption, reference_files(example, folder), seed)
+        passed.append(check_example(image, example, GRAMMAR)[check])
+    assert sum(passed) / SAMPLE >= share, f"{sum(passed)}/{SAMPLE}"
 
 
 def test_a_random_item_of_every_edit_is_an_edit_the_model_was_trained_on():

@@ -4,7 +4,7 @@ colour. Used by the training checks, the quality benchmark and the tests."""
 from __future__ import annotations
 
 from flux_demo.offline.nano import Grammar
-from training.grammar_images import Picture
+from training.grammar_images import Example, Picture
 
 BORDER = 8  # pixels all round that count as the background
 
@@ -53,3 +53,12 @@ def check_picture(image, picture: Picture, grammar: Grammar) -> dict[str, bool]:
         return {"word": reads_word(image, picture.word), "background": background == picture.background}
     background, color = colour_checks(image, grammar, picture.background, picture.color)
     return {"background": background, "shape_color": color}
+
+
+def check_example(image, example: Example, grammar: Grammar) -> dict[str, bool]:
+    """The checks of what ``example``'s prompt asks for: `check_picture` of its target, less the background
+    of a text-to-image sign (``a sign that says "CAT"`` names no background; training draws it at random)."""
+    checks = check_picture(image, example.target, grammar)
+    if example.task == "word":
+        del checks["background"]
+    return checks

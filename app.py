@@ -7,4 +7,4 @@ from flux_demo.ui import create_demo, launch_options
 demo = create_demo()
 
 if __name__ == "__main__":
-    demo.launch(**launch_options(demo.host.settings))
+    demo.launch(**launch_options(demo))

@@ -43,7 +43,7 @@ STEP_PAUSE_S = 0.025  # between them, about a tiny-schnell step here (Gradio mer
 
 
 def direct_call(args: dict):
-    """The pipeline call `generation._denoise` makes, without the app around it."""
+    """The pipeline call `pipelines.runner.run_job` makes, without the app around it."""
     import torch
 
     from flux_demo import pipelines

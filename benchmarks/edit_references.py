@@ -2,7 +2,7 @@
 
 Each reference joins every step as extra image tokens, so a step costs more with each one. The runs go
 through the app's own code (`editing.validate_edit` and `editing.call_pipeline` for references,
-`generation._call_pipeline` for none) at one output size, with references of that same size. A step's
+`runner.text_to_image` for none) at one output size, with references of that same size. A step's
 time is the gap between two step-end callbacks (the first step, which follows text and reference
 encoding, is left out); the figure is the median over `--repeats` runs, taken in turn for each count.
 
@@ -49,8 +49,8 @@ def main() -> None:
 
     from PIL import Image
 
-    from flux_demo import editing, generation
-    from flux_demo.pipelines import ModelHost
+    from flux_demo import editing
+    from flux_demo.pipelines import ModelHost, runner
     from flux_demo.validation import GenerationRequest, validate
 
     host = ModelHost(model_keys=(args.model,))
@@ -81,7 +81,7 @@ def main() -> None:
             )
 
             def run(callback, valid=valid):
-                return generation._call_pipeline(loaded, valid, callback)
+                return runner.text_to_image(host, loaded, valid, callback)
 
         run(lambda _p, _s, _t, kwargs: kwargs)  # warm-up
         runs[count] = run

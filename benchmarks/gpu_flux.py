@@ -7,7 +7,7 @@ app's own code). Each variant gets a fresh transformer; warm-up runs (which incl
 timed separately and excluded. Results go to $OUT/gpu_flux.json after every variant, so a timeout keeps
 what finished.
 
-    python benchmarks/gpu_flux.py                       # GPU: all default variants (the fp8 warm-up alone takes minutes)
+    python benchmarks/gpu_flux.py                       # GPU: every default variant (fp8 warm-up: minutes)
     python benchmarks/gpu_flux.py --variants eager,compile,compile+fp8 --models dev
     python benchmarks/gpu_flux.py --smoke               # CPU: tiny configs, exercises every code path
 

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from flux_demo import generation
 from flux_demo.faults import GenerationCancelled, GenerationFailed
 from flux_demo.generation import GenerationResult
+from flux_demo.messages import Message
 from flux_demo.models import get_spec
-from flux_demo.pipelines import ModelHost
-from flux_demo.steps import StepObserver
+from flux_demo.pipelines import Backend
 from flux_demo.typography import TextScore, extract_targets, score_text
 from flux_demo.validation import GenerationRequest, InvalidInput, ValidRequest, check_model, validate
+from flux_demo.watching.steps import StepObserver
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ class ModelRun:
     model: str
     request: ValidRequest | None
     result: GenerationResult | None = None
-    error: str | None = None
+    error: Message | None = None  # str() is the English
     score: TextScore | None = None  # when the prompt quotes text
 
     @property
@@ -49,11 +50,11 @@ def recommended_settings(model: str) -> tuple[int, float]:
 def check_models(models, available: Sequence[str]) -> tuple[str, ...]:
     """At least one served model, each once."""
     if isinstance(models, str) or not isinstance(models, (list, tuple)) or not models:
-        raise InvalidInput("models", f"choose one or more of {', '.join(available)}")
+        raise InvalidInput("models", "input.choose_models", choices=", ".join(available))
     for model in models:
         check_model(model, available)
     if len(set(models)) != len(models):
-        raise InvalidInput("models", "each model may be chosen once")
+        raise InvalidInput("models", "input.models_once")
     return tuple(models)
 
 
@@ -77,7 +78,7 @@ def plan_requests(
                 requests.append(validate(raw, available))
             except InvalidInput as err:
                 if err.field in ("steps", "guidance"):  # say which model's setting is wrong
-                    raise InvalidInput(f"{err.field} for {model}", str(err).split(": ", 1)[1]) from None
+                    raise InvalidInput(f"{err.field} for {model}", err.reason) from None
                 raise
     return requests
 
@@ -94,13 +95,21 @@ class RunProgress:
     offset: int
     total: int
 
-    def __call__(self, value, desc: str = "", **_kwargs):
+    def __call__(self, value, desc: Message | str = "", **_kwargs):
         if isinstance(value, tuple):
             step, steps = value
-            desc = f"Model {self.index} of {self.count} ({self.name}): step {step} of {steps}"
+            desc = Message(
+                "progress.model_step",
+                index=self.index,
+                count=self.count,
+                model=self.name,
+                step=step,
+                steps=steps,
+            )
             self.progress((self.offset + step, self.total), desc=desc)
         else:
-            self.progress((self.offset, self.total), desc=f"Model {self.index} of {self.count}: {desc}")
+            desc = Message("progress.model", index=self.index, count=self.count, detail=desc)
+            self.progress((self.offset, self.total), desc=desc)
 
 
 class OverallProgress:
@@ -125,13 +134,13 @@ class OverallProgress:
 
 
 def run_all(
-    host: ModelHost,
+    backend: Backend,
     requests: Sequence[ValidRequest],
     progress: Callable | None = None,
     observer_for: Callable[[ValidRequest], StepObserver] | None = None,
     stopped: Callable[[], bool] | None = None,
 ) -> Iterator[ModelRun]:
-    """Run the requests in order on `host`, yielding each model's outcome as soon as it is known;
+    """Run the requests in order on `backend`, yielding each model's outcome as soon as it is known;
     `observer_for(request)` (optional) gives each run's step observer (live previews). A stop raises
     `GenerationCancelled` counted over all the runs' steps ("step 9 of 12")."""
     overall = OverallProgress(progress, requests)
@@ -140,19 +149,19 @@ def run_all(
         try:
             observer = observer_for(request) if observer_for is not None else None
             run.result = generation.generate(
-                host, request, overall.for_run(request), observer=observer, stopped=stopped
+                backend, request, overall.for_run(request), observer=observer, stopped=stopped
             )
         except GenerationCancelled as stop:
             raise stop.counted(overall.done, overall.total) from None
         except InvalidInput:
             raise
         except GenerationFailed as err:  # out of memory, unavailable, GPU quota: already in plain words
-            run.error = str(err)
+            run.error = err.message
         except Exception as err:  # a broken model must not stop the others; details go to the log only
             log.warning("comparison: %s failed: %s", request.model, err, exc_info=True)
-            run.error = f"{request.spec.name} failed ({type(err).__name__}); see the server log"
+            run.error = Message("fault.model_failed", model=request.spec.name, error=type(err).__name__)
         overall.finished(request)
         targets = extract_targets(request.prompt)
-        if run.ok and targets:
+        if run.ok and run.result is not None and targets:
             run.score = score_text(run.result.image, targets)  # the one shared scorer
         yield run

@@ -11,52 +11,52 @@ from __future__ import annotations
 import gc
 import logging
 
-log = logging.getLogger(__name__)
+from flux_demo.messages import Message
 
-OUT_OF_MEMORY = "out of GPU memory: try a smaller size or fewer steps"
+log = logging.getLogger(__name__)
 
 
 class GenerationFailed(RuntimeError):
-    """A valid request that could not be served; the message says why and what to try."""
+    """A valid request that could not be served; `message` (a catalog `Message`) says why and what to
+    try, `title` is the catalog code of the pop-up's title; `str()` is the English."""
 
-    title = "Generation failed"
+    title = "title.generation_failed"
+
+    def __init__(self, message: Message):
+        super().__init__(message)  # the one argument, so the fault pickles back as itself
+        self.message = message
 
 
 class OutOfGpuMemory(GenerationFailed):
-    title = "Out of GPU memory"
+    title = "title.out_of_memory"
 
-    def __init__(self, message: str = OUT_OF_MEMORY):
-        super().__init__(message)
+    def __init__(self, message: Message | None = None):
+        super().__init__(message or Message("fault.out_of_memory"))
 
 
 class ModelUnavailable(GenerationFailed):
-    title = "Model unavailable"
+    title = "title.model_unavailable"
 
 
 class GpuUnavailable(GenerationFailed):
     """The GPU host refused or dropped the task (quota, no free GPU, time limit)."""
 
-    title = "GPU unavailable"
+    title = "title.gpu_unavailable"
 
 
 class GenerationCancelled(GenerationFailed):
     """The visitor pressed Stop, the job was cancelled through the API, or the client went away."""
 
-    title = "Stopped"
+    title = "title.stopped"
 
-    def __init__(
-        self,
-        message: str = "generation stopped: the request was cancelled",
-        step: int = 0,
-        steps: int = 0,
-    ):
-        super().__init__(message)
+    def __init__(self, message: Message | None = None, step: int = 0, steps: int = 0):
+        super().__init__(message or Message("fault.cancelled"))
         self.step = step  # denoising steps finished before the stop, of `steps`
         self.steps = steps
 
     def counted(self, offset: int, total: int) -> GenerationCancelled:
         """The same stop, counted on a bar of `total` steps where this run started at `offset`."""
-        return GenerationCancelled(str(self), offset + self.step, total)
+        return GenerationCancelled(self.message, offset + self.step, total)
 
 
 def model_unavailable(name: str, err: BaseException) -> ModelUnavailable:
@@ -64,26 +64,21 @@ def model_unavailable(name: str, err: BaseException) -> ModelUnavailable:
     (paths, URLs) goes to the log, not to the visitor."""
     text = str(err).lower()
     if "gated" in text or "401" in text or "403" in text:
-        reason = "its weights are gated: accept the licence on the Hub and set HF_TOKEN"
+        reason = Message("fault.weights_gated")
     elif "not found" in text or "404" in text or "does not appear to have" in text:
-        reason = "its weights could not be found"
+        reason = Message("fault.weights_missing")
     else:
-        reason = f"its weights failed to load ({type(err).__name__})"
-    return ModelUnavailable(
-        f"model: {name} is unavailable right now: {reason}. The other models still work; "
-        "try this one again later."
-    )
+        reason = Message("fault.weights_failed", error=type(err).__name__)
+    return ModelUnavailable(Message("fault.model_unavailable", model=name, reason=reason))
 
 
 # ZeroGPU error titles (spaces/zero/client.py, wrappers.py) -> what the visitor should do.
 _ZEROGPU_TITLES = {
-    "ZeroGPU quota exceeded": "GPU quota exceeded",
-    "ZeroGPU pending credits exceeded": "GPU quota exceeded",
-    "ZeroGPU queue timeout": "no GPU became free in time; try again in a minute",
-    "ZeroGPU illegal duration": (
-        "the request needs more GPU time than allowed: try fewer steps or a smaller size"
-    ),
-    "ZeroGPU client error": "no GPU is available right now; try again in a minute",
+    "ZeroGPU quota exceeded": "fault.gpu_quota",
+    "ZeroGPU pending credits exceeded": "fault.gpu_quota",
+    "ZeroGPU queue timeout": "fault.gpu_queue_timeout",
+    "ZeroGPU illegal duration": "fault.gpu_duration",
+    "ZeroGPU client error": "fault.gpu_client",
 }
 # Exception class names that mean the worker ran out of memory.
 _OOM_NAMES = {"OutOfMemoryError", "OutOfGpuMemory"}
@@ -99,13 +94,14 @@ def from_zerogpu(err: BaseException) -> GenerationFailed | None:
         if detail in _OOM_NAMES:
             return OutOfGpuMemory()
         if detail == "GPU task aborted":
-            return GpuUnavailable(
-                "the GPU task was stopped, usually for running past its time limit: "
-                "try fewer steps or a smaller size"
-            )
-        return GpuUnavailable(f"the GPU task failed ({detail})")
-    summary = _ZEROGPU_TITLES.get(title, title.removeprefix("ZeroGPU ").strip() or "GPU error")
-    return GpuUnavailable(f"{summary}. {detail}" if detail else summary)
+            return GpuUnavailable(Message("fault.gpu_aborted"))
+        return GpuUnavailable(Message("fault.gpu_task_failed", error=detail))
+    code = _ZEROGPU_TITLES.get(title)
+    summary = (
+        Message(code) if code else Message("fault.gpu_other", title=title.removeprefix("ZeroGPU ").strip())
+    )
+    # The host's own detail (quota left, wait time) is its English text; it follows ours.
+    return GpuUnavailable(Message("fault.gpu_detail", summary=summary, detail=detail) if detail else summary)
 
 
 def free_gpu_memory() -> None:

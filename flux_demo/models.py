@@ -9,9 +9,12 @@ repository, `tiny-*` are twins with tiny random weights for fast tests (both in 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+
+from flux_demo.messages import Message
 
 FLUX1_SHARED = ("text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "vae")
 FLUX1_WEIGHTS_GB = (("transformer", 23.8), ("text_encoder_2", 9.5), ("text_encoder", 0.25), ("vae", 0.17))
@@ -60,12 +63,25 @@ class ModelSpec:
     edit_pipelines: tuple[tuple[str, str], ...] = ()
     # Largest output area for editing; a reference's size is scaled down to fit it.
     max_edit_pixels: int = 1024 * 1024
-    # How the transformer's tokens map back to the VAE's latents (read by `flux_demo.previews`): each token
-    # packs 2x2 latent pixels of `latent_channels`; "scale_shift" undoes the VAE config's scaling and shift
-    # factors (FLUX.1), "batch_norm" the VAE's batch-norm statistics (FLUX.2).
+    # How the transformer's tokens map back to the VAE's latents (read by `flux_demo.watching.previews`):
+    # each token packs 2x2 latent pixels of `latent_channels`; "scale_shift" undoes the VAE config's scaling
+    # and shift factors (FLUX.1), "batch_norm" the VAE's batch-norm statistics (FLUX.2).
     latent_channels: int = 16
     latent_normalisation: str = "scale_shift"
-    # How the sigma schedule shifts with the image size (read by `flux_demo.trajectory`): "flux1" is
+    # How step previews are decoded (`flux_demo.watching.previews`): "vae", the model's own VAE (exact; for
+    # the small offline VAEs), or "linear", a fitted latent->RGB map (a full-size VAE decode takes half a
+    # FLUX.1 step at 1024² on an H200; the map 0.2%).
+    preview_decoder: str = "linear"
+    # The text encoders' roles (`flux_demo.watching`): the tokenizer whose tokens the transformer attends
+    # over, whether the pipeline wraps the prompt in that tokenizer's chat template, and the pipeline
+    # argument that feeds each encoder (FLUX.1: `prompt` -> CLIP's pooled vector, `prompt_2` -> T5's tokens).
+    token_tokenizer: str = "tokenizer_2"
+    chat_template: bool = False
+    prompt_arguments: tuple[tuple[str, str], ...] = (
+        ("text_encoder", "prompt"),
+        ("text_encoder_2", "prompt_2"),
+    )
+    # How the sigma schedule shifts with the image size (read by `flux_demo.watching.trajectory`): "flux1" is
     # FluxPipeline's `calculate_shift` from the scheduler config, "flux2" Flux2's `compute_empirical_mu`.
     sigma_shift: str = "flux1"
     # The prompt's tokenizers as (pipeline attribute, token limit); a limit of 0 means
@@ -90,15 +106,50 @@ class ModelSpec:
         return self.offline_variant.startswith("nano-")
 
     @property
-    def size_range(self) -> str:
-        return f"{MIN_SIDE} to {self.max_side}, in multiples of {self.size_multiple}"
+    def size_range(self) -> Message:
+        """The sides this model makes: "256 to 2048, in multiples of 16"."""
+        return Message("allowed.sizes", low=MIN_SIDE, high=self.max_side, multiple=self.size_multiple)
 
-    def guidance_note(self) -> str:
+    def snap_side(self, value: float, min_side: int = MIN_SIDE) -> int:
+        """The nearest multiple of `size_multiple` (halves round up), within `min_side` (rounded up to a
+        multiple) and `max_side`: the size the pipeline really makes, which FluxPipeline would otherwise
+        floor silently."""
+        multiple = self.size_multiple
+        snapped = math.floor(value / multiple + 0.5) * multiple
+        low = math.ceil(min_side / multiple) * multiple
+        return min(max(snapped, low), self.max_side // multiple * multiple)
+
+    def image_tokens(self, width: int, height: int) -> int:
+        """Image tokens the transformer attends over at `width` x `height`: one per `size_multiple`
+        square (the VAE's downsampling times the 2x2 packing)."""
+        return (height // self.size_multiple) * (width // self.size_multiple)
+
+    def schedule_shift(self, scheduler_config, image_tokens: int, steps: int) -> float:
+        """The σ schedule's shift `mu` for `image_tokens`, computed by the model's own diffusers pipeline
+        function (FluxPipeline's `calculate_shift` from the scheduler config, or FLUX.2's
+        `compute_empirical_mu`)."""
+        if self.sigma_shift == "flux2":
+            from diffusers.pipelines.flux2.pipeline_flux2_klein import compute_empirical_mu
+
+            return compute_empirical_mu(image_seq_len=image_tokens, num_steps=steps)
+        from diffusers.pipelines.flux.pipeline_flux import calculate_shift
+
+        return calculate_shift(
+            image_tokens,
+            scheduler_config.get("base_image_seq_len", 256),
+            scheduler_config.get("max_image_seq_len", 4096),
+            scheduler_config.get("base_shift", 0.5),
+            scheduler_config.get("max_shift", 1.15),
+        )
+
+    def guidance_note(self) -> Message:
         """One line for the UI that explains what the guidance slider does for this model."""
         if self.guidance_range is None:
-            return f"{self.name} ignores guidance: it always runs at {self.default_guidance:g}."
+            return Message("model.ignores_guidance", model=self.name, value=self.default_guidance)
         low, high = self.guidance_range
-        return f"{self.name}: distilled guidance {low:g}–{high:g}, default {self.default_guidance:g}."
+        return Message(
+            "model.guidance_range", model=self.name, low=low, high=high, default=self.default_guidance
+        )
 
 
 SCHNELL = ModelSpec(
@@ -160,6 +211,9 @@ KLEIN = ModelSpec(
     latent_normalisation="batch_norm",
     sigma_shift="flux2",
     tokenizers=(("tokenizer", 0),),
+    token_tokenizer="tokenizer",
+    chat_template=True,
+    prompt_arguments=(("text_encoder", "prompt"),),
 )
 
 
@@ -176,6 +230,7 @@ def _tiny_twin(spec: ModelSpec, variant: str) -> ModelSpec:
         weights_gb=(),
         seconds_per_step_1mp=0.05,
         max_edit_pixels=512 * 512,
+        preview_decoder="vae",
     )
 
 
@@ -203,6 +258,7 @@ def _nano(spec: ModelSpec, max_sequence_length: int) -> ModelSpec:
         weights_gb=(),
         seconds_per_step_1mp=0.05,
         max_edit_pixels=NANO_SIDE * NANO_SIDE,
+        preview_decoder="vae",
     )
 
 

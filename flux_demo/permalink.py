@@ -9,13 +9,15 @@ a note instead of breaking the page.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 from urllib.parse import urlencode
 
 from flux_demo import validation
-from flux_demo.models import MAX_SIDE, MIN_SIDE, get_spec
+from flux_demo.messages import Message
+from flux_demo.models import MIN_SIDE, get_spec
 from flux_demo.validation import MAX_SEED, InvalidInput
 
-TABS = ("generate", "compare", "typography", "edit")
+TABS = ("generate", "compare", "typography", "edit", "how")  # every tab id in ui/app.py
 SETTING_KEYS = ("prompt", "model", "seed", "steps", "guidance", "width", "height")
 COMPARE_KEYS = ("models", "settings")  # the comparison's model list and per-model (steps, guidance)
 # Edits: the mode, the strength, and the input images' SHA-256 (a link carries 12-digit prefixes; images
@@ -27,7 +29,7 @@ LINK_HASH_DIGITS = 12
 def link_query(settings: Mapping[str, object], tab: str = "generate") -> str:
     """The query string (without '?') that reproduces `settings` (SETTING_KEYS and COMPARE_KEYS)."""
     keys = (*SETTING_KEYS, *COMPARE_KEYS, *EDIT_KEYS)
-    params = {key: settings[key] for key in keys if settings.get(key) is not None}
+    params: dict[str, Any] = {key: settings[key] for key in keys if settings.get(key) is not None}
     if isinstance(params.get("references"), (list, tuple)):
         params["references"] = ",".join(h[:LINK_HASH_DIGITS] for h in params["references"])
     if isinstance(params.get("models"), (list, tuple)):
@@ -41,24 +43,24 @@ def link_query(settings: Mapping[str, object], tab: str = "generate") -> str:
     return urlencode(params)
 
 
-def _number(text: str, name: str = "value", allowed: str = "a number") -> float:
+def _number(text: str, name: str, allowed: Message) -> float:
     """`text` as a number (an int when whole); raises InvalidInput naming `name` and `allowed`."""
     try:
         value = float(text)
     except ValueError:
-        raise InvalidInput(name, f"must be {allowed}, got {text[:40]!r}") from None
+        raise InvalidInput(name, "input.must_be", allowed=allowed, value=repr(text[:40])) from None
     if value != value or value in (float("inf"), float("-inf")):
-        raise InvalidInput(name, f"must be {allowed}, got {text[:40]!r}")
+        raise InvalidInput(name, "input.must_be", allowed=allowed, value=repr(text[:40]))
     return int(value) if value.is_integer() else value
 
 
-def parse_settings(params: Mapping[str, str], model_keys: Sequence[str]) -> tuple[dict, list[str]]:
+def parse_settings(params: Mapping[str, str], model_keys: Sequence[str]) -> tuple[dict, list[Message]]:
     """Checked form values from link or PNG parameters, and a note for each value that was ignored.
 
     Every value is checked on its own, so one bad parameter never discards the good ones.
     """
-    values: dict[str, object] = {}
-    problems: list[str] = []
+    values: dict[str, Any] = {}
+    problems: list[Message] = []
 
     def attempt(key: str, convert) -> None:
         raw = params.get(key)
@@ -67,7 +69,9 @@ def parse_settings(params: Mapping[str, str], model_keys: Sequence[str]) -> tupl
         try:
             values[key] = convert(str(raw))
         except (InvalidInput, ValueError, OverflowError) as err:
-            problems.append(f"Ignored {key}={str(raw)[:40]!r}: {str(err).removeprefix(f'{key}: ')}")
+            # The reason without the field name, which the notice already shows ("Ignored seed='-3': ...").
+            reason = err.reason if isinstance(err, InvalidInput) else Message("link.bad_value")
+            problems.append(Message("link.ignored", key=key, value=repr(str(raw)[:40]), reason=reason))
 
     attempt("prompt", validation.check_prompt)
     attempt("model", lambda raw: validation.check_model(raw, model_keys).key)
@@ -83,7 +87,7 @@ def parse_settings(params: Mapping[str, str], model_keys: Sequence[str]) -> tupl
     )
     attempt("guidance", lambda raw: _guidance(spec, _number(raw, "guidance", _guidance_range(spec))))
     for side in ("width", "height"):
-        attempt(side, lambda raw, s=side: _side(s, raw))
+        attempt(side, lambda raw, s=side: _side(s, raw, spec))
     attempt("models", lambda raw: _models(raw, model_keys))
     attempt("settings", lambda raw: _model_settings(raw, model_keys))
     attempt("mode", _mode)
@@ -94,27 +98,34 @@ def parse_settings(params: Mapping[str, str], model_keys: Sequence[str]) -> tupl
 
 
 def _integer(name: str, raw: str, low: int, high: int) -> float:
-    return _number(raw, name, f"an integer from {low} to {high}")
+    return _number(raw, name, Message("allowed.integer_range", low=low, high=high))
 
 
-def _guidance_range(spec) -> str:
+def _guidance_range(spec) -> Message:
     low, high = spec.guidance_range or (spec.default_guidance, spec.default_guidance)
-    return f"a number from {low:g} to {high:g}"
+    return Message("allowed.number_range", low=low, high=high)
 
 
 def _guidance(spec, value: float) -> float:
-    validation.check_number("guidance", value, "a finite number")
+    validation.check_number("guidance", value, Message("allowed.finite"))
     low, high = spec.guidance_range or (spec.default_guidance, spec.default_guidance)
     if not low <= value <= high:
-        raise InvalidInput("guidance", f"must be from {low:g} to {high:g} for {spec.name}")
+        allowed = Message("allowed.range", low=low, high=high)
+        raise InvalidInput(
+            "guidance", "input.must_be_for", allowed=allowed, model=spec.name, value=f"{value:g}"
+        )
     return value
 
 
-def _side(name: str, raw: str) -> int:
+def _side(name: str, raw: str, spec) -> int:
+    """A width or height within the link's model's own sizes, snapped as `validation.validate` snaps."""
     value = validation.check_integer(
-        name, round(_number(raw, name, f"a number from {MIN_SIDE} to {MAX_SIDE}")), MIN_SIDE, MAX_SIDE
+        name,
+        round(_number(raw, name, Message("allowed.number_range", low=MIN_SIDE, high=spec.max_side))),
+        MIN_SIDE,
+        spec.max_side,
     )
-    return validation.snap_to_multiple(value)
+    return spec.snap_side(value)
 
 
 def _models(raw: str, model_keys: Sequence[str]) -> list[str]:
@@ -122,7 +133,7 @@ def _models(raw: str, model_keys: Sequence[str]) -> list[str]:
     for key in chosen:
         validation.check_model(key, model_keys)
     if not chosen:
-        raise InvalidInput("models", "name one or more models")
+        raise InvalidInput("models", "input.name_models")
     return list(dict.fromkeys(chosen))
 
 
@@ -145,7 +156,7 @@ def _model_settings(raw: str, model_keys: Sequence[str]) -> dict[str, tuple[int,
 
 def _tab(raw: str) -> str:
     if raw not in TABS:
-        raise InvalidInput("tab", f"must be one of {', '.join(TABS)}")
+        raise InvalidInput("tab", "input.one_of", choices=", ".join(TABS))
     return raw
 
 
@@ -153,7 +164,7 @@ def _mode(raw: str) -> str:
     from flux_demo.editing import MODES
 
     if raw not in MODES:
-        raise InvalidInput("mode", f"must be one of {', '.join(MODES)}")
+        raise InvalidInput("mode", "input.one_of", choices=", ".join(MODES))
     return raw
 
 
@@ -161,9 +172,10 @@ def _strength(raw: str) -> float:
     from flux_demo.editing import STRENGTH_RANGE
 
     low, high = STRENGTH_RANGE
-    value = validation.check_number("strength", float(raw), f"{low:g} to {high:g}")
+    allowed = Message("allowed.range", low=low, high=high)
+    value = _number(raw, "strength", allowed)
     if not low <= value <= high:
-        raise InvalidInput("strength", f"must be from {low:g} to {high:g}")
+        raise InvalidInput("strength", "input.must_be", allowed=allowed, value=f"{value:g}")
     return value
 
 
@@ -173,5 +185,5 @@ def _references(raw: str) -> list[str]:
     if not 1 <= len(hashes) <= 10 or not all(
         8 <= len(h) <= 64 and all(c in "0123456789abcdef" for c in h) for h in hashes
     ):
-        raise InvalidInput("references", "must be 1 to 10 comma-separated SHA-256 hex digests")
+        raise InvalidInput("references", "input.references_hashes")
     return hashes

@@ -13,18 +13,25 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from flux_demo.models import MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE, ModelSpec, get_spec
+from flux_demo.messages import Message
+from flux_demo.models import MIN_SIDE, ModelSpec, get_spec
 
 MAX_PROMPT_CHARS = 2000
 MAX_SEED = 2**32 - 1
 
 
 class InvalidInput(ValueError):
-    """A request field is out of range; the message names the field and what is allowed."""
+    """A request field is out of range: `reason` is a catalog message (`code` with `params`, or a
+    `Message`) saying what is allowed; `message` puts the field name in front; `str()` is the English."""
 
-    def __init__(self, field_name: str, message: str):
-        super().__init__(f"{field_name}: {message}")
+    def __init__(self, field_name: str, code: str | Message, **params):
         self.field = field_name
+        self.reason = code if isinstance(code, Message) else Message(code, **params)
+        self.message = Message("input.field", field=field_name, reason=self.reason)
+        super().__init__(self.message)
+
+    def __reduce__(self):  # pickles (ZeroGPU, Ray) with its field and reason, not the English text
+        return InvalidInput, (self.field, self.reason)
 
 
 @dataclass(frozen=True)
@@ -52,9 +59,9 @@ class ValidRequest:
     steps: int
     guidance: float
     seed: int
-    notes: tuple[str, ...] = ()
+    notes: tuple[Message, ...] = ()  # adjustments the server made, for the visitor
     # The registry entry, resolved once at validation and carried down to the pipeline call.
-    spec: ModelSpec = field(default=None, compare=False, repr=False)
+    spec: ModelSpec = field(default=None, compare=False, repr=False)  # type: ignore[assignment]  # set by validate
 
     def settings(self) -> dict:
         """What reproduces the image: the PNG metadata, the link and the details all start from this."""
@@ -79,70 +86,65 @@ class ValidRequest:
         return self.width * self.height
 
 
-def snap_to_multiple(value: int, multiple: int = SIZE_MULTIPLE, max_side: int = MAX_SIDE) -> int:
-    """Nearest multiple of `multiple` (halves round up), kept within MIN_SIDE..`max_side`."""
-    snapped = math.floor(value / multiple + 0.5) * multiple
-    return min(max(snapped, MIN_SIDE), max_side // multiple * multiple)
-
-
 ASPECT_RATIOS = ("1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16", "21:9")
 
 
-def size_for_aspect(aspect: str, base: int, spec: ModelSpec | None = None) -> tuple[int, int]:
-    """Width and height for `aspect` ("W:H") with about `base`² pixels, snapped to multiples of 16 (or
-    to `spec`'s own size multiple and largest side)."""
+def size_for_aspect(aspect: str, spec: ModelSpec, base: int | None = None) -> tuple[int, int]:
+    """Width and height for `aspect` ("W:H") with about `base`² pixels (default: the model's default
+    size), snapped to the model's sizes."""
     w_ratio, h_ratio = (int(part) for part in aspect.split(":"))
+    base = base or spec.default_size
     scale = math.sqrt(base * base / (w_ratio * h_ratio))
-    limits = (spec.size_multiple, spec.max_side) if spec else (SIZE_MULTIPLE, MAX_SIDE)
-    return snap_to_multiple(w_ratio * scale, *limits), snap_to_multiple(h_ratio * scale, *limits)
+    return spec.snap_side(w_ratio * scale), spec.snap_side(h_ratio * scale)
 
 
-def check_number(field_name: str, value, allowed: str) -> float:
+def check_number(field_name: str, value, allowed: Message) -> float:
+    """`value` if it is a finite number; `allowed` (a catalog message) says what the field takes."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidInput(field_name, f"must be a number ({allowed}), got {type(value).__name__}")
+        raise InvalidInput(field_name, "input.not_a_number", allowed=allowed, kind=type(value).__name__)
     if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidInput(field_name, f"must be a finite number ({allowed}), got {value}")
+        raise InvalidInput(field_name, "input.not_finite", allowed=allowed, value=value)
     return value
 
 
 def check_integer(field_name: str, value, low: int, high: int) -> int:
-    allowed = f"an integer from {low} to {high}"
+    allowed = Message("allowed.integer_range", low=low, high=high)
     value = check_number(field_name, value, allowed)
     if value != int(value):
-        raise InvalidInput(field_name, f"must be {allowed}, got {value}")
+        raise InvalidInput(field_name, "input.must_be", allowed=allowed, value=value)
     value = int(value)
     if not low <= value <= high:
-        raise InvalidInput(field_name, f"must be {allowed}, got {value}")
+        raise InvalidInput(field_name, "input.must_be", allowed=allowed, value=value)
     return value
 
 
 def check_flag(field_name: str, value) -> bool:
     """A true/false field (API callers can send anything)."""
     if not isinstance(value, bool):
-        raise InvalidInput(field_name, f"must be true or false, got {value!r}"[:120])
+        raise InvalidInput(field_name, "input.flag_got", value=repr(value)[:80])
     return value
 
 
 def check_prompt(prompt, field_name: str = "prompt", max_chars: int = MAX_PROMPT_CHARS) -> str:
     """A prompt stripped of surrounding space; rejects empty, too long, or control characters."""
     if not isinstance(prompt, str):
-        raise InvalidInput(field_name, f"must be text, got {type(prompt).__name__}")
+        raise InvalidInput(field_name, "input.not_text", kind=type(prompt).__name__)
     prompt = prompt.strip()
     if len(prompt) > max_chars:
-        raise InvalidInput(field_name, f"must be at most {max_chars} characters, got {len(prompt)}")
+        raise InvalidInput(field_name, "input.too_long", limit=max_chars, length=len(prompt))
     if any((ord(c) < 32 and c not in "\n\t") or 0x7F <= ord(c) < 0xA0 for c in prompt):
-        raise InvalidInput(field_name, "must not contain control characters")
+        raise InvalidInput(field_name, "input.control_characters")
     if any(0xD800 <= ord(c) <= 0xDFFF for c in prompt):  # lone surrogates cannot be written to a PNG
-        raise InvalidInput(field_name, "must be valid Unicode text (it contains a lone surrogate)")
+        raise InvalidInput(field_name, "input.lone_surrogate")
     # Zero-width and other invisible characters alone are as empty as spaces.
     if not any(unicodedata.category(c)[0] not in "ZC" for c in prompt):
-        raise InvalidInput(field_name, "is required: describe the image you want")
+        raise InvalidInput(field_name, "input.prompt_required")
     return prompt
 
 
 def check_model(model, available: Sequence[str]) -> ModelSpec:
     if not isinstance(model, str) or model not in available:
-        raise InvalidInput("model", f"must be one of {', '.join(available)}, got {model!r}")
+        raise InvalidInput("model", "input.one_of_got", choices=", ".join(available), value=repr(model))
     return get_spec(model)
 
 
@@ -151,32 +153,39 @@ def validate(request: GenerationRequest, available: Sequence[str]) -> ValidReque
     # 1. Text and model
     prompt = check_prompt(request.prompt)
     spec = check_model(request.model, available)
-    notes: list[str] = []
+    notes: list[Message] = []
     # 2. Size: check the range, then snap as FluxPipeline would floor silently otherwise
     sizes = {}
     for name in ("width", "height"):
         value = round(check_number(name, getattr(request, name), spec.size_range))
         if not MIN_SIDE <= value <= spec.max_side:
-            raise InvalidInput(name, f"must be {spec.size_range} for {spec.name}, got {value}")
-        sizes[name] = snap_to_multiple(value, spec.size_multiple, spec.max_side)
+            raise InvalidInput(
+                name, "input.must_be_for", allowed=spec.size_range, model=spec.name, value=value
+            )
+        sizes[name] = spec.snap_side(value)
         if sizes[name] != value:
-            notes.append(f"{name} snapped from {value} to {sizes[name]} (a multiple of {spec.size_multiple})")
+            notes.append(
+                Message(
+                    "note.snapped", field=name, value=value, snapped=sizes[name], multiple=spec.size_multiple
+                )
+            )
     # 3. Steps and guidance, within the model's own range
     steps = check_integer("steps", request.steps, spec.min_steps, spec.max_steps)
-    guidance = check_number("guidance", request.guidance, "a finite number")
+    guidance = check_number("guidance", request.guidance, Message("allowed.finite"))
     if spec.guidance_range is None:
         if guidance != spec.default_guidance:
-            notes.append(f"{spec.guidance_note()} The requested {guidance:g} was not used.")
+            notes.append(Message("note.guidance_unused", note=spec.guidance_note(), value=guidance))
         guidance = spec.default_guidance
     else:
         low, high = spec.guidance_range
         if not low <= guidance <= high:
+            allowed = Message("allowed.range", low=low, high=high)
             raise InvalidInput(
-                "guidance", f"must be from {low:g} to {high:g} for {spec.name}, got {guidance:g}"
+                "guidance", "input.must_be_for", allowed=allowed, model=spec.name, value=f"{guidance:g}"
             )
     # 4. Seed: exact integer; a fresh one when asked to randomize
     if not isinstance(request.randomize_seed, bool):
-        raise InvalidInput("randomize_seed", "must be true or false")
+        raise InvalidInput("randomize_seed", "input.flag")
     seed = (
         secrets.randbelow(MAX_SEED + 1)
         if request.randomize_seed

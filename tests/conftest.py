@@ -2,8 +2,8 @@
 
 Markers come from fixtures: a test whose fixtures include `serve` (the app launcher, used by
 `server_url`) is marked `server`, one that includes `browser` (used by `page`) is marked `browser`, so
-`python -m pytest -m "not server and not browser"` is the fast subset, and `LAUNCH_GUARD` makes any
-launch outside those fixtures fail. Helpers shared with test modules are in `tests/helpers.py`.
+`python -m pytest -m "not server and not browser and not slow"` is the fast subset, and `LAUNCH_GUARD`
+makes any launch outside those fixtures fail. Helpers shared with test modules are in `tests/helpers.py`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 import collections
 import os
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -109,7 +111,7 @@ def demo(host):
     """The app built by `create_demo` on the session's host (not launched by this fixture)."""
     from flux_demo.ui import create_demo
 
-    return create_demo(host=host)
+    return create_demo(backend=host)
 
 
 @pytest.fixture(scope="session")
@@ -192,20 +194,84 @@ def page(browser):
     context.close()
 
 
+class StepGate(collections.Counter):
+    """The denoising steps each seed's run really executed; runs of a `held` seed wait after their first
+    step until they are stopped or cancelled, so a Stop lands at step 2 on any machine (see `steps_run`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.held: set[int] = set()
+        self.hold_every_run = False
+        self.holding = collections.defaultdict(threading.Event)  # seed -> set once its run waits
+        self.any_holding = threading.Event()
+
+    def hold(self, *seeds: int) -> None:
+        self.held.update(seeds)
+
+    def holds(self, seed: int) -> bool:
+        return self.hold_every_run or seed in self.held
+
+    def wait_until_holding(self, seed: int, timeout: float = 120) -> None:
+        assert self.holding[seed].wait(timeout), f"the run with seed {seed} never reached its first step"
+
+
 @pytest.fixture
 def steps_run(monkeypatch):
-    """Counts the denoising steps each seed's run really executed (the server runs in this process)."""
-    counts: collections.Counter = collections.Counter()
-    from flux_demo import generation
+    """A `StepGate` over every pipeline call of the servers in this process (they run in this process)."""
+    from flux_demo.pipelines import runner
 
-    real_call = generation._call_pipeline
+    gate, real_call = StepGate(), runner.text_to_image
 
-    def counting_call(loaded, request, on_step_end):
+    def gated_call(replica, loaded, request, on_step_end):
         def on_step(pipeline, step, timestep, kwargs):
-            counts[request.seed] += 1
-            return on_step_end(pipeline, step, timestep, kwargs)
+            gate[request.seed] += 1
+            kwargs = on_step_end(pipeline, step, timestep, kwargs)  # raises once the run is abandoned
+            if gate.holds(request.seed):
+                gate.holding[request.seed].set()
+                gate.any_holding.set()
+                deadline = time.monotonic() + 120
+                while not on_step_end.abandoned():
+                    assert time.monotonic() < deadline, f"the run with seed {request.seed} was never stopped"
+                    time.sleep(0.01)
+            return kwargs
 
-        return real_call(loaded, request, on_step)
+        return real_call(replica, loaded, request, on_step)
 
-    monkeypatch.setattr(generation, "_call_pipeline", counting_call)
-    return counts
+    monkeypatch.setattr(runner, "text_to_image", gated_call)
+    return gate
+
+
+@pytest.fixture(scope="session")
+def real_ray(settings):
+    """The Ray Serve backend on a local Ray instance, two replicas each of tiny-schnell and tiny-klein on
+    the CPU (tiny-klein's deployed on first use), shut down after the session; skips where ray[serve] is
+    not installed."""
+    try:
+        import ray
+        from ray import serve
+    except ImportError:
+        pytest.skip("ray[serve] is not installed: pip install -r requirements-ray.txt")
+    import dataclasses
+    import shutil
+
+    import torch
+
+    from flux_demo.pipelines.ray_serve import RayBackend
+
+    saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "RAY_ADDRESS", "RAY_TMPDIR")}
+    # Replicas use this process's CPU thread count, so their float sums match the in-process path's.
+    os.environ["OMP_NUM_THREADS"] = str(torch.get_num_threads())
+    # Ray's sockets live under its temp folder, whose path must stay under 108 bytes (AF_UNIX).
+    os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
+    os.environ.pop("RAY_ADDRESS", None)  # a local instance, whatever the machine says
+    backend = RayBackend(dataclasses.replace(settings, ray_replicas=(2, 2)), ("tiny-schnell", "tiny-klein"))
+    backend.preload(("tiny-schnell",))
+    yield backend
+    serve.shutdown()
+    ray.shutdown()
+    shutil.rmtree(os.environ["RAY_TMPDIR"], ignore_errors=True)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

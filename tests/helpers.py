@@ -54,7 +54,7 @@ def serve_locally(demo):
         server_name="127.0.0.1",
         server_port=free_port(),
         quiet=True,
-        **launch_options(demo.host.settings),
+        **launch_options(demo),
     )
     try:
         yield demo.local_url
@@ -222,7 +222,7 @@ _KEEP_ENGLISH = """
     Tesseract engine PNG JPEG WebP GPU CUDA ZeroGPU Space MCP API VRAM HF_TOKEN Hub JSON CSV
     prompt model models width height steps guidance seed seeds first_seed randomize_seed count
     categories expected image scores settings text png tab true false cpu float bfloat
-    Gradio gradio_client Settings
+    Gradio gradio_client Settings Black Forest Labs C2PA IPTC XMP
 """
 KEEP_ENGLISH = set(_KEEP_ENGLISH.split())
 
@@ -244,3 +244,38 @@ def english_sentences(text: str) -> list[str]:
     if len(current) >= 3:
         runs.append(" ".join(current))
     return runs
+
+
+# --- gating a run at a step ----------------------------------------------------------------------
+
+
+def gated_text_to_image(gate: str, replica, loaded, request, on_step_end):
+    """Text to image that, after each step, waits until the test opens that step's gate (a file named
+    `step-N` in the folder `gate`) or the run is abandoned, so a Stop lands at a known step whatever the
+    timing. Module-level and bound with `functools.partial`, so it pickles to a Ray replica."""
+    from flux_demo.pipelines import runner
+
+    def gated(pipeline, step, timestep, kwargs):
+        kwargs = on_step_end(pipeline, step, timestep, kwargs)
+        deadline = time.monotonic() + 120
+        while not Path(gate, f"step-{step + 1}").exists() and not on_step_end.abandoned():
+            assert time.monotonic() < deadline, "the test never opened the gate nor stopped the run"
+            time.sleep(0.01)
+        return kwargs
+
+    return runner.text_to_image(replica, loaded, request, gated)
+
+
+def open_gates_until(gate: Path, stop_at: int, stopped: list[bool]):
+    """A progress callback that opens each step's gate until step `stop_at`, where it presses Stop
+    (`stopped[0] = True`) and leaves the gate shut: the run must see the stop to go on."""
+
+    def progress(value, desc=None, unit=None):
+        if not isinstance(value, tuple):
+            return  # the "loading" message
+        if value[0] >= stop_at:
+            stopped[0] = True
+        else:
+            Path(gate, f"step-{value[0]}").touch()
+
+    return progress

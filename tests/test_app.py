@@ -44,10 +44,11 @@ def test_two_demos_in_one_process_keep_their_own_models_limits_and_loaded_pipeli
     demo_a = create_demo(dataclasses.replace(limited, preload=False))
     demo_b = create_demo(dataclasses.replace(unlimited, preload=False))
 
-    assert demo_a.host is not demo_b.host
+    assert demo_a.services is not demo_b.services
+    assert demo_a.services.backend is not demo_b.services.backend
     assert served_models(demo_a) == ["tiny-schnell", "tiny-dev"]
     assert served_models(demo_b) == ["tiny-schnell"]
-    assert demo_a.host.limiter is not None and demo_b.host.limiter is None
+    assert demo_a.services.limiter is not None and demo_b.services.limiter is None
 
     generate_a, generate_b = handler(demo_a, "generate"), handler(demo_b, "generate")
     with visitor("203.0.113.7"):
@@ -56,17 +57,19 @@ def test_two_demos_in_one_process_keep_their_own_models_limits_and_loaded_pipeli
         with Image.open(image) as png:
             assert png.size == (256, 256) and png.text["seed"] == str(seed)
         # Loading on one host leaves the other's cache empty.
-        assert demo_a.host.is_loaded("tiny-schnell")
-        assert not demo_b.host.is_loaded("tiny-schnell")
-        with pytest.raises(gr.Error, match="rate limit: at most 1 GPU requests per minute"):
+        assert demo_a.services.backend.is_loaded("tiny-schnell")
+        assert not demo_b.services.backend.is_loaded("tiny-schnell")
+        with pytest.raises(gr.Error, match="rate limit: at most 1 units of work per minute"):
             list(generate_a(*CALL))
         # The same visitor on the other demo is not limited: its handler counts against its own host.
         for _ in range(2):
             list(generate_b(*CALL))
-    assert demo_b.host.is_loaded("tiny-schnell")
-    assert demo_a.host.get_pipeline("tiny-schnell") is not demo_b.host.get_pipeline("tiny-schnell")
+    assert demo_b.services.backend.is_loaded("tiny-schnell")
+    assert demo_a.services.backend.get_pipeline("tiny-schnell") is not demo_b.services.backend.get_pipeline(
+        "tiny-schnell"
+    )
 
 
 def test_a_demo_built_on_a_given_host_serves_from_it(demo, host):
-    assert demo.host is host
+    assert demo.services.backend is host
     assert served_models(demo) == list(host.model_keys)

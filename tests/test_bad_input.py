@@ -231,7 +231,7 @@ def models_cases(field: str = "models") -> list[tuple[object, str]]:
         ([], rf"{field}: choose"),
         (["tiny-schnell", "tiny-schnell"], rf"{field}: each model may be chosen once"),
         (["flux-pro"], rf"{field}: .*not in the list of choices"),
-        ("tiny-schnell", rf"{field}: .*not in the list of choices"),
+        ("tiny-schnell", rf"{field}: must be a list of values from 'tiny-schnell'"),
     ]
 
 

@@ -62,14 +62,14 @@ def test_a_model_that_fails_to_load_is_reported_while_the_others_run(fresh_host,
     requests = comparison.plan_requests("a fox", MODELS, [1], 256, 256, FEW_STEPS, MODELS)
     runs = list(comparison.run_all(fresh_host, requests))
     assert [run.ok for run in runs] == [True, False, True]
-    assert "FLUX.1 [dev]" in runs[1].error and "gated" in runs[1].error
+    assert "FLUX.1 [dev]" in str(runs[1].error) and "gated" in str(runs[1].error)
 
 
 def test_one_progress_bar_covers_every_step_of_every_model(host):
     seen = []
     overrides = {"tiny-schnell": (1, 0.0), "tiny-dev": (3, 3.5), "tiny-klein": (2, 1.0)}
     requests = comparison.plan_requests("a fox", MODELS, [1], 256, 256, overrides, MODELS)
-    list(comparison.run_all(host, requests, progress=lambda value, desc="": seen.append((value, desc))))
+    list(comparison.run_all(host, requests, progress=lambda value, desc="": seen.append((value, str(desc)))))
     steps = [value for value, _ in seen if isinstance(value, tuple)]
     assert steps[-1] == (6, 6)
     assert [done for done, _ in steps] == sorted(done for done, _ in steps)
@@ -127,14 +127,16 @@ def test_gpu_call_arguments_can_cross_into_a_zerogpu_worker(host, monkeypatch):
     """ZeroGPU pickles the GPU function's arguments into its worker; closures would fail there."""
     from multiprocessing.reduction import ForkingPickler
 
-    real_denoise = generation._denoise
+    from flux_demo.pipelines import runner
+
+    real_run_job = runner.run_job
     pickled = []
 
-    def pickling_denoise(*args):
+    def pickling_run_job(*args):
         pickled.append(len(ForkingPickler.dumps(args)))
-        return real_denoise(*args)
+        return real_run_job(*args)
 
-    monkeypatch.setattr(generation, "_denoise", pickling_denoise)
+    monkeypatch.setattr(runner, "run_job", pickling_run_job)
     requests = comparison.plan_requests(
         "a fox", ["tiny-schnell", "tiny-klein"], [1], 256, 256, FEW_STEPS, MODELS
     )

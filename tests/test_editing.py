@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from flux_demo import editing, generation, metadata, permalink
+from flux_demo import editing, metadata, permalink
 from flux_demo.editing import EditRequest, validate_edit
 from flux_demo.models import MODELS, get_spec
+from flux_demo.pipelines import Job, runner
 from flux_demo.validation import InvalidInput
 
 SERVED = ("tiny-schnell", "tiny-dev", "tiny-klein")
@@ -48,7 +49,7 @@ def test_zero_size_takes_the_first_reference_snapped_to_16():
     valid = validate_edit(edit_request(), SERVED)
     assert (valid.width, valid.height) == (208, 144)
     assert valid.size_source == "first image (200×150)"
-    assert any("208×144" in note for note in valid.notes)
+    assert any("208×144" in str(note) for note in valid.notes)
 
 
 def test_zero_size_is_capped_to_the_models_area_keeping_the_aspect():
@@ -155,7 +156,7 @@ def test_gpu_time_requested_grows_with_the_number_of_references(host):
         validate_edit(edit_request(model="klein", steps=4, images=[picture(1024, 1024)] * n), ("klein",))
         for n in (1, 4)
     )
-    assert generation.gpu_seconds(host, four) > generation.gpu_seconds(host, one)
+    assert runner.gpu_seconds(host, Job(four)) > runner.gpu_seconds(host, Job(one))
 
 
 def test_steps_run_follow_diffusers_rule_for_strength():

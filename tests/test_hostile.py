@@ -13,7 +13,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from flux_demo import limits
+from flux_demo.services import limits
 from flux_demo.typography import extract_targets, ocr, suite
 from flux_demo.ui.widgets import NamedImage, Refused, as_text
 
@@ -50,12 +50,12 @@ def test_forged_forwarded_for_headers_do_not_escape_the_limit():
     assert refused == 5
 
 
-def test_a_request_costing_several_images_counts_each():
+def test_a_request_costing_several_units_counts_each():
     limiter = limits.VisitorLimiter(10, 60.0, "minute")
     limiter.check("v", now=0.0, cost=8)
     with pytest.raises(limits.RateLimited, match="try again"):
         limiter.check("v", now=1.0, cost=3)
-    with pytest.raises(limits.RateLimited, match="needs 11 images"):
+    with pytest.raises(limits.RateLimited, match="needs 11 units of work"):
         limiter.check("w", now=1.0, cost=11)
 
 
@@ -181,7 +181,7 @@ def test_an_oversized_image_is_refused_before_it_is_decoded(tmp_path, monkeypatc
     # Refused, not raised: `event_handler` raises it in the visitor's language before the handler runs.
     refused = component.preprocess(payload)
     assert isinstance(refused, Refused)
-    assert refused.message == "image: must be at most 4096×4096 pixels, got 5000×5000"
+    assert str(refused.message) == "image: must be at most 4096×4096 pixels, got 5000×5000"
     assert decoded == []
 
 
@@ -190,7 +190,7 @@ def test_a_file_that_is_not_an_image_is_refused_naming_the_field(tmp_path):
     path.write_text("not a picture")
     component = NamedImage(label="image", type="pil", max_side=4096)
     refused = component.preprocess(gr.FileData(path=str(path), orig_name="notes.png"))
-    assert isinstance(refused, Refused) and refused.message == "image: must be a PNG, JPEG or WebP image"
+    assert isinstance(refused, Refused) and str(refused.message) == "image: must be a PNG, JPEG or WebP image"
 
 
 # --- OCR work is bounded per image -------------------------------------------------------------
@@ -222,9 +222,10 @@ def test_ocr_scales_big_images_down_and_reports_points_in_the_image(dejavu):
 
 @pytest.fixture
 def suite_fn(host):
+    from flux_demo.services import AppServices
     from flux_demo.ui.typography import make_suite_fn
 
-    return make_suite_fn(host, suite.load_suite())
+    return make_suite_fn(AppServices.for_backend(host), suite.load_suite())
 
 
 def run_generator(fn, *args):

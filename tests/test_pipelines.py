@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from flux_demo import generation, pipelines
+from flux_demo.models import get_spec
+from flux_demo.pipelines import Job, runner
 from flux_demo.pipelines.placement import choose_memory_mode, plan_evictions
-from flux_demo.validation import GenerationRequest, snap_to_multiple, validate
+from flux_demo.validation import GenerationRequest, validate
 
 MODELS = ("tiny-schnell", "tiny-dev")
 
@@ -98,7 +100,8 @@ def test_prompt_and_guidance_change_the_image(host):
 @pytest.mark.parametrize(("width", "height"), [(320, 256), (256, 400), (263, 300)])
 def test_requested_size_is_honoured_after_snapping(host, width, height):
     image = pixels(host, width=width, height=height, steps=1)
-    assert image.shape[:2] == (snap_to_multiple(height), snap_to_multiple(width))
+    spec = get_spec("tiny-schnell")
+    assert image.shape[:2] == (spec.snap_side(height), spec.snap_side(width))
 
 
 def test_progress_advances_once_per_denoising_step(host):
@@ -111,7 +114,7 @@ def test_progress_advances_once_per_denoising_step(host):
 def test_zerogpu_duration_grows_with_steps_and_pixels(host):
     small = validate(GenerationRequest("a", "tiny-dev", 256, 256, 4, 3.5, 1), MODELS)
     large = validate(GenerationRequest("a", "tiny-dev", 1024, 1024, 28, 3.5, 1), MODELS)
-    assert generation.gpu_seconds(host, large) > generation.gpu_seconds(host, small) >= 10
+    assert runner.gpu_seconds(host, Job(large)) > runner.gpu_seconds(host, Job(small)) >= 10
 
 
 def test_auto_memory_mode_picks_by_free_vram():

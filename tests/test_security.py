@@ -41,12 +41,12 @@ def test_file_route_serves_neither_system_files_nor_the_apps_source(server_url):
         assert PASSWD not in body and marker not in body, (path, status, body[:200])
 
 
-def test_upload_larger_than_max_file_size_is_refused(server_url):
+def test_upload_larger_than_max_file_size_is_refused(server_url, demo):
     import httpx
 
     from flux_demo.ui import launch_options
 
-    assert launch_options()["max_file_size"] == "20mb"
+    assert launch_options(demo)["max_file_size"] == "20mb"
     too_big = b"\0" * (20 * 1024 * 1024 + 1024)
     response = httpx.post(
         server_url.rstrip("/") + "/gradio_api/upload",
@@ -63,9 +63,9 @@ def test_upload_larger_than_max_file_size_is_refused(server_url):
     assert small.status_code == 200  # the limit, not the route, refused the big one
 
 
-def test_no_extra_paths_are_exposed():
+def test_no_extra_paths_are_exposed(demo):
     from flux_demo.ui import launch_options
 
-    options = launch_options()
+    options = launch_options(demo)
     assert not options.get("allowed_paths")
     assert "share" not in options or options["share"] is False

@@ -3,8 +3,8 @@
 import pytest
 
 from flux_demo import comparison, generation
-from flux_demo.cancellation import StopRequests
 from flux_demo.faults import GenerationCancelled
+from flux_demo.services.stops import StopRequests
 from flux_demo.validation import GenerationRequest, validate
 
 

@@ -1,9 +1,9 @@
 """`ModelHost`: the one owner of the process's mutable state.
 
 It holds the settings, the served model keys, the loaded pipelines, the locks that make first loads
-safe, the GPU slots, the memory plan's recently-used list and the visitor rate limiter. `create_demo`
-builds one (or receives one), and everything below the UI is handed it explicitly, so two demos in one
-process do not interfere.
+safe, the GPU slots and the memory plan's recently-used list. It is both a `Backend` (the app hands it
+jobs) and the `Replica` those jobs run on. `create_demo` builds one (or receives one), and everything
+below the UI is handed it explicitly, so two demos in one process do not interfere.
 
 Loading is lazy and thread-safe: concurrent first calls for one model (or for two models that share
 components) load once. schnell and dev share their text encoders, tokenizers and VAE by object identity;
@@ -18,14 +18,13 @@ import itertools
 import logging
 import threading
 import weakref
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
 
-from flux_demo import cancellation, limits
 from flux_demo.config import Settings, on_zerogpu
 from flux_demo.models import OFFLINE_DEFAULT, REAL_DEFAULT, ModelSpec, get_spec
 from flux_demo.pipelines import placement as plan
-from flux_demo.pipelines import speed
+from flux_demo.pipelines import runner, speed
+from flux_demo.pipelines.backend import Job, JobOutcome, LoadedModel, ModelLoadFailed, ProgressFn
 from flux_demo.pipelines.placement import Placement
 
 log = logging.getLogger(__name__)
@@ -43,16 +42,6 @@ _host_ids = itertools.count()
 
 def _host_by_id(host_id: int) -> ModelHost:
     return _hosts[host_id]
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """A loaded pipeline with its registry entry, where it runs, and the speed options it got."""
-
-    pipe: object  # a diffusers DiffusionPipeline
-    spec: ModelSpec
-    placement: Placement
-    speed: dict[str, str] = field(default_factory=dict)
 
 
 def gpu_available() -> bool:
@@ -133,26 +122,23 @@ def replica_name(device: str, index: int = 0) -> str:
 class ModelHost:
     """Loads, caches, places and lends the pipelines of the served models (see the module docstring)."""
 
-    backend = "local"  # named in the details; the Ray Serve backend's replicas say "ray"
-
     def __init__(
         self,
         settings: Settings | None = None,
         model_keys: Sequence[str] | None = None,
         device: str | None = None,
         name: str | None = None,
-        limiter: limits.VisitorLimiter | None = None,
+        backend: str = "local",
     ):
         """`device` is the torch device this host's pipelines run on (default: the GPU if any, else the
-        CPU); `name` is how results name it (`replica` in the details). A `ReplicaPool` passes its one
-        `limiter` to every host, so a visitor's limit counts across replicas."""
+        CPU); `name` is how results name it (`replica` in the details) and `backend` which backend it
+        serves ("ray" on a Ray replica)."""
+        self.backend = backend
         self.settings = settings or Settings.from_env()
         self.model_keys = tuple(model_keys) if model_keys else enabled_model_keys(self.settings)
         self._device, self._name = device, name  # resolved on first use: finding the GPU imports torch
-        self.limiter = limiter or limits.limiter_for(self.settings.rate_limit, self.settings.trusted_proxies)
         # The most pipeline calls Gradio's queue lets in at once (its GPU concurrency limit).
         self.concurrency = self.settings.gpu_concurrency
-        self.stops = cancellation.StopRequests()  # the pages' Stop buttons
         # One slot per pipeline that may run at once (FLUX_DEMO_GPU_CONCURRENCY).
         self.gpu_slots = threading.Semaphore(self.settings.gpu_concurrency)
         self._loaded: dict[str, LoadedModel] = {}
@@ -328,11 +314,21 @@ class ModelHost:
     def replicas(self) -> tuple[ModelHost, ...]:
         return (self,)
 
+    def run(
+        self, job: Job, progress: ProgressFn | None = None, abandoned: Callable[[], bool] | None = None
+    ) -> JobOutcome:
+        """Run `job` here (see `Backend.run`): a single host is its own only replica."""
+        with self.replica(job.key) as replica:
+            return runner.run_here(replica, job, progress, abandoned)
+
     @contextlib.contextmanager
     def replica(self, key: str):
-        """The host that runs `key` for one request, with the model loaded: a single host is its own only
-        replica (a `ReplicaPool` picks a free one). A failed load is not cached: a later request retries."""
-        self.get(key)
+        """The host that runs `key` for one request, with the model loaded. A failed load is not cached:
+        a later request retries."""
+        try:
+            self.get(key)
+        except Exception as err:
+            raise ModelLoadFailed(f"{key} could not be loaded on {self.name}") from err
         yield self
 
     @contextlib.contextmanager

@@ -4,11 +4,15 @@ stay in it). Needs the optional extra: `pip install -r requirements-ray.txt`.
 
 - One Serve application per model, `flux-<key>`, holds a `ModelHost` with that model loaded in each replica
   (`ray_actor_options={"num_gpus": ...}`, an autoscaling config, one request per replica at a time).
-- `RayBackend` is what the app serves from instead of a `ModelHost`: `RayBackend.replica(key)` lends
-  `generation.generate` a `RemoteReplica` whose pipeline is a Serve deployment handle. Its call streams one
-  event per denoising step back to the front end, which runs the usual step callback on each, so progress
-  and Stop work as in-process: Stop cancels the streaming response, which raises `CancelledError` in the
-  replica, which then stops the pipeline at its next step.
+- `RayBackend` is a `Backend` (`pipelines.backend`): it ships each `Job` (the request, the pipeline call,
+  the observer without its front-end `emit`) to a replica of the job's model, where `JobServer` runs it
+  through the same `runner.run_job` as in-process, and streams back one event per denoising step, each
+  item the observer emits, and the outcome. Progress, live previews and trajectories work as in-process;
+  Stop cancels the streaming response, which raises `CancelledError` in the replica, which then stops
+  the pipeline at its next step.
+- The transport is `ServeTransport` (Ray Serve deployment handles); `InProcessServe` gives the same handle
+  interface in this process, with every job and event pickled across, so the front end and `JobServer`
+  are tested without Ray.
 - Without `RAY_ADDRESS` (Ray's own variable) `ray.init()` starts a local Ray instance, so
   `FLUX_DEMO_BACKEND=ray python app.py` works on one machine; with it, the app joins that cluster and uses
   the `flux-<key>` applications already deployed there (`serve deploy`, see docs/scaling.md), deploying
@@ -24,22 +28,23 @@ import collections
 import contextlib
 import logging
 import os
+import pickle
 import threading
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import ClassVar
+from collections.abc import Callable, Iterable, Sequence
 
-from flux_demo import faults, limits
+from flux_demo import faults
 from flux_demo.config import Settings, parse_replicas
-from flux_demo.pipelines.host import LoadedModel, ModelHost, enabled_model_keys
-from flux_demo.pipelines.placement import Placement
+from flux_demo.messages import Message
+from flux_demo.pipelines import runner
+from flux_demo.pipelines.backend import Job, JobOutcome, ModelLoadFailed, ProgressFn, replay
+from flux_demo.pipelines.host import ModelHost, enabled_model_keys
 
 log = logging.getLogger(__name__)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Settings a replica must share with the front end (the rest of its environment is the cluster's own).
-FORWARDED_ENV = ("FLUX_DEMO_TINY_DIR", "FLUX_DEMO_MEMORY_MODE", "FLUX_DEMO_COMPILE", "FLUX_DEMO_FP8")
+FORWARDED_ENV: tuple[str, ...] = ("FLUX_DEMO_TINY_DIR", "FLUX_DEMO_MEMORY_MODE", "FLUX_DEMO_COMPILE")
+FORWARDED_ENV += ("FLUX_DEMO_FP8",)
 FORWARDED_ENV += ("FLUX_DEMO_ATTENTION", "FLUX_DEMO_CACHE", "HF_HUB_OFFLINE", "HF_TOKEN")
 # Ray runs workers with one CPU thread unless told otherwise; CPU replicas use the front end's setting.
 FORWARDED_ENV += ("OMP_NUM_THREADS",)
@@ -52,53 +57,44 @@ def app_name(key: str) -> str:
 # --- the replica side ----------------------------------------------------------------------------
 
 
-class FluxModelServer:
-    """One Serve replica: a `ModelHost` on this replica's device with one model loaded."""
+class JobServer:
+    """Runs jobs on one `ModelHost` and streams their events: ("progress", value, desc, unit) per step,
+    ("emit", item) per item the observer emits, then ("done", outcome). A cancelled stream (the front
+    end's Stop, or the front end going away) stops the pipeline at its next step."""
 
-    def __init__(self, model_key: str):
-        from ray import serve
+    def __init__(self, host: ModelHost):
+        self.host = host
+        # (seed, steps run, outcome) of the latest jobs, for operators and tests (`recent_runs`).
+        self.runs: collections.deque = collections.deque(maxlen=64)
 
-        self.key = model_key
-        self.host = ModelHost(Settings.from_env(), (model_key,))
-        self.host.get(model_key)
-        context = serve.get_replica_context()
-        self.name = f"ray:{context.replica_id.unique_id}"
-        # (seed, steps run, outcome) of the latest requests, for operators and tests (`recent_runs`).
-        self._runs: collections.deque = collections.deque(maxlen=64)
-
-    async def recent_runs(self) -> list[tuple[int, int, str]]:
-        return list(self._runs)
-
-    async def generate(self, fields: dict):
-        """Stream ("step", n, replica name) per denoising step, then ("image", pixels, replica name), for
-        the request whose settings (`ValidRequest.settings()`) are `fields`. It runs the same `_denoise`
-        as the in-process path. A cancelled request (the front end's Stop) stops the pipeline at its next
-        step."""
-        from flux_demo import generation
-        from flux_demo.models import get_spec
-        from flux_demo.validation import ValidRequest
-
-        request = ValidRequest(**fields, spec=get_spec(fields["model"]))
+    async def run(self, job: Job):
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
         stopped = threading.Event()
         steps = [0]
 
+        def put(event) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody reads this stream any more
+                loop.call_soon_threadsafe(events.put_nowait, event)
+
         def progress(value, desc=None, unit=None):
             steps[0] = value[0]
-            loop.call_soon_threadsafe(events.put_nowait, ("step", value[0], self.name))
+            put(("progress", value, desc, unit))
 
-        def run():
+        def work() -> JobOutcome:
             outcome = "done"
             try:
-                return generation._denoise(self.host, request, progress, stopped.is_set)
+                return runner.run_job(
+                    self.host, job, progress, stopped.is_set, lambda item: put(("emit", item))
+                )[0]
             except BaseException as err:
                 outcome = type(err).__name__
                 raise
             finally:  # when the pipeline has really stopped, with the steps it ran
-                self._runs.append((request.seed, steps[0], outcome))
+                self.runs.append((job.request.seed, steps[0], outcome))
 
-        task = loop.run_in_executor(None, run)
+        task = loop.run_in_executor(None, work)
+        getter = None
         try:
             while not task.done() or not events.empty():
                 getter = asyncio.ensure_future(events.get())
@@ -107,12 +103,31 @@ class FluxModelServer:
                     yield getter.result()
                 else:
                     getter.cancel()
-            image, _peak = await task
+            outcome = await task
         finally:
             stopped.set()  # cancelled (or the front end went away): the pipeline stops at its next step
-        import numpy as np
+            if getter is not None:
+                getter.cancel()
+        yield ("done", outcome)
 
-        yield ("image", np.asarray(image), self.name)
+
+class FluxModelServer:
+    """One Serve replica: a `JobServer` on a `ModelHost` with one model loaded."""
+
+    def __init__(self, model_key: str):
+        from ray import serve
+
+        name = f"ray:{serve.get_replica_context().replica_id.unique_id}"
+        host = ModelHost(Settings.from_env(), (model_key,), name=name, backend="ray")
+        host.get(model_key)
+        self.server = JobServer(host)
+
+    async def recent_runs(self) -> list[tuple[int, int, str]]:
+        return list(self.server.runs)
+
+    async def run(self, job: Job):
+        async for event in self.server.run(job):
+            yield event
 
 
 def deployment(model_key: str, replicas: tuple[int, int], gpus: float):
@@ -125,7 +140,7 @@ def deployment(model_key: str, replicas: tuple[int, int], gpus: float):
     low, high = replicas
     scaling = {"num_replicas": low} if low == high else {"autoscaling_config": _autoscaling(low, high)}
     return (
-        serve.deployment(FluxModelServer)
+        serve.deployment(FluxModelServer)  # type: ignore[attr-defined]  # Ray's decorator overloads
         .options(
             name=app_name(model_key),
             ray_actor_options={"num_gpus": gpus, "runtime_env": {"env_vars": env}},
@@ -147,121 +162,16 @@ def build_app(args: dict):
     return deployment(args["model"], replicas, float(args.get("gpus", 1)))
 
 
-# --- the front-end side --------------------------------------------------------------------------
+# --- transports: Ray Serve, or the same interface in this process --------------------------------
 
 
-class RemotePipeline:
-    """Stands in for a diffusers pipeline in `generation._denoise`: the call runs on a Serve replica, and
-    the step callback runs here on each streamed step, so progress and Stop work as in-process."""
+class ServeTransport:
+    """Deployment handles of the `flux-<key>` Serve applications, deploying each on first use."""
 
-    def __init__(self, handle, key: str, lease: RemoteReplica):
-        self.handle, self.key, self.lease = handle, key, lease
-        self._interrupt = False
+    def __init__(self, settings: Settings, replicas: tuple[int, int]):
+        self.settings, self.replicas = settings, replicas
 
-    def __call__(self, *, callback_on_step_end, generator, **kwargs):
-        """The keyword arguments `generation._call_pipeline` passes, turned back into the request's
-        settings for the replica (the seed is the CPU generator's)."""
-        fields = {
-            "prompt": kwargs["prompt"],
-            "model": self.key,
-            "width": kwargs["width"],
-            "height": kwargs["height"],
-            "steps": kwargs["num_inference_steps"],
-            "guidance": kwargs["guidance_scale"],
-            "seed": generator.initial_seed(),
-        }
-        for attempt in (1, 2):
-            try:
-                return self._stream(fields, callback_on_step_end)
-            except faults.GenerationCancelled:
-                raise
-            except Exception as err:
-                if not _replica_died(err) or attempt == 2:
-                    raise
-                log.warning("a Ray replica died mid-run; retrying on another replica", exc_info=err)
-        raise AssertionError("unreachable")
-
-    def _stream(self, fields: dict, on_step_end):
-        from PIL import Image
-
-        response = self.handle.options(stream=True).generate.remote(fields)
-        try:
-            for event in response:
-                if event[0] == "step":
-                    self.lease.name = event[2]
-                    on_step_end(self, event[1] - 1, None, {})
-                else:
-                    _, pixels, self.lease.name = event
-                    return SimpleNamespace(images=[Image.fromarray(pixels)])
-        except BaseException:
-            response.cancel()
-            raise
-        raise faults.GenerationFailed("the Ray replica ended without an image; see the server log")
-
-    def maybe_free_model_hooks(self) -> None:
-        """Nothing to free here: the replica cleans up its own pipeline."""
-
-
-def _replica_died(err: Exception) -> bool:
-    from ray import exceptions
-
-    died = (exceptions.RayActorError, exceptions.ActorUnavailableError)
-    return isinstance(err, died) or isinstance(getattr(err, "cause", None), died)
-
-
-@dataclass
-class RemoteReplica:
-    """What `generation.generate` runs one request on with the Ray backend: its `name` becomes the Serve
-    replica's once the call has run."""
-
-    owner: RayBackend
-    key: str
-    name: str = "ray"
-    backend: ClassVar[str] = "ray"  # named in the details
-
-    def __post_init__(self):
-        pipe = RemotePipeline(self.owner.handle(self.key), self.key, self)
-        spec = self.owner.spec(self.key)
-        self._loaded = LoadedModel(pipe, spec, Placement("ray", "", "ray"), {})
-
-    def get(self, key: str) -> LoadedModel:
-        return self._loaded
-
-    @contextlib.contextmanager
-    def gpu_slot(self, key: str):
-        yield  # Serve's queue and `max_ongoing_requests=1` hold one call per replica
-
-    @contextlib.contextmanager
-    def in_use(self, key: str):
-        yield self._loaded
-
-
-class RayBackend:
-    """The front end's view of the Serve applications, with the interface the app uses of a `ModelHost`."""
-
-    def __init__(self, settings: Settings | None = None, model_keys: Sequence[str] | None = None):
-        self.settings = settings or Settings.from_env()
-        self.model_keys = tuple(model_keys) if model_keys else enabled_model_keys(self.settings)
-        self.limiter = limits.limiter_for(self.settings.rate_limit, self.settings.trusted_proxies)
-        self.replica_bounds = self.settings.ray_replicas
-        # As many events in flight as replicas can run at most; the rest wait in Gradio's queue.
-        self.concurrency = self.replica_bounds[1] * len(self.model_keys)
-        self._handles: dict = {}
-        self._lock = threading.Lock()
-
-    def spec(self, key: str):
-        from flux_demo.models import get_spec
-
-        return get_spec(key)
-
-    def handle(self, key: str):
-        """The deployment handle of `key`'s Serve application, deploying it on first use."""
-        with self._lock:
-            if key not in self._handles:
-                self._handles[key] = self._connect(key)
-            return self._handles[key]
-
-    def _connect(self, key: str):
+    def connect(self, key: str):
         import ray
         from ray import serve
 
@@ -271,15 +181,178 @@ class RayBackend:
             gpus = self.settings.ray_gpus
             if gpus is None:
                 gpus = 1.0 if ray.cluster_resources().get("GPU", 0) else 0.0
-            log.info("deploying %s on Ray Serve (%s replicas, %s GPU each)", key, self.replica_bounds, gpus)
-            serve.run(deployment(key, self.replica_bounds, gpus), name=app_name(key), route_prefix=None)
+            log.info("deploying %s on Ray Serve (%s replicas, %s GPU each)", key, self.replicas, gpus)
+            serve.run(deployment(key, self.replicas, gpus), name=app_name(key), route_prefix=None)
         return serve.get_app_handle(app_name(key))
 
-    # --- the parts of ModelHost's interface the app uses -----------------------------------------
+    @staticmethod
+    def replica_died(err: Exception) -> bool:
+        from ray import exceptions
 
-    @property
-    def replicas(self) -> tuple:
-        return ()
+        died = (exceptions.RayActorError, exceptions.ActorUnavailableError)
+        return isinstance(err, died) or isinstance(getattr(err, "cause", None), died)
+
+
+class InProcessServe:
+    """Serve's handle interface (`handle.options(stream=True).run.remote(job)`, iterate, `cancel()`) over
+    one `JobServer` per model in this process. Jobs and events cross by pickle, as they cross to a Ray
+    replica, so whatever cannot travel fails here too."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.servers: dict[str, JobServer] = {}
+
+    def connect(self, key: str):
+        host = ModelHost(self.settings, (key,), name=f"in-process:{key}", backend="ray")
+        host.get(key)
+        self.servers[key] = JobServer(host)
+        return _LocalHandle(self.servers[key])
+
+    @staticmethod
+    def replica_died(err: Exception) -> bool:
+        return False
+
+
+class _LocalHandle:
+    def __init__(self, server: JobServer):
+        self.server = server
+        self.run = self  # handle.run.remote(...)
+
+    def options(self, **_options):
+        return self
+
+    def remote(self, job: Job):
+        return _LocalStream(self.server, pickle.loads(pickle.dumps(job)))
+
+
+class _LocalStream:
+    """The events of one job, produced on an event loop in a thread of their own."""
+
+    def __init__(self, server: JobServer, job: Job):
+        import queue
+
+        self._events: queue.SimpleQueue = queue.SimpleQueue()
+        self._loop = asyncio.new_event_loop()
+        self._task: asyncio.Task | None = None
+        ready = threading.Event()
+
+        async def pump():
+            try:
+                async for event in server.run(job):
+                    self._events.put(pickle.dumps(event))
+            except BaseException as err:
+                self._events.put(err)
+            finally:
+                self._events.put(None)
+
+        def main():
+            asyncio.set_event_loop(self._loop)
+            self._task = self._loop.create_task(pump())
+            ready.set()
+            self._loop.run_until_complete(asyncio.gather(self._task, return_exceptions=True))
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+            self._loop.close()
+
+        threading.Thread(target=main, daemon=True, name="in-process-serve").start()
+        ready.wait()
+
+    def __iter__(self):
+        while (event := self._events.get()) is not None:
+            if isinstance(event, BaseException):
+                raise event
+            yield pickle.loads(event)
+
+    def cancel(self) -> None:
+        if self._task is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._task.cancel)
+
+
+# --- the front-end side --------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _cancel_when(abandoned: Callable[[], bool] | None, response, every_s: float = 0.05):
+    """Cancel `response` as soon as `abandoned()` is true, also while no event arrives (queued in Serve,
+    or a slow step); yields the event that says it was cancelled so."""
+    cancelled, done = threading.Event(), threading.Event()
+
+    def watch():
+        while not done.wait(every_s):
+            if abandoned():
+                cancelled.set()
+                response.cancel()
+                return
+
+    if abandoned is not None:
+        threading.Thread(target=watch, daemon=True, name="ray-stop-watch").start()
+    try:
+        yield cancelled
+    finally:
+        done.set()
+
+
+class RayBackend:
+    """The front end's view of the Serve applications: a `Backend` (see the module docstring)."""
+
+    def __init__(
+        self, settings: Settings | None = None, model_keys: Sequence[str] | None = None, transport=None
+    ):
+        self.settings = settings or Settings.from_env()
+        self.model_keys = tuple(model_keys) if model_keys else enabled_model_keys(self.settings)
+        self.replica_bounds = self.settings.ray_replicas
+        self.transport = transport or ServeTransport(self.settings, self.replica_bounds)
+        # As many events in flight as replicas can run at most; the rest wait in Gradio's queue.
+        self.concurrency = self.replica_bounds[1] * len(self.model_keys)
+        self._handles: dict = {}
+        self._lock = threading.Lock()
+
+    def handle(self, key: str):
+        """The handle of `key`'s replicas, deploying them on first use."""
+        with self._lock:
+            if key not in self._handles:
+                try:
+                    self._handles[key] = self.transport.connect(key)
+                except Exception as err:
+                    raise ModelLoadFailed(f"{key} could not be deployed on Ray Serve") from err
+            return self._handles[key]
+
+    def run(
+        self, job: Job, progress: ProgressFn | None = None, abandoned: Callable[[], bool] | None = None
+    ) -> JobOutcome:
+        """Run `job` on a replica of its model (see `Backend.run`); a replica that dies mid-run is
+        replaced once by another (progress starts again from step 1)."""
+        handle, shipped = self.handle(job.key), job.detached()
+        for attempt in (1, 2):
+            try:
+                return self._stream(handle, job, shipped, progress, abandoned)
+            except faults.GenerationCancelled:
+                raise
+            except Exception as err:
+                if not self.transport.replica_died(err) or attempt == 2:
+                    raise
+                log.warning("a Ray replica died mid-run; retrying on another replica", exc_info=err)
+        raise AssertionError("unreachable")
+
+    def _stream(self, handle, job: Job, shipped: Job, progress, abandoned) -> JobOutcome:
+        response = handle.options(stream=True).run.remote(shipped)
+        step = 0
+        with _cancel_when(abandoned, response) as cancelled:
+            try:
+                for event in response:
+                    if event[0] == "progress":
+                        step = event[1][0]
+                        if progress is not None:
+                            progress(event[1], desc=event[2], unit=event[3])
+                    elif event[0] == "emit":
+                        replay(job, [event[1]])
+                    else:
+                        return event[1]
+            except BaseException as err:
+                response.cancel()
+                if cancelled.is_set():  # our own cancel, for Stop: say where it stopped
+                    raise faults.GenerationCancelled(step=step, steps=job.request.steps) from err
+                raise
+        raise faults.GenerationFailed(Message("fault.replica_no_image"))
 
     def is_loaded(self, key: str) -> bool:
         return key in self._handles
@@ -291,8 +364,3 @@ class RayBackend:
     def preload(self, keys: Iterable[str] | None = None) -> None:
         for key in self.model_keys if keys is None else keys:
             self.handle(key)
-
-    @contextlib.contextmanager
-    def replica(self, key: str):
-        self.handle(key)
-        yield RemoteReplica(self, key)

@@ -18,10 +18,11 @@ import contextlib
 import glob
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
-from flux_demo import cancellation, limits
 from flux_demo.config import Settings, on_zerogpu
+from flux_demo.pipelines import runner
+from flux_demo.pipelines.backend import Job, JobOutcome, ModelLoadFailed, ProgressFn
 from flux_demo.pipelines.host import ModelHost, enabled_model_keys, replica_name
 
 log = logging.getLogger(__name__)
@@ -68,13 +69,11 @@ class ReplicaPool:
     ):
         self.settings = settings or Settings.from_env()
         self.model_keys = tuple(model_keys) if model_keys else enabled_model_keys(self.settings)
-        self.limiter = limits.limiter_for(self.settings.rate_limit, self.settings.trusted_proxies)
-        self.stops = cancellation.StopRequests()  # the pages' Stop buttons, shared by every replica
         seen: collections.Counter[str] = collections.Counter()
         hosts = []
         for device in devices:
             name = replica_name(device, seen[device])
-            hosts.append(ModelHost(self.settings, self.model_keys, device, name, self.limiter))
+            hosts.append(ModelHost(self.settings, self.model_keys, device, name))
             seen[device] += 1
         self.replicas: tuple[ModelHost, ...] = tuple(hosts)
         self.concurrency = len(hosts) * self.settings.gpu_concurrency
@@ -83,7 +82,14 @@ class ReplicaPool:
         # (replica name, model key) -> why it failed to load; those replicas are skipped for that model.
         self.failures: dict[tuple[str, str], str] = {}
 
-    # --- the parts of ModelHost's interface the app and scripts use ---------------------------------
+    # --- the Backend contract -------------------------------------------------------------------
+
+    def run(
+        self, job: Job, progress: ProgressFn | None = None, abandoned: Callable[[], bool] | None = None
+    ) -> JobOutcome:
+        """Run `job` on a free replica that can load its model (see `Backend.run`)."""
+        with self.replica(job.key) as host:
+            return runner.run_here(host, job, progress, abandoned)
 
     def is_loaded(self, key: str) -> bool:
         return any(host.is_loaded(key) for host in self.replicas)
@@ -138,7 +144,7 @@ class ReplicaPool:
             except Exception as err:
                 self._release(host)
                 if self._record_failure(host, key, err):
-                    raise
+                    raise ModelLoadFailed(f"{key} could not be loaded on any replica") from err
         try:
             yield host
         finally:

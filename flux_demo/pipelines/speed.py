@@ -230,7 +230,7 @@ def compile_for_zerogpu(pipe, call_kwargs: dict, fp8: bool | None = None, gpu_se
     import spaces
     import torch
 
-    from flux_demo.generation import ZEROGPU_SIZE
+    from flux_demo.pipelines.runner import ZEROGPU_SIZE
 
     @spaces.GPU(duration=gpu_seconds, size=ZEROGPU_SIZE)
     def compile_on_gpu():

@@ -17,6 +17,7 @@ from rapidfuzz.distance import Levenshtein
 from flux_demo.typography import tesseract
 from flux_demo.typography.ocr import RAPIDOCR, TESSERACT, OcrBox, reading_engine, recognize, unreadable_chars
 from flux_demo.typography.targets import collapse_spaces
+from flux_demo.validation import InvalidInput
 
 
 def character_error_rate(target: str, recognised: str) -> float:
@@ -27,7 +28,7 @@ def character_error_rate(target: str, recognised: str) -> float:
     """
     target, recognised = "".join(target.split()), "".join(recognised.split())
     if not target:
-        raise ValueError("target: the text to score against must have a visible character")
+        raise InvalidInput("target", "input.target_visible")
     return min(1.0, Levenshtein.distance(target, recognised) / len(target))
 
 
@@ -139,7 +140,7 @@ def score_target(target: str, ocr_text: str, engine: str = RAPIDOCR) -> TargetSc
     """
     target = collapse_spaces(target)
     if not target:
-        raise ValueError("expected: each target text must contain at least one visible character")
+        raise InvalidInput("expected", "input.each_target_visible")
     recognised = _best_window(target, ocr_text) if ocr_text else ""
     return TargetScore(
         target=target,
@@ -155,7 +156,8 @@ def score_target(target: str, ocr_text: str, engine: str = RAPIDOCR) -> TargetSc
 def _read_with_tesseract(image: Image.Image, targets: list[str]) -> str | None:
     """Tesseract's reading of ``image`` in the languages the targets need; None when none needs it."""
     needed = "".join(unreadable_chars(target) for target in targets if reading_engine(target) == TESSERACT)
-    text = tesseract.read(image, tesseract.languages_for(needed)) if needed else None
+    languages = tesseract.languages_for(needed) if needed else None
+    text = tesseract.read(image, languages) if languages else None
     return None if text is None else collapse_spaces(unicodedata.normalize("NFKC", text))
 
 
@@ -163,7 +165,7 @@ def score_text(image: Image.Image, expected: str | list[str]) -> TextScore:
     """OCR ``image`` and score it against one expected text or a list of them."""
     targets = [collapse_spaces(text) for text in ([expected] if isinstance(expected, str) else expected)]
     if not targets or not all(targets):
-        raise ValueError("expected: give at least one target text, each with a visible character")
+        raise InvalidInput("expected", "input.some_target")
     started = time.perf_counter()
     boxes = recognize(image)
     # NFKC: the Chinese-trained recogniser often emits fullwidth punctuation ("，" for ",").

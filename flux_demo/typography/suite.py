@@ -17,7 +17,7 @@ from PIL import Image
 
 from flux_demo import generation
 from flux_demo.generation import GenerationResult, ProgressFn
-from flux_demo.pipelines import ModelHost
+from flux_demo.pipelines import Backend
 from flux_demo.typography.ocr import unreadable_chars
 from flux_demo.typography.scoring import TargetScore, TextScore, score_text
 from flux_demo.typography.targets import extract_targets
@@ -98,7 +98,7 @@ def suite_categories(entries: list[SuiteEntry] | None = None) -> list[str]:
 def check_expected(expected) -> str:
     """The text an image should show: required, at most 500 characters, no control characters."""
     if isinstance(expected, str) and not expected.strip():
-        raise InvalidInput("expected", "is required: type the text the image should show")
+        raise InvalidInput("expected", "input.expected_required")
     return check_prompt(expected, "expected", MAX_EXPECTED_CHARS)
 
 
@@ -111,7 +111,7 @@ def check_scene(scene) -> str:
 
 def _check_text(value, name: str, limit: int = MAX_SCORE_TEXT) -> str:
     if not isinstance(value, str) or len(value) > limit:
-        raise InvalidInput("scores", f"{name} must be text of at most {limit} characters")
+        raise InvalidInput("scores", "input.score_text", name=name, limit=limit)
     return value
 
 
@@ -119,13 +119,13 @@ def _check_figure(value, name: str, optional: bool = False) -> float | None:
     if value is None and optional:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) > 1e6:
-        raise InvalidInput("scores", f"{name} must be a finite number")
+        raise InvalidInput("scores", "input.score_number", name=name)
     return float(value)
 
 
 def _check_flag(value, name: str) -> bool:
     if not isinstance(value, bool):
-        raise InvalidInput("scores", f"{name} must be true or false")
+        raise InvalidInput("scores", "input.score_flag", name=name)
     return value
 
 
@@ -133,16 +133,16 @@ def check_score_dict(scores) -> dict:
     """A score dict as `score_as_dict` makes it, coming back from the browser to be displayed: every
     field is checked and bounded, since a caller can send anything."""
     if not isinstance(scores, dict):
-        raise InvalidInput("scores", f"must be a score object, got {type(scores).__name__}")
+        raise InvalidInput("scores", "input.score_object", kind=type(scores).__name__)
     targets, boxes = scores.get("targets"), scores.get("boxes")
     if not isinstance(targets, list) or len(targets) > MAX_SCORE_TARGETS:
-        raise InvalidInput("scores", f"targets must be a list of at most {MAX_SCORE_TARGETS}")
+        raise InvalidInput("scores", "input.score_list", name="targets", limit=MAX_SCORE_TARGETS)
     if not isinstance(boxes, list) or len(boxes) > MAX_SCORE_BOXES:
-        raise InvalidInput("scores", f"boxes must be a list of at most {MAX_SCORE_BOXES}")
+        raise InvalidInput("scores", "input.score_list", name="boxes", limit=MAX_SCORE_BOXES)
     checked_targets = []
     for target in targets:
         if not isinstance(target, dict):
-            raise InvalidInput("scores", "each target must be an object")
+            raise InvalidInput("scores", "input.score_target")
         checked_targets.append(
             {
                 "target": _check_text(target.get("target"), "target", MAX_EXPECTED_CHARS),
@@ -159,10 +159,10 @@ def check_score_dict(scores) -> dict:
     for box in boxes:
         points = box.get("points") if isinstance(box, dict) else None
         if not isinstance(points, list) or len(points) != 4:
-            raise InvalidInput("scores", "each box must have 4 points")
+            raise InvalidInput("scores", "input.score_box")
         for point in points:
             if not isinstance(point, (list, tuple)) or len(point) != 2:
-                raise InvalidInput("scores", "each point must be [x, y]")
+                raise InvalidInput("scores", "input.score_point")
         checked_boxes.append(
             {
                 "points": [[_check_figure(x, "x"), _check_figure(y, "y")] for x, y in points],
@@ -183,14 +183,12 @@ def check_score_dict(scores) -> dict:
 def check_image(image) -> Image.Image:
     """An uploaded image to score: required and at most 4096×4096 pixels."""
     if image is None:
-        raise InvalidInput("image", "is required: upload the image to score")
+        raise InvalidInput("image", "input.image_required")
     if not isinstance(image, Image.Image):
-        raise InvalidInput("image", f"must be an image, got {type(image).__name__}")
+        raise InvalidInput("image", "input.not_an_image", kind=type(image).__name__)
     width, height = image.size
     if width > MAX_SCORE_SIDE or height > MAX_SCORE_SIDE:
-        raise InvalidInput(
-            "image", f"must be at most {MAX_SCORE_SIDE}×{MAX_SCORE_SIDE} pixels, got {width}×{height}"
-        )
+        raise InvalidInput("image", "input.image_too_large", limit=MAX_SCORE_SIDE, width=width, height=height)
     return image
 
 
@@ -198,11 +196,7 @@ def prompt_targets(prompt: str) -> list[str]:
     """The quoted texts of a prompt; a prompt without any is refused, naming the field."""
     targets = extract_targets(prompt)
     if not targets:
-        raise InvalidInput(
-            "prompt",
-            'put the text to render in quotes, for example: a neon sign that says "OPEN" '
-            "(use the prompt helper to write one)",
-        )
+        raise InvalidInput("prompt", "input.quote_text")
     return targets
 
 
@@ -240,14 +234,14 @@ def unreadable(target: TargetScore) -> str:
 
 
 def generate_and_score(
-    host: ModelHost,
+    backend: Backend,
     valid: ValidRequest,
     targets: Sequence[str],
     progress: ProgressFn | None = None,
     stopped: Callable[[], bool] | None = None,
 ) -> tuple[GenerationResult, TextScore]:
-    """Generate one validated request on `host` and OCR-score the image against ``targets``."""
-    result = generation.generate(host, valid, progress, stopped=stopped)
+    """Generate one validated request on `backend` and OCR-score the image against ``targets``."""
+    result = generation.generate(backend, valid, progress, stopped=stopped)
     return result, score_text(result.image, list(targets))
 
 
@@ -264,18 +258,13 @@ class ScoredImage:
     image: Image.Image
     score: TextScore
 
-    @property
-    def caption(self) -> str:
-        cer = "unreadable" if self.score.mean_cer is None else f"CER {self.score.mean_cer:.2f}"
-        return f"{self.model} · {self.entry.id} · {cer}"
-
 
 def select_entries(
     entries: Sequence[SuiteEntry], count: int, categories: Sequence[str] = ()
 ) -> list[SuiteEntry]:
     """Up to ``count`` entries from ``categories`` (all when empty), taken round-robin by category so
     that a short run still covers many kinds of text."""
-    queues = {category: [] for category in CATEGORIES}
+    queues: dict[str, list] = {category: [] for category in CATEGORIES}
     for entry in entries:
         if not categories or entry.category in categories:
             queues[entry.category].append(entry)
@@ -288,16 +277,16 @@ def select_entries(
 
 
 def run_suite(
-    host: ModelHost,
+    backend: Backend,
     entries: Sequence[SuiteEntry],
     models: Sequence[str],
     seed: int = 0,
     on_image: OnImage | None = None,
     stopped: Callable[[], bool] | None = None,
 ) -> list[ScoredImage]:
-    """Generate every entry with every model (registry defaults, one seed) on `host` and OCR-score each.
+    """Generate every entry with every model (registry defaults, one seed) on `backend` and OCR-score each.
     A stop raises `GenerationCancelled`; `on_image` has seen every image finished before it."""
-    available = host.model_keys
+    available = backend.model_keys
     # 1. Check everything before the first image, so a bad model fails fast
     requests = [
         (model, entry, validate(default_request(entry.prompt, model, seed, available), available))
@@ -307,7 +296,7 @@ def run_suite(
     # 2. Generate and score, reporting after each image
     scored: list[ScoredImage] = []
     for model, entry, valid in requests:
-        result, score = generate_and_score(host, valid, entry.targets, stopped=stopped)
+        result, score = generate_and_score(backend, valid, entry.targets, stopped=stopped)
         scored.append(ScoredImage(model, entry, valid.seed, result.image, score))
         if on_image is not None:
             on_image(len(scored), len(requests), scored[-1])
@@ -338,9 +327,9 @@ def aggregate(scores: Sequence[TextScore]) -> Aggregate:
         images=len(scores),
         scored=n,
         unreadable=len(scores) - n,
-        mean_cer=sum(score.mean_cer for score in scored) / n if n else None,
-        exact_rate=sum(score.all_exact for score in scored) / n if n else None,
-        normalised_rate=sum(score.all_normalised for score in scored) / n if n else None,
+        mean_cer=sum(score.mean_cer or 0.0 for score in scored) / n if n else None,
+        exact_rate=sum(bool(score.all_exact) for score in scored) / n if n else None,
+        normalised_rate=sum(bool(score.all_normalised) for score in scored) / n if n else None,
     )
 
 

@@ -6,6 +6,8 @@ backtracking pattern.
 
 from __future__ import annotations
 
+from flux_demo.validation import InvalidInput
+
 # Paired quotes whose content is anything up to the first closing mark (newlines included).
 _PAIRED = {'"': '"', "“": "”", "「": "」", "『": "』"}
 # Single quotes only open after a non-word character and only close before one, and their content
@@ -85,7 +87,7 @@ def quote_prompt(text: str, scene: str) -> str:
     """Build a prompt that quotes ``text`` in ``scene`` (``{text}`` marks where it goes)."""
     text = text.strip()
     if not text:
-        raise ValueError("text: enter the words the image should show (got an empty string)")
+        raise InvalidInput("text", "input.text_empty")
     scene = scene.strip() or "A sign that says {text}"
     for opening, closing in _QUOTE_PAIRS:
         quoted = f"{opening}{text}{closing}"
@@ -95,4 +97,4 @@ def quote_prompt(text: str, scene: str) -> str:
             prompt = f"{scene.rstrip(' ,.')}, with the text {quoted}"
         if collapse_spaces(text) in extract_targets(prompt):
             return prompt
-    raise ValueError(f"text: cannot quote {text!r}; it uses every quote mark (\" “” ' 「」)")
+    raise InvalidInput("text", "input.cannot_quote", text=repr(text), quotes="\" “” ' 「」")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from flux_demo.messages import Message
 from flux_demo.typography.ocr import OcrBox
 
 # Labels of char_diff (and score_diff's "not scored"), with colours for gr.HighlightedText(color_map=...).
@@ -93,10 +94,8 @@ def score_boxes(scores: dict) -> list[OcrBox]:
     ]
 
 
-def _say(key: str, language: str, **params) -> str:
-    from flux_demo.ui.server_text import say  # the one table of visitor phrases, in every language
-
-    return say(key, language, **params)
+def _say(code: str, language: str, **params) -> str:
+    return Message(code, **params).render(language)
 
 
 def score_rows(scores: dict, language: str = "en") -> list[list]:
@@ -109,9 +108,9 @@ def score_rows(scores: dict, language: str = "en") -> list[list]:
             target["exact"],
             target["normalised_match"],
             target["engine"],
-            _say("yes", language)
+            _say("ui.yes", language)
             if target["readable"]
-            else _say("unreadable_no", language, chars=target["unreadable_chars"]),
+            else _say("ui.unreadable_no", language, chars=target["unreadable_chars"]),
         ]
         for target in scores["targets"]
     ]
@@ -133,13 +132,13 @@ def score_diff(scores: dict) -> list[tuple[str, str | None]]:
 def score_summary(scores: dict, language: str = "en") -> str:
     """One line of Markdown: the overall figures, or why nothing was scored."""
     if scores["mean_cer"] is None:
-        return _say("not_scored_summary", language)
+        return _say("ui.not_scored_summary", language)
 
     def mark(ok: bool) -> str:
-        return f"**{_say('yes', language)}**" if ok else _say("no", language)
+        return f"**{_say('ui.yes', language)}**" if ok else _say("ui.no", language)
 
     return _say(
-        "score_summary",
+        "ui.score_summary",
         language,
         cer=scores["mean_cer"],
         exact=mark(scores["exact_match"]),

@@ -8,12 +8,23 @@ import threading
 from pathlib import Path
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from flux_demo import __version__
 from flux_demo.config import Settings, on_zerogpu
-from flux_demo.pipelines import ModelHost, ReplicaPool, serving_host
+from flux_demo.pipelines import Backend, serving_host
 from flux_demo.pipelines.host import execution_device
-from flux_demo.ui import comparison, edit, how_flux_works, share, tables, text_to_image, typography
+from flux_demo.services import AppServices
+from flux_demo.ui import (
+    comparison,
+    edit,
+    gatekeeper,
+    how_flux_works,
+    share,
+    tables,
+    text_to_image,
+    typography,
+)
 from flux_demo.ui.i18n import EN, I18N, t
 from flux_demo.ui.widgets import offline_notice
 
@@ -32,23 +43,23 @@ PAGE_HEAD = f'<meta name="description" content="{html.escape(DESCRIPTION)}">'
 class FluxDemoBlocks(gr.Blocks):
     """Blocks whose served page carries the description in its og:/twitter: tags, which Gradio fills from
     `simple_description` (set for Interface only), so shared links preview with more than "Gradio".
-    `host` is the `ModelHost` (or `ReplicaPool`) the app serves from (set by `create_demo`)."""
+    `services` holds the backend the app serves from and its per-visitor services (set by `create_demo`)."""
 
-    host: ModelHost | ReplicaPool
+    services: AppServices
 
     def get_config_file(self):
         return {**super().get_config_file(), "simple_description": DESCRIPTION}
 
 
-def create_demo(
-    settings: Settings | None = None, host: ModelHost | ReplicaPool | None = None
-) -> FluxDemoBlocks:
-    """Build the app with its queue. `host` owns the models and process state; by default a new one is
-    built from `settings` (default: from the environment), so two demos in one process are independent:
-    a `ModelHost`, or a `ReplicaPool` of one host per device when `FLUX_DEMO_DEVICES` lists several."""
-    host = host or serving_host(settings)
-    settings = host.settings
-    model_keys = host.model_keys
+def create_demo(settings: Settings | None = None, backend: Backend | None = None) -> FluxDemoBlocks:
+    """Build the app with its queue. `backend` runs the GPU work (see `pipelines.backend`); by default a
+    new one is built from `settings` (default: from the environment), so two demos in one process are
+    independent: a `ModelHost`, a `ReplicaPool` of one host per device when `FLUX_DEMO_DEVICES` lists
+    several, or the Ray Serve backend. The app's per-visitor services are built beside it."""
+    backend = backend or serving_host(settings)
+    services = AppServices.for_backend(backend)
+    settings = services.settings
+    model_keys = services.model_keys
     with FluxDemoBlocks(title=TITLE, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(f"# {TITLE}")
         gr.Markdown(t("description"))
@@ -59,36 +70,37 @@ def create_demo(
         # Short labels that wrap rather than hide behind a "..." menu, so a phone shows every tab.
         with gr.Tabs(elem_id="tabs", overflow_behavior="wrap") as tabs:
             with gr.Tab(t("tab_generate_short"), id="generate"):
-                generate_tab = text_to_image.build_tab(host)
+                generate_tab = text_to_image.build_tab(services)
             with gr.Tab(t("tab_compare_short"), id="compare"):
-                compare_tab = comparison.build_tab(host)
+                compare_tab = comparison.build_tab(services)
             with gr.Tab(t("tab_typography_short"), id="typography"):
-                typography_form, typography_tables = typography.build_tab(host)
+                typography_form, typography_tables = typography.build_tab(services)
             with gr.Tab(t("tab_edit"), id="edit"):
-                edit_tab = edit.build_tab(host)
+                edit_tab = edit.build_tab(services)
             with gr.Tab(t("tab_how"), id="how"):
-                how_flux_works.build_tab(host)
-        forms = (generate_tab.form, compare_tab.form, typography_form, edit_tab.form)
+                how_tab = how_flux_works.build_tab(services, demo)
+        forms = (generate_tab.form, compare_tab.form, typography_form, edit_tab.form, how_tab.form)
         share.wire_permalinks(demo, tabs, link_notice, forms, model_keys)
         tables.translate_headers_on_load(demo, [*compare_tab.tables, *typography_tables])
         gr.Markdown(f"<small>flux-demo {__version__}</small>")
-    demo.host = host
+    demo.services = services
     # One pipeline call per replica and GPU slot at a time (FLUX_DEMO_DEVICES x FLUX_DEMO_GPU_CONCURRENCY).
-    demo.queue(max_size=settings.queue_size, default_concurrency_limit=host.concurrency)
+    demo.queue(max_size=services.queue_size, default_concurrency_limit=services.concurrency)
+    gatekeeper.install_fair_order(demo, services.admission)
     if on_zerogpu():
         # spaces packs the weights moved to CUDA when the app launches and forks its GPU worker from this
         # process, so every model must be loaded before launch, whatever FLUX_DEMO_PRELOAD says.
-        host.preload()
+        backend.preload()
     else:
         # In the background, so the page is served while imports (and, if asked, weights) load.
-        warm = host.preload if settings.preload else host.warm_imports
+        warm = backend.preload if settings.preload else backend.warm_imports
         threading.Thread(target=warm, daemon=True, name="warm-up").start()
     return demo
 
 
-def launch_options(settings: Settings | None = None) -> dict:
+def launch_options(demo: FluxDemoBlocks) -> dict:
     """Keyword arguments for `demo.launch`, shared by app.py and the tests."""
-    settings = settings or Settings.from_env()
+    settings = demo.services.settings
     # Which X-Forwarded-For entries to believe is the rate limit's decision (FLUX_DEMO_TRUSTED_PROXIES):
     # uvicorn, which Gradio runs, would otherwise replace the client address with the header's value for
     # any request from a local address, forged headers included.
@@ -105,4 +117,6 @@ def launch_options(settings: Settings | None = None) -> dict:
         "i18n": I18N,
         # Tools for MCP clients, described by the endpoints' docstrings (the gradio[mcp] extra).
         "mcp_server": settings.mcp_server,
+        # Admission to the GPU queue, before a job takes a place (see ui/gatekeeper.py).
+        "app_kwargs": {"middleware": [Middleware(gatekeeper.AdmissionMiddleware, demo=demo)]},
     }

@@ -4,33 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
 
 from flux_demo import comparison
 from flux_demo.comparison import MAX_SWEEP_SEEDS, ModelRun
-from flux_demo.faults import GenerationCancelled
 from flux_demo.models import get_spec
 from flux_demo.offline import nano
-from flux_demo.pipelines import ModelHost
+from flux_demo.services import AppServices
 from flux_demo.ui import live, share
-from flux_demo.ui.i18n import t
-from flux_demo.ui.server_text import localize, say
+from flux_demo.ui.endpoints import each_model, endpoint
+from flux_demo.ui.i18n import say, t
 from flux_demo.ui.tables import localized_table
 from flux_demo.ui.widgets import (
     GPU_QUEUE,
-    LocalizedProgress,
     NamedCheckboxGroup,
     NamedDataframe,
     NamedSlider,
     event_handler,
+    live_preview_box,
     model_choices,
+    named_png,
     run_with_stop,
     seed_box,
-    show_stop,
     size_sliders,
     stop_button,
-    stop_watch,
 )
 from flux_demo.validation import (
     MAX_PROMPT_CHARS,
@@ -57,12 +56,12 @@ SWEEP_HEADERS = ["seed", *TABLE_HEADERS]
 
 
 # Long model names wrap instead of pushing the score columns off-screen; yes/no show as ticks.
-TABLE_STYLE = {
+TABLE_STYLE: dict[str, Any] = {
     "wrap": True,
     "column_widths": ["26%", "8%", "9%", "7%", "9%", "11%", "8%", "10%", "12%"],
     "datatype": ["str", "str", "number", "number", "number", "number", "number", "bool", "bool"],
 }
-SWEEP_TABLE_STYLE = {
+SWEEP_TABLE_STYLE: dict[str, Any] = {
     "wrap": True,
     "column_widths": ["10%", "22%", "7%", "9%", "7%", "9%", "10%", "7%", "8%", "11%"],
     "datatype": ["number", *TABLE_STYLE["datatype"]],
@@ -83,7 +82,7 @@ def parse_settings(rows) -> dict[str, tuple[float, float]]:
     overrides = {}
     for row in rows:
         if len(row) != 3 or not isinstance(row[0], str):
-            raise InvalidInput("settings", "rows must be [model, steps, guidance]")
+            raise InvalidInput("settings", "input.settings_rows")
         overrides[row[0]] = (row[1], row[2])
     return overrides
 
@@ -91,11 +90,11 @@ def parse_settings(rows) -> dict[str, tuple[float, float]]:
 def table_row(run: ModelRun) -> list:
     name = get_spec(run.model).name
     if not run.ok:
-        return [name, localize(run.error), None, None, None, None, None, None, None]
+        return [name, say(run.error), None, None, None, None, None, None, None]
     details, score = run.result.details, run.score
     cells = [
         name,
-        say("ok"),
+        say("ui.ok"),
         details["seconds"],
         details["steps"],
         details["seconds_per_step"],
@@ -110,14 +109,14 @@ def caption(run: ModelRun, with_seed: bool = False) -> str:
     """The model's name and its CER; with the seed first, so a cut-off caption still shows it."""
     text = get_spec(run.model).name
     if with_seed:
-        text = f"{say('seed_caption', seed=run.request.seed)} · {text}"
+        text = f"{say('ui.seed_caption', seed=run.request.seed)} · {text}"
     if run.score is not None and run.score.mean_cer is not None:
         text += f" · CER {run.score.mean_cer:.2f}"
     return text
 
 
-def make_compare_fn(host: ModelHost):
-    @event_handler(host.limiter)
+def make_compare_fn(services: AppServices):
+    @endpoint(services, "compare", cost=each_model())
     def compare(
         prompt: str,
         models: list[str],
@@ -125,55 +124,53 @@ def make_compare_fn(host: ModelHost):
         width: float,
         height: float,
         settings: list[list] | None = None,
-        previews: bool = True,
-        progress=gr.Progress(),
+        previews: bool = False,
+        run=gr.Progress(),
     ):
         """Run one prompt, seed and size on several FLUX models, one after another.
 
         Args:
             prompt: What to draw, 1-2000 characters. Quoted text is OCR-scored per model.
-            models: Model keys to compare, e.g. ["schnell", "dev", "klein"]; each at most once.
+            models: Model keys to compare, each at most once, from: $models.
             seed: Noise seed, an integer 0-4294967295, shared by all models.
-            width: Image width in pixels, 256-2048; snapped to a multiple of 16.
-            height: Image height in pixels, 256-2048; snapped to a multiple of 16.
+            width: Image width in pixels, $sizes.
+            height: Image height in pixels, $sizes.
             settings: Optional rows [model, steps, guidance]; models not listed use their recommended values.
             previews: If true, the gallery also shows the running model's predicted clean image at every step.
 
         Returns:
             A gallery of (image, caption) as each model finishes, a table per model (seconds, steps,
-            seconds per step, peak VRAM on CUDA, OCR scores) and an image slider of the first two.
+            seconds per step, peak VRAM on CUDA, OCR scores), an image slider of the first two, and the
+            finished images' files by model.
         """
         requests = comparison.plan_requests(
-            prompt, models, [seed], width, height, parse_settings(settings), host.model_keys
+            prompt, models, [seed], width, height, parse_settings(settings), services.model_keys
         )
         gallery, rows, images = [], [], {}
-        stopped = stop_watch(host, "compare")
-        runs = live.compare_with_previews(
-            host, requests, LocalizedProgress(progress), check_flag("previews", previews), stopped
-        )
-        try:
-            for run in runs:
-                if isinstance(run, tuple):  # (request, preview): the running model's latest step
-                    request, preview = run
-                    label = f"{get_spec(request.model).name} · {preview.step}/{preview.steps}"
-                    table = localized_table(TABLE_HEADERS, rows)
-                    yield [*gallery, (live.shown(preview, request), label)], table, gr.skip(), gr.skip()
-                    continue
-                rows.append(table_row(run))
-                if run.ok:
-                    gallery.append((run.result.image, caption(run)))
-                    images[run.model] = run.result.image
-                pair = tuple(images.values())[:2]
-                yield (
-                    gallery,
-                    localized_table(TABLE_HEADERS, rows),
-                    (pair if len(pair) == 2 else None),
-                    images,
-                )
-        except GenerationCancelled as stop:  # the page's Stop: what finished stays on the page
-            show_stop(stop)
+        previews = check_flag("previews", previews)
+        runs = live.compare_with_previews(services.backend, requests, run.progress, previews, run.stopped)
+        with live.PreviewFiles() as files:
+            yield from compared(runs, gallery, rows, images, files, services.settings)
 
     return compare
+
+
+def compared(runs, gallery: list, rows: list, images: dict, files, config):
+    """The comparison's outputs after each finished model, with the running model's preview in between."""
+    for finished in runs:
+        if isinstance(finished, tuple):  # (request, preview): the running model's latest step
+            request, preview = finished
+            label = f"{get_spec(request.model).name} · {preview.step}/{preview.steps}"
+            table = localized_table(TABLE_HEADERS, rows)
+            yield [*gallery, (files.shown(preview, request), label)], table, gr.skip(), gr.skip()
+            continue
+        rows.append(table_row(finished))
+        if finished.ok:
+            path = named_png(finished.result.image, finished.request.settings(), config)
+            gallery.append((path, caption(finished)))
+            images[finished.model] = path  # the session keeps file names, not pixels
+        pair = tuple(images.values())[:2]
+        yield gallery, localized_table(TABLE_HEADERS, rows), (pair if len(pair) == 2 else None), images
 
 
 def slider_pickers(images: dict) -> tuple:
@@ -192,8 +189,8 @@ def pick_pair(left: str, right: str, images: dict):
     return images[left], images[right]
 
 
-def make_sweep_fn(host: ModelHost):
-    @event_handler(host.limiter)
+def make_sweep_fn(services: AppServices):
+    @endpoint(services, "sweep", cost=each_model("seeds", 2, MAX_SWEEP_SEEDS))
     def seed_sweep(
         prompt: str,
         models: list[str],
@@ -201,17 +198,17 @@ def make_sweep_fn(host: ModelHost):
         seeds: float,
         width: float,
         height: float,
-        progress=gr.Progress(),
+        run=gr.Progress(),
     ):
         """A grid of K consecutive seeds x the chosen models, to show a difference is not one lucky seed.
 
         Args:
             prompt: What to draw, 1-2000 characters.
-            models: Model keys to compare, each at most once.
+            models: Model keys to compare, each at most once, from: $models.
             first_seed: The first seed, 0-4294967295; the sweep uses first_seed, first_seed+1, ...
             seeds: How many seeds, 2-8.
-            width: Image width in pixels, 256-2048.
-            height: Image height in pixels, 256-2048.
+            width: Image width in pixels, $sizes.
+            height: Image height in pixels, $sizes.
 
         Returns:
             The grid as a gallery (row = seed, column = model) with captions, and a per-run table.
@@ -219,20 +216,15 @@ def make_sweep_fn(host: ModelHost):
         count = check_integer("seeds", seeds, 2, MAX_SWEEP_SEEDS)
         start = check_integer("first_seed", first_seed, 0, MAX_SEED - count + 1)
         requests = comparison.plan_requests(
-            prompt, models, range(start, start + count), width, height, {}, host.model_keys
+            prompt, models, range(start, start + count), width, height, {}, services.model_keys
         )
         gallery, rows = [], []
-        runs = comparison.run_all(
-            host, requests, LocalizedProgress(progress), stopped=stop_watch(host, "sweep")
-        )
-        try:
-            for run in runs:
-                rows.append([run.request.seed, *table_row(run)])
-                if run.ok:
-                    gallery.append((run.result.image, caption(run, with_seed=True)))
-                yield gallery, localized_table(SWEEP_HEADERS, rows)
-        except GenerationCancelled as stop:
-            show_stop(stop)
+        for finished in comparison.run_all(services.backend, requests, run.progress, stopped=run.stopped):
+            rows.append([finished.request.seed, *table_row(finished)])
+            if finished.ok:
+                path = named_png(finished.result.image, finished.request.settings(), services.settings)
+                gallery.append((path, caption(finished, with_seed=True)))
+            yield gallery, localized_table(SWEEP_HEADERS, rows)
 
     return seed_sweep
 
@@ -266,12 +258,12 @@ def link_settings(prompt, models, seed, width, height, settings) -> dict:
     }
 
 
-def build_tab(host: ModelHost) -> ComparisonTab:
-    model_keys = host.model_keys
+def build_tab(services: AppServices) -> ComparisonTab:
+    model_keys = services.model_keys
     specs = [get_spec(key) for key in model_keys]
     base = max(spec.default_size for spec in specs)
     narrowest = min(specs, key=lambda spec: (spec.max_side, -spec.size_multiple))  # sizes all models take
-    width0, height0 = size_for_aspect("1:1", base, narrowest)
+    width0, height0 = size_for_aspect("1:1", narrowest, base)
     # Offline, a sign the nano models can write, on the nano models only (tiny-klein draws noise), so
     # that the comparison shows nano-schnell at 4 steps against nano-dev at 28 with guidance.
     trained = [spec.key for spec in specs if spec.is_nano]
@@ -309,7 +301,7 @@ def build_tab(host: ModelHost) -> ComparisonTab:
             with gr.Row():
                 run = gr.Button(t("compare"), variant="primary", elem_id="compare-run", scale=3)
                 stop = stop_button("compare")
-            previews = gr.Checkbox(True, label=t("live_preview"), elem_id="compare-previews")
+            previews = live_preview_box(elem_id="compare-previews")
             with gr.Accordion(t("sweep"), open=False):
                 sweep_seeds = NamedSlider(2, MAX_SWEEP_SEEDS, value=3, step=1, label=t("sweep_seeds"))
                 with gr.Row():
@@ -347,11 +339,11 @@ def build_tab(host: ModelHost) -> ComparisonTab:
             )
     images = gr.State({})
     run_with_stop(
-        host,
+        services,
         "compare",
         stop,
         [run.click],
-        make_compare_fn(host),
+        make_compare_fn(services),
         [prompt, models, seed, width, height, settings, previews],
         [gallery, table, slider, images],
         api_name="compare",
@@ -368,11 +360,11 @@ def build_tab(host: ModelHost) -> ComparisonTab:
         picker.change(pick_pair, [left, right, images], slider, queue=False, api_visibility="private")
     sweep.click(sweep_columns, models, sweep_gallery, queue=False, api_visibility="private")
     run_with_stop(
-        host,
+        services,
         "sweep",
         sweep_stop,
         [sweep.click],
-        make_sweep_fn(host),
+        make_sweep_fn(services),
         [prompt, models, seed, sweep_seeds, width, height],
         [sweep_gallery, sweep_table],
         api_name="seed_sweep",

@@ -6,20 +6,21 @@ from __future__ import annotations
 import gradio as gr
 
 from flux_demo import editing
-from flux_demo.pipelines import ModelHost
-from flux_demo.ui.widgets import event_handler, show_notes
+from flux_demo.services import AppServices
+from flux_demo.ui.endpoints import endpoint, one_image, with_references
+from flux_demo.ui.widgets import named_png
 
 
-def make_handlers(host: ModelHost):
-    """The `/edit`, `/img2img` and `/inpaint` handlers, bound to `host`."""
+def make_handlers(services: AppServices):
+    """The `/edit`, `/img2img` and `/inpaint` handlers, bound to `services`."""
 
-    def run(request: editing.EditRequest, progress):
-        valid = editing.validate_edit(request, host.model_keys)
-        show_notes(valid.notes)
-        result = editing.run_edit(host, valid, progress)
-        return result.image, valid.seed, result.details
+    def edited(request: editing.EditRequest, run):
+        valid = editing.validate_edit(request, services.model_keys)
+        run.notes(valid.notes)
+        result = editing.run_edit(services.backend, valid, run.progress, run.stopped)
+        return named_png(result.image, valid.settings(), services.settings), valid.seed, result.details
 
-    @event_handler(host.limiter)
+    @endpoint(services, "edit", cost=with_references, outputs=3)
     def edit(
         prompt: str,
         references: list,
@@ -29,7 +30,7 @@ def make_handlers(host: ModelHost):
         steps: float,
         width: float,
         height: float,
-        progress=gr.Progress(),
+        run=gr.Progress(),
     ):
         """Edit or combine 1-10 reference images with FLUX.2 [klein]; the prompt refers to them by number.
 
@@ -50,9 +51,9 @@ def make_handlers(host: ModelHost):
         request = editing.EditRequest(
             prompt, model, "edit", references, None, None, steps, None, seed, randomize_seed, width, height
         )
-        return run(request, progress)
+        return edited(request, run)
 
-    @event_handler(host.limiter)
+    @endpoint(services, "edit", cost=one_image, outputs=3)
     def img2img(
         prompt: str,
         image: str,
@@ -64,7 +65,7 @@ def make_handlers(host: ModelHost):
         guidance: float,
         width: float,
         height: float,
-        progress=gr.Progress(),
+        run=gr.Progress(),
     ):
         """Image-to-image with FLUX.1 [schnell] or [dev]: redraw an image following the prompt.
 
@@ -97,9 +98,9 @@ def make_handlers(host: ModelHost):
             width,
             height,
         )
-        return run(request, progress)
+        return edited(request, run)
 
-    @event_handler(host.limiter)
+    @endpoint(services, "edit", cost=one_image, outputs=3)
     def inpaint(
         prompt: str,
         image: str,
@@ -109,7 +110,7 @@ def make_handlers(host: ModelHost):
         seed: float,
         randomize_seed: bool,
         steps: float,
-        progress=gr.Progress(),
+        run=gr.Progress(),
     ):
         """Inpainting with FLUX.2 [klein]: repaint the white area of the mask following the prompt.
 
@@ -140,6 +141,6 @@ def make_handlers(host: ModelHost):
             0,
             0,
         )
-        return run(request, progress)
+        return edited(request, run)
 
     return edit, img2img, inpaint

@@ -8,12 +8,12 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image, UnidentifiedImageError
 
-from flux_demo import metadata, permalink
+from flux_demo import editing, metadata, permalink
+from flux_demo.messages import Message
 from flux_demo.models import get_spec
-from flux_demo.ui.i18n import t
-from flux_demo.ui.server_text import localize, say
+from flux_demo.ui.i18n import say, t
 from flux_demo.ui.widgets import CUSTOM_SIZE, as_text, refusal, slider_ranges
-from flux_demo.validation import size_for_aspect
+from flux_demo.validation import InvalidInput, size_for_aspect
 
 # The full URL is built in the browser: behind a proxy or inside an iframe only the page knows its address.
 _URL_JS = "(query) => (query ? window.location.origin + window.location.pathname + '?' + query : '')"
@@ -64,7 +64,7 @@ def field_updates(values: dict, model_keys: Sequence[str]) -> dict[str, object]:
     if "width" in values or "height" in values:
         updates["aspect"] = CUSTOM_SIZE
     elif spec:  # a new model without a size: its own native 1:1 size
-        updates["width"], updates["height"] = size_for_aspect("1:1", spec.default_size, spec)
+        updates["width"], updates["height"] = size_for_aspect("1:1", spec)
         updates["aspect"] = "1:1"
     # A new model brings its own slider ranges and defaults; explicit values override the defaults.
     sliders = dict(zip(("steps", "guidance"), slider_ranges(model), strict=True)) if model else {}
@@ -111,19 +111,25 @@ def reset_on_model(model: gr.Dropdown, form: dict, model_keys: Sequence[str]) ->
     )
 
 
-def read_png_settings(png: str | None, model_keys: Sequence[str]) -> tuple[dict, list[str]]:
+def read_png_settings(png: str | None, model_keys: Sequence[str]) -> tuple[dict, list[Message]]:
     """Checked settings from a PNG's text metadata; raises gr.Error naming the `png` field."""
     if not png:
-        raise refusal("png: drop a PNG made by this app (or one with the same metadata keys)")
+        raise refusal(InvalidInput("png", "input.png_required").message)
     try:
         with Image.open(png) as image:
             if image.format != "PNG":
-                raise refusal(f"png: must be a PNG file, got {image.format or 'an unknown format'}")
+                found = image.format or Message("input.unknown_format")
+                raise refusal(InvalidInput("png", "input.not_png", format=found).message)
+            # Text chunks after the pixels are read only by decoding them: refuse huge images first.
+            editing.check_image_size("png", *image.size)
             text = metadata.read_png_text(image)
-    except (UnidentifiedImageError, OSError):
-        raise refusal(f"png: {Path(png).name} is not a readable image") from None
+    except InvalidInput as err:
+        raise refusal(err.message) from None
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+        raise refusal(InvalidInput("png", "input.not_readable_image", name=Path(png).name).message) from None
     if not text:
-        raise refusal(f"png: no generation settings found; expected text keys {', '.join(metadata.PNG_KEYS)}")
+        keys = ", ".join(metadata.PNG_KEYS)
+        raise refusal(InvalidInput("png", "input.no_settings", keys=keys).message)
     return permalink.parse_settings(text, model_keys)
 
 
@@ -135,8 +141,8 @@ def add_png_restore(form: dict, model_keys: Sequence[str]) -> gr.File:
     def restore(path):
         values, problems = read_png_settings(path, model_keys)
         for problem in problems:
-            gr.Warning(as_text(localize(problem)))
-        gr.Info(say("restored", fields=", ".join(values)))
+            gr.Warning(as_text(say(problem)))
+        gr.Info(say("ui.restored", fields=", ".join(values)))
         return form_updates(form, values, model_keys)
 
     png.upload(restore, png, list(form.values()), api_visibility="private")
@@ -149,8 +155,8 @@ def wire_permalinks(demo: gr.Blocks, tabs: gr.Tabs, notice: gr.HTML, forms: Sequ
 
     def apply_link(request: gr.Request):
         values, problems = permalink.parse_settings(dict(request.query_params), model_keys)
-        ignored = "; ".join(as_text(localize(problem)) for problem in problems)
-        message = f"<p><strong>{say('link_ignored')}</strong> {ignored}</p>" if problems else ""
+        ignored = "; ".join(as_text(say(problem)) for problem in problems)
+        message = f"<p><strong>{say('ui.link_ignored')}</strong> {ignored}</p>" if problems else ""
         return [
             *(update for form in forms for update in form_updates(form, values, model_keys)),
             gr.Tabs(selected=values["tab"]) if "tab" in values else gr.skip(),

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import gradio as gr
 
-from flux_demo.ui.server_text import visitor_language
+from flux_demo.ui.i18n import visitor_language
 
 HEADERS_KO = {
     "model": "모델",

@@ -7,29 +7,24 @@ from dataclasses import dataclass
 import gradio as gr
 
 from flux_demo import generation
-from flux_demo.faults import GenerationCancelled
 from flux_demo.models import MODELS, get_spec
 from flux_demo.offline import nano
-from flux_demo.pipelines import ModelHost
+from flux_demo.services import AppServices
 from flux_demo.ui import live, share
-from flux_demo.ui.i18n import t
-from flux_demo.ui.server_text import say
+from flux_demo.ui.endpoints import endpoint, one_image
+from flux_demo.ui.i18n import say, t
 from flux_demo.ui.widgets import (
     CUSTOM_SIZE,
     GPU_QUEUE,
-    LocalizedProgress,
     aspect_choices,
-    event_handler,
+    live_preview_box,
     model_choices,
     named_png,
     run_with_stop,
     seed_box,
-    show_notes,
-    show_stop,
     size_sliders,
     step_sliders,
     stop_button,
-    stop_watch,
 )
 from flux_demo.validation import (
     ASPECT_RATIOS,
@@ -51,10 +46,10 @@ EXAMPLE_PROMPTS = (
 )
 
 
-def make_generate_fn(host: ModelHost):
-    """The `/generate` handler, bound to `host` and the models it serves."""
+def make_generate_fn(services: AppServices):
+    """The `/generate` handler, bound to `services` and the models it serves."""
 
-    @event_handler(host.limiter)
+    @endpoint(services, "generate", cost=one_image, outputs=3)
     def generate(
         prompt: str,
         model: str,
@@ -64,48 +59,50 @@ def make_generate_fn(host: ModelHost):
         guidance: float,
         seed: float,
         randomize_seed: bool,
-        previews: bool = True,
-        progress=gr.Progress(),
+        previews: bool = False,
+        run=gr.Progress(),
     ):
         """Generate one image with a FLUX model.
 
         Args:
             prompt: What to draw, 1-2000 characters. Put text to render in quotes: a sign that says "OPEN".
-            model: Model key, one of the served models (see the model dropdown), e.g. "schnell" or "dev".
-            width: Image width in pixels, 256-2048; snapped to a multiple of 16.
-            height: Image height in pixels, 256-2048; snapped to a multiple of 16.
-            steps: Denoising steps, within the model's range (schnell 1-16, dev 1-50).
-            guidance: Distilled guidance (dev 1-10); models that ignore it run at their fixed value.
+            model: Model key, one of the served models: $models.
+            width: Image width in pixels, $sizes.
+            height: Image height in pixels, $sizes.
+            steps: Denoising steps, within the model's range: $steps.
+            guidance: Distilled guidance: $guidance.
             seed: Noise seed, an integer 0-4294967295; the same seed and settings give the same image.
             randomize_seed: If true, a fresh random seed is drawn and returned.
             previews: If true, first stream the predicted clean image after every step (the image only),
-                then the final outputs; the final image is the same either way.
+                then the final outputs; the final image is the same either way. Off unless asked for.
 
         Returns:
             The PNG (with its generation parameters as text metadata), the seed used, and details
             (model, steps, guidance, size, seconds).
         """
-        request = GenerationRequest(prompt, model, width, height, steps, guidance, seed, randomize_seed)
-        valid = validate(request, host.model_keys)
-        show_notes(valid.notes)
-        stopped = stop_watch(host, "generate")
-        try:
-            if check_flag("previews", previews):
-                frames = live.generate_with_previews(
-                    host,
-                    valid,
-                    LocalizedProgress(progress),
-                    lambda image: (image, gr.skip(), gr.skip()),
-                    stopped,
-                )
-                result = yield from frames
-            else:
-                result = generation.generate(host, valid, LocalizedProgress(progress), stopped=stopped)
-        except GenerationCancelled as stop:  # the page's Stop: keep the last result on the page
-            show_stop(stop)
-            yield gr.skip(), gr.skip(), gr.skip()
-            return
-        yield named_png(result.image, result.request.settings()), result.request.seed, result.details
+        request = GenerationRequest(
+            prompt=prompt,
+            model=model,
+            width=width,
+            height=height,
+            steps=steps,
+            guidance=guidance,
+            seed=seed,
+            randomize_seed=randomize_seed,
+        )
+        valid = validate(request, services.model_keys)
+        run.notes(valid.notes)
+        if check_flag("previews", previews):
+            frame = lambda image: (image, gr.skip(), gr.skip())  # noqa: E731  (the image only)
+            frames = live.generate_with_previews(services.backend, valid, run.progress, frame, run.stopped)
+            result = yield from frames
+        else:
+            result = generation.generate(services.backend, valid, run.progress, stopped=run.stopped)
+        yield (
+            named_png(result.image, result.request.settings(), services.settings),
+            result.request.seed,
+            result.details,
+        )
 
     return generate
 
@@ -116,8 +113,8 @@ def result_summary(details: dict | None) -> str:
         return ""
     try:
         line = say(
-            "summary",
-            name=details["model_name"],
+            "ui.summary",
+            model=details["model_name"],
             steps=details["steps"],
             width=details["width"],
             height=details["height"],
@@ -125,7 +122,7 @@ def result_summary(details: dict | None) -> str:
             seed=details["seed"],
         )
         if details.get("device"):
-            line += say("summary_device", device=details["device"], dtype=details.get("dtype", ""))
+            line += say("ui.summary_device", device=details["device"], dtype=details.get("dtype", ""))
     except (KeyError, TypeError, ValueError):  # it comes back from the browser: show nothing rather than fail
         return ""
     return f"**{line}**"
@@ -138,7 +135,7 @@ def aspect_size(aspect: str, model: str):
     if aspect not in ASPECT_RATIOS or model not in MODELS:  # private, but still from the browser
         return gr.skip(), gr.skip()
     spec = get_spec(model)
-    return size_for_aspect(aspect, spec.default_size, spec)
+    return size_for_aspect(aspect, spec)
 
 
 @dataclass
@@ -153,10 +150,10 @@ class TextToImageTab:
     summary: gr.Markdown
 
 
-def build_tab(host: ModelHost) -> TextToImageTab:
-    model_keys = host.model_keys
+def build_tab(services: AppServices) -> TextToImageTab:
+    model_keys = services.model_keys
     first = get_spec(model_keys[0])
-    width0, height0 = size_for_aspect("1:1", first.default_size)
+    width0, height0 = size_for_aspect("1:1", first)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             prompt = gr.Textbox(
@@ -183,9 +180,7 @@ def build_tab(host: ModelHost) -> TextToImageTab:
             with gr.Row():
                 run = gr.Button(t("run"), variant="primary", elem_id="run", scale=3)
                 stop = stop_button("generate")
-            previews = gr.Checkbox(
-                True, label=t("live_preview"), info=t("live_preview_info"), elem_id="previews"
-            )
+            previews = live_preview_box(info=t("live_preview_info"), elem_id="previews")
             with gr.Accordion(t("advanced"), open=False):
                 aspect = gr.Radio(aspect_choices(), value="1:1", label=t("aspect"))
                 width, height = size_sliders(width0, height0, first)
@@ -218,9 +213,9 @@ def build_tab(host: ModelHost) -> TextToImageTab:
 
     inputs = [prompt, model, width, height, steps, guidance, seed, randomize, previews]
     outputs = [image, seed_used, details]
-    generate_fn = make_generate_fn(host)
+    generate_fn = make_generate_fn(services)
     run_event = run_with_stop(
-        host,
+        services,
         "generate",
         stop,
         [run.click, prompt.submit],

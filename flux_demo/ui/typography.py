@@ -12,12 +12,14 @@ from collections.abc import Sequence
 import gradio as gr
 from PIL import Image
 
-from flux_demo import limits, typography
+from flux_demo import typography
 from flux_demo.comparison import check_models
+from flux_demo.config import Settings
 from flux_demo.faults import GenerationCancelled
+from flux_demo.messages import Message
 from flux_demo.models import get_spec
 from flux_demo.offline import nano
-from flux_demo.pipelines import ModelHost
+from flux_demo.services import AppServices
 from flux_demo.typography import ocr, suite
 from flux_demo.typography.view import (
     DIFF_COLORS,
@@ -29,15 +31,14 @@ from flux_demo.typography.view import (
     score_rows,
     score_summary,
 )
-from flux_demo.ui import share
-from flux_demo.ui.i18n import t
-from flux_demo.ui.server_text import say, visitor_language
+from flux_demo.ui import check, share
+from flux_demo.ui.endpoints import each_model, endpoint, ocr_only, scored_image
+from flux_demo.ui.i18n import say, t, visitor_language
 from flux_demo.ui.tables import localized_table
 from flux_demo.ui.widgets import (
     GPU_QUEUE,
     OCR_CONCURRENCY,
     OCR_QUEUE,
-    LocalizedProgress,
     NamedCheckboxGroup,
     NamedImage,
     NamedSlider,
@@ -47,12 +48,9 @@ from flux_demo.ui.widgets import (
     named_png,
     run_with_stop,
     seed_box,
-    show_notes,
-    show_stop,
     size_sliders,
     step_sliders,
     stop_button,
-    stop_watch,
 )
 from flux_demo.validation import (
     MAX_PROMPT_CHARS,
@@ -74,16 +72,13 @@ def write_prompt(text: str, scene: str) -> str:
     """The prompt helper: ``scene`` with ``text`` quoted where ``{text}`` is, or appended."""
     text = check_prompt(text, "text", suite.MAX_EXPECTED_CHARS)
     scene = suite.check_scene(scene)
-    try:
-        return typography.quote_prompt(text, scene or "")
-    except ValueError as err:
-        raise InvalidInput("text", str(err).removeprefix("text: ")) from None
+    return typography.quote_prompt(text, scene or "")
 
 
-def make_typography_fn(host: ModelHost):
-    """The `/typography` handler, bound to `host` and the models it serves."""
+def make_typography_fn(services: AppServices):
+    """The `/typography` handler, bound to `services` and the models it serves."""
 
-    @event_handler(host.limiter)
+    @endpoint(services, "typography", cost=scored_image, outputs=2)
     def typography_run(
         prompt: str,
         model: str,
@@ -92,18 +87,18 @@ def make_typography_fn(host: ModelHost):
         guidance: float,
         width: float,
         height: float,
-        progress=gr.Progress(),
+        run=gr.Progress(),
     ):
         """Generate an image whose prompt quotes text, then OCR-score how well the text was rendered.
 
         Args:
             prompt: 1-2000 characters with the text to render in quotes: a sign that says "OPEN".
-            model: Model key, one of the served models, e.g. "schnell", "dev" or "klein".
+            model: Model key, one of the served models: $models.
             seed: Noise seed, an integer 0-4294967295.
-            steps: Denoising steps, within the model's range (schnell and klein 1-16, dev 1-50).
-            guidance: Distilled guidance (dev 1-10); models that ignore it run at their fixed value.
-            width: Image width in pixels, 256-2048; snapped to a multiple of 16.
-            height: Image height in pixels, 256-2048; snapped to a multiple of 16.
+            steps: Denoising steps, within the model's range: $steps.
+            guidance: Distilled guidance: $guidance.
+            width: Image width in pixels, $sizes.
+            height: Image height in pixels, $sizes.
 
         Returns:
             The PNG (with its generation parameters as metadata) and a dict: recognised_text
@@ -112,27 +107,23 @@ def make_typography_fn(host: ModelHost):
             normalised_match, targets (per quoted text: target, recognised, cer, exact,
             normalised_match, readable, engine), boxes (OCR lines), ocr_seconds and details.
         """
-        request = GenerationRequest(prompt, model, width, height, steps, guidance, seed)
-        valid = validate(request, host.model_keys)
+        request = GenerationRequest(
+            prompt=prompt, model=model, width=width, height=height, steps=steps, guidance=guidance, seed=seed
+        )
+        valid = validate(request, services.model_keys)
         targets = suite.prompt_targets(valid.prompt)
-        show_notes(valid.notes)
-        try:
-            result, score = suite.generate_and_score(
-                host, valid, targets, LocalizedProgress(progress), stop_watch(host, "typography")
-            )
-        except GenerationCancelled as stop:  # the page's Stop: keep the last result on the page
-            show_stop(stop)
-            return gr.skip(), gr.skip()
-        image = named_png(result.image, result.request.settings())
+        run.notes(valid.notes)
+        result, score = suite.generate_and_score(services.backend, valid, targets, run.progress, run.stopped)
+        image = named_png(result.image, result.request.settings(), services.settings)
         return image, {**suite.score_as_dict(score), "details": result.details}
 
     return typography_run
 
 
-def make_score_fn(host: ModelHost):
-    """The `/score_text` handler, counted against the visitor's rate limit on `host`."""
+def make_score_fn(services: AppServices):
+    """The `/score_text` handler: OCR only, priced as such against the visitor's limit."""
 
-    @event_handler(host.limiter)
+    @endpoint(services, cost=ocr_only)
     def score_text(image: Image.Image, expected: str) -> dict:
         """OCR-score any image against the text it should show (works for images from any model).
 
@@ -154,18 +145,18 @@ def make_score_fn(host: ModelHost):
     return score_text
 
 
-def make_suite_fn(host: ModelHost, entries: Sequence[suite.SuiteEntry]):
-    """The `/typography_suite` handler, bound to `host`, the models it serves and the suite."""
-    model_keys = host.model_keys
+def make_suite_fn(services: AppServices, entries: Sequence[suite.SuiteEntry]):
+    """The `/typography_suite` handler, bound to `services`, the models it serves and the suite."""
+    model_keys = services.model_keys
 
-    @event_handler(host.limiter)
+    @endpoint(services, "suite", cost=each_model("count", 1, len(entries)))
     def typography_suite(
-        models: list[str], count: float, categories: list[str], seed: float, progress=gr.Progress()
+        models: list[str], count: float, categories: list[str], seed: float, run=gr.Progress()
     ):
         """Run suite prompts on several models, OCR-score every image and rank the models.
 
         Args:
-            models: Model keys to compare, one or more of the served models.
+            models: Model keys to compare, one or more of the served models: $models.
             count: Suite prompts per model, 1-48, taken in turn from each category.
             categories: Categories to draw prompts from; an empty list means all of them.
             seed: Noise seed used for every image, an integer 0-4294967295.
@@ -182,13 +173,14 @@ def make_suite_fn(host: ModelHost, entries: Sequence[suite.SuiteEntry]):
         if total > suite.MAX_SUITE_IMAGES:
             raise InvalidInput(
                 "count",
-                f"a run makes at most {suite.MAX_SUITE_IMAGES} images; {count} prompts × {len(models)} "
-                f"models is {total}: choose fewer prompts or models",
+                "input.suite_too_many",
+                limit=suite.MAX_SUITE_IMAGES,
+                count=count,
+                models=len(models),
+                total=total,
             )
-        if total > 1:  # one image is one unit of the visitor's rate limit; the call itself was one
-            limits.check_current_visitor(host.limiter, cost=total - 1)
-        progress = LocalizedProgress(progress)
-        progress((0, total), desc="Generating suite images", unit="images")
+        progress = run.progress
+        progress((0, total), desc=Message("progress.suite"), unit="images")
         images: list[suite.ScoredImage] = []
 
         def advance(done: int, total: int, image: suite.ScoredImage) -> None:
@@ -196,14 +188,14 @@ def make_suite_fn(host: ModelHost, entries: Sequence[suite.SuiteEntry]):
             progress((done, total), desc=suite_caption(image), unit="images")
 
         try:
-            suite.run_suite(host, chosen, models, seed, on_image=advance, stopped=stop_watch(host, "suite"))
+            suite.run_suite(services.backend, chosen, models, seed, on_image=advance, stopped=run.stopped)
         except GenerationCancelled:  # the page's Stop: score and report what finished
-            gr.Warning(say("stopped_images", done=len(images), total=total))
+            gr.Warning(say("ui.stopped_images", done=len(images), total=total))
         csv_path, json_path = suite.write_reports(images, download_folder("typography-suite"))
         return (
             localized_table(suite.LEADERBOARD_HEADERS, named_rows(suite.leaderboard_rows(images))),
             localized_table(suite.CATEGORY_HEADERS, named_rows(suite.category_rows(images), category=1)),
-            [(image.image, suite_caption(image)) for image in images],
+            [(suite_png(image, services.settings), suite_caption(image)) for image in images],
             str(csv_path),
             str(json_path),
         )
@@ -211,10 +203,15 @@ def make_suite_fn(host: ModelHost, entries: Sequence[suite.SuiteEntry]):
     return typography_suite
 
 
+def suite_png(image: suite.ScoredImage, config: Settings) -> str:
+    """A suite image as an output PNG (see `named_png`)."""
+    return named_png(image.image, {"model": image.model, "seed": image.seed}, config)
+
+
 def suite_caption(image: suite.ScoredImage) -> str:
     """ "FLUX.1 [schnell] · sw-01 · CER 0.12": the model's name, the suite id and the score."""
     score = image.score.mean_cer
-    cer = say("unreadable") if score is None else f"CER {score:.2f}"
+    cer = say("ui.unreadable") if score is None else f"CER {score:.2f}"
     return f"{get_spec(image.model).name} · {image.entry.id} · {cer}"
 
 
@@ -316,10 +313,10 @@ class ScoreViews:
         )
 
 
-def build_generate_section(host: ModelHost, tables: list) -> dict:
+def build_generate_section(services: AppServices, tables: list) -> dict:
     """The generate-and-score section; returns its form ({field name: component}) for links, and adds
     its tables with their English headers to `tables`."""
-    model_keys = host.model_keys
+    model_keys = services.model_keys
     first = get_spec(model_keys[0])
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
@@ -379,15 +376,15 @@ def build_generate_section(host: ModelHost, tables: list) -> dict:
         model, {"steps": steps, "guidance": guidance, "width": width, "height": height}, model_keys
     )
     event = run_with_stop(
-        host,
+        services,
         "typography",
         stop,
         [run.click, prompt.submit],
-        make_typography_fn(host),
+        make_typography_fn(services),
         [prompt, model, seed, steps, guidance, width, height],
         [image, views.scores],
         api_name="typography",
-        # Not the GPU group: the GPU part waits for the host's GPU slot, and OCR then runs without
+        # Not the GPU group: the GPU part waits for the backend's GPU slot, and OCR then runs without
         # holding the GPU for the next visitor.
         concurrency_id=OCR_QUEUE,
         concurrency_limit=OCR_CONCURRENCY,
@@ -405,7 +402,7 @@ def build_generate_section(host: ModelHost, tables: list) -> dict:
     }
 
 
-def build_score_section(host: ModelHost, tables: list) -> None:
+def build_score_section(services: AppServices, tables: list) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             upload = NamedImage(
@@ -429,7 +426,7 @@ def build_score_section(host: ModelHost, tables: list) -> None:
             tables.append((views.table, TARGET_HEADERS))
     event = gr.on(
         [run.click, expected.submit],
-        make_score_fn(host),
+        make_score_fn(services),
         [upload, expected],
         views.scores,
         api_name="score_text",
@@ -439,8 +436,8 @@ def build_score_section(host: ModelHost, tables: list) -> None:
     views.show_after(event, upload)
 
 
-def build_suite_section(host: ModelHost, tables: list) -> None:
-    model_keys = host.model_keys
+def build_suite_section(services: AppServices, tables: list) -> None:
+    model_keys = services.model_keys
     entries = suite.load_suite()
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
@@ -486,11 +483,11 @@ def build_suite_section(host: ModelHost, tables: list) -> None:
                 label=t("suite_images"), columns=4, height="auto", format="png", elem_id="suite-gallery"
             )
     run_with_stop(
-        host,
+        services,
         "suite",
         stop,
         [run.click],
-        make_suite_fn(host, entries),
+        make_suite_fn(services, entries),
         [models, count, categories, seed],
         [board, per_category, gallery, csv_file, json_file],
         api_name="typography_suite",
@@ -506,12 +503,12 @@ def build_suite_section(host: ModelHost, tables: list) -> None:
     )
 
 
-def build_tab(host: ModelHost) -> tuple[dict, list]:
+def build_tab(services: AppServices) -> tuple[dict, list]:
     """The Typography lab: generate and score, run the suite, score any image. Returns the
     generate-and-score form ({field name: component}) that a link can fill, and the tables with their
     English headers (see tables.translate_headers_on_load)."""
     tables: list = []
-    model_keys = host.model_keys
+    model_keys = services.model_keys
     # The first score would otherwise pay about a second to start the OCR engine.
     threading.Thread(target=ocr.warm_up, daemon=True, name="ocr-warm-up").start()
     gr.Markdown(t("typo_intro"), elem_id="typo-intro")
@@ -519,9 +516,11 @@ def build_tab(host: ModelHost) -> tuple[dict, list]:
         gr.Markdown(t("typo_offline_note"), elem_id="typo-offline-note")
     with gr.Tabs(elem_id="typo-sections", overflow_behavior="wrap"):
         with gr.Tab(t("typo_tab_generate"), id="typo-generate"):
-            form = build_generate_section(host, tables)
+            form = build_generate_section(services, tables)
         with gr.Tab(t("typo_tab_suite"), id="typo-suite"):
-            build_suite_section(host, tables)
+            build_suite_section(services, tables)
         with gr.Tab(t("typo_tab_score"), id="typo-score"):
-            build_score_section(host, tables)
+            build_score_section(services, tables)
+        with gr.Tab(t("typo_tab_check"), id="typo-check"):
+            check.build_section(services)
     return form, tables

@@ -1,4 +1,5 @@
-"""Pieces shared by the tabs: the GPU queue id, model choices, the offline notice, error translation."""
+"""Pieces shared by the tabs: the GPU queue id, model choices, the offline notice, errors and notes in the
+visitor's language."""
 
 from __future__ import annotations
 
@@ -14,17 +15,17 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import ClassVar
 
 import gradio as gr
 import PIL.Image
 
-from flux_demo import limits
+from flux_demo import provenance
+from flux_demo.config import Settings
 from flux_demo.faults import GenerationFailed
-from flux_demo.limits import VisitorLimiter
+from flux_demo.messages import Message
 from flux_demo.models import MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE, get_spec
-from flux_demo.ui.i18n import t
-from flux_demo.ui.server_text import localize, say
+from flux_demo.services import AppServices
+from flux_demo.ui.i18n import say, t, visitor_language
 from flux_demo.validation import MAX_SEED, InvalidInput, check_number
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 # Every GPU-bound event joins this concurrency group, so one GPU never runs two pipelines at once.
 GPU_QUEUE = "gpu"
 # OCR-bound events (typography scoring) share this group, so OCR never holds a GPU slot; the GPU part of
-# /typography still waits for the host's GPU slot.
+# /typography still waits for the backend's GPU slot.
 OCR_QUEUE = "ocr"
 OCR_CONCURRENCY = 2
 CUSTOM_SIZE = "Custom"  # the aspect-ratio choice that leaves width and height as typed
@@ -57,12 +58,13 @@ def offline_notice(model_keys: Sequence[str], device: str = "cuda"):
     return None
 
 
-def refusal(message: str, title: str = "Invalid input", language: str | None = None) -> gr.Error:
-    """The `gr.Error` for an expected refusal (bad input, a fault explained to the visitor), in the
-    visitor's language (the field name stays English): one log line instead of the traceback Gradio
-    prints for every error by default."""
-    log.info("refused (%s): %s", title, message[:200])
-    return gr.Error(localize(message, language), title=say(title, language), print_exception=False)
+def refusal(message: Message, title: str = "title.invalid_input", language: str | None = None) -> gr.Error:
+    """The `gr.Error` for an expected refusal (bad input, a fault explained to the visitor): `message`
+    and the `title` code rendered in the visitor's language (the field name stays English); one log line
+    instead of the traceback Gradio prints for every error by default."""
+    log.info("refused (%s): %s", title, str(message)[:200])
+    language = language or visitor_language()
+    return gr.Error(message.render(language), title=say(title, language), print_exception=False)
 
 
 class Refused:
@@ -70,8 +72,8 @@ class Refused:
     `preprocess` before it makes the request known to the handler, so the refusal is raised by
     `event_handler`, in the visitor's language, before the handler runs."""
 
-    def __init__(self, message: str):
-        self.message = message
+    def __init__(self, err: InvalidInput):
+        self.message = err.message
 
 
 def _raise_refused(values) -> None:
@@ -82,15 +84,15 @@ def _raise_refused(values) -> None:
 
 def as_user_error(err: InvalidInput | GenerationFailed) -> gr.Error:
     """The `gr.Error` a visitor sees for bad input or a fault (out of memory, model unavailable...)."""
-    title = "Invalid input" if isinstance(err, InvalidInput) else err.title
-    return refusal(str(err), title=title)
+    title = "title.invalid_input" if isinstance(err, InvalidInput) else err.title
+    return refusal(err.message, title=title)
 
 
-def event_handler(limiter: VisitorLimiter | None = None) -> Callable[[Callable], Callable]:
-    """Decorate a handler so that a visitor sees plain errors: `InvalidInput` becomes a `gr.Error` whose
-    message names the field and the allowed range, a `GenerationFailed` one that says what went wrong and
-    what to try. With a `limiter` (GPU-bound events), each call first counts against the visitor's rate
-    limit. Works for plain and generator handlers (Gradio streams a generator's yields to the page)."""
+def event_handler() -> Callable[[Callable], Callable]:
+    """Decorate a handler (of a private event: GPU and OCR endpoints use `endpoints.endpoint`) so that a
+    visitor sees plain errors: a refused value or `InvalidInput` becomes a `gr.Error` whose message names
+    the field and the allowed range, a `GenerationFailed` one that says what went wrong and what to try.
+    Works for plain and generator handlers (Gradio streams a generator's yields to the page)."""
 
     def decorate(fn: Callable) -> Callable:
         if inspect.isgeneratorfunction(fn):
@@ -99,7 +101,6 @@ def event_handler(limiter: VisitorLimiter | None = None) -> Callable[[Callable],
             def streaming(*args, **kwargs):
                 _raise_refused([*args, *kwargs.values()])
                 try:
-                    limits.check_current_visitor(limiter)
                     yield from fn(*args, **kwargs)
                 except (InvalidInput, GenerationFailed) as err:
                     raise as_user_error(err) from None
@@ -110,7 +111,6 @@ def event_handler(limiter: VisitorLimiter | None = None) -> Callable[[Callable],
         def plain(*args, **kwargs):
             _raise_refused([*args, *kwargs.values()])
             try:
-                limits.check_current_visitor(limiter)
                 return fn(*args, **kwargs)
             except (InvalidInput, GenerationFailed) as err:
                 raise as_user_error(err) from None
@@ -120,10 +120,10 @@ def event_handler(limiter: VisitorLimiter | None = None) -> Callable[[Callable],
     return decorate
 
 
-def show_notes(notes: Sequence[str]) -> None:
+def show_notes(notes: Sequence[Message]) -> None:
     """Tell the visitor about adjustments the server made (snapped sizes, ignored guidance)."""
     for note in notes:
-        gr.Warning(as_text(localize(note)))
+        gr.Warning(as_text(say(note)))
 
 
 def as_text(text: str, limit: int = 300) -> str:
@@ -136,34 +136,52 @@ def as_text(text: str, limit: int = 300) -> str:
     return html.escape(text, quote=False)
 
 
-class _NamedBoundsMixin:
-    """Gradio checks bounds and choices on the server, but its message omits the field: add it."""
+class _NamedChoicesMixin:
+    """Check the choices ourselves, before Gradio does: its message omits the field and is English only."""
 
     def preprocess(self, payload):
-        try:
-            return super().preprocess(payload)
-        except gr.Error as err:
-            # A translated label is an I18nData whose key is the field name in English.
-            field = getattr(self.label, "key", self.label)
-            return Refused(f"{field}: {err.message}")
+        field = field_name(self.label)
+        choices = [value for _, value in self.choices]
+        listed = ", ".join(map(repr, choices))
+        if not isinstance(payload, list):
+            return Refused(
+                InvalidInput(field, "input.not_a_list", choices=listed, kind=type(payload).__name__)
+            )
+        for value in payload:
+            if value not in choices:
+                return Refused(
+                    InvalidInput(field, "input.not_a_choice", value=repr(value)[:80], choices=listed)
+                )
+        return super().preprocess(payload)
 
 
-class _NamedNumberMixin(_NamedBoundsMixin):
-    """API callers can send anything: reject text, lists, NaN, infinities and, where the field holds
-    whole numbers, fractions, with a message that names the field and its range."""
+class _NamedNumberMixin:
+    """API callers can send anything: reject text, lists, NaN, infinities, values out of bounds and,
+    where the field holds whole numbers, fractions, with a message that names the field and its range
+    (checked before Gradio's own bound check, whose message omits the field and is English only)."""
 
     def preprocess(self, payload):
         if payload is None and isinstance(self, gr.Number):
             return None  # an emptied Number box; the handler decides whether it may be empty
-        field = getattr(self.label, "key", self.label)
-        allowed = f"from {self.minimum:g} to {self.maximum:g}" if self.maximum is not None else "a number"
+        field = field_name(self.label)
         try:
-            value = check_number(field, payload, allowed)
+            value = check_number(field, payload, self._allowed())
             if self.precision == 0 and value != int(value):
-                raise InvalidInput(field, f"must be a whole number ({allowed}), got {value}")
+                raise InvalidInput(field, "input.not_whole", allowed=self._allowed(), value=value)
+            if self.minimum is not None and value < self.minimum:
+                raise InvalidInput(field, "input.below_minimum", value=value, minimum=self.minimum)
+            if self.maximum is not None and value > self.maximum:
+                raise InvalidInput(field, "input.above_maximum", value=value, maximum=self.maximum)
         except InvalidInput as err:
-            return Refused(str(err))
+            return Refused(err)
         return super().preprocess(payload)
+
+    def _allowed(self) -> Message:
+        if self.minimum is None or self.maximum is None:
+            return Message("allowed.number")
+        if self.precision == 0:
+            return Message("allowed.integer_range", low=int(self.minimum), high=int(self.maximum))
+        return Message("allowed.range", low=self.minimum, high=self.maximum)
 
 
 class NamedSlider(_NamedNumberMixin, gr.Slider):
@@ -196,7 +214,7 @@ class NamedNumber(_NamedNumberMixin, gr.Number):
         return "number"
 
 
-class NamedCheckboxGroup(_NamedBoundsMixin, gr.CheckboxGroup):
+class NamedCheckboxGroup(_NamedChoicesMixin, gr.CheckboxGroup):
     is_template = True
 
     def get_block_name(self) -> str:
@@ -226,10 +244,7 @@ class NamedDataframe(gr.Dataframe):
         try:
             return super().preprocess(payload)
         except Exception as err:
-            field = self.field
-            return Refused(
-                f"{field}: must be a table {{'headers': [...], 'data': [[...], ...]}} ({type(err).__name__})"
-            )
+            return Refused(InvalidInput(self.field, "input.table", error=type(err).__name__))
 
 
 class NamedImage(gr.Image):
@@ -260,15 +275,15 @@ class NamedImage(gr.Image):
             with PIL.Image.open(source) as probe:
                 width, height = probe.size
         except Exception:
-            return Refused(f"{field}: must be a PNG, JPEG or WebP image")
+            return Refused(InvalidInput(field, "input.image_format"))
         if width > self.max_side or height > self.max_side:
             return Refused(
-                f"{field}: must be at most {self.max_side}×{self.max_side} pixels, got {width}×{height}"
+                InvalidInput(field, "input.image_too_large", limit=self.max_side, width=width, height=height)
             )
         try:
             return super().preprocess(payload)
         except Exception as err:
-            return Refused(f"{field}: could not be read ({type(err).__name__})")
+            return Refused(InvalidInput(field, "input.could_not_read", error=type(err).__name__))
 
 
 def field_name(label) -> str:
@@ -367,9 +382,15 @@ def _session() -> str:
     return getattr(request, "session_hash", None) or ""
 
 
-def stop_watch(host, action: str):
-    """What a handler passes down as `stopped`: true once this session pressed Stop for `action`."""
-    return host.stops.watch(_session(), action)
+def live_preview_box(**kwargs) -> gr.Checkbox:
+    """The "Live preview" checkbox: off for API and MCP callers (its initial value is what they get by
+    default, and streaming previews costs them time they did not ask for), ticked by the page itself
+    when it loads (in the browser, no server round trip)."""
+    from gradio.context import Context
+
+    box = gr.Checkbox(False, label=t("live_preview"), **kwargs)
+    Context.root_block.load(None, None, box, js="() => true", queue=False, api_visibility="private")
+    return box
 
 
 def stop_button(action: str) -> gr.Button:
@@ -377,47 +398,57 @@ def stop_button(action: str) -> gr.Button:
     return gr.Button(t("stop"), variant="stop", elem_id=f"{action}-stop", scale=1, min_width=80)
 
 
-def run_with_stop(
-    host, action: str, stop: gr.Button, triggers: Sequence, fn: Callable, inputs, outputs, **event
-) -> object:
-    """Wire `fn` to `triggers`, stoppable by `stop` (see `stop_button`). Stop keeps what the run
-    finished: the handler sees the stop at its next step (`stop_watch`), says where it stopped
-    (`show_stop`) and ends normally, instead of Gradio cancelling the job and blanking its outputs.
-    Returns the run's event (the one with `event`'s api_name)."""
+def stoppable(services: AppServices, action: str, stop: gr.Button, triggers: Sequence, press: bool = True):
+    """The start of a run of `action` on `triggers`, stoppable by `stop` (see `stop_button`): chain the
+    run's own events on the returned one. Stop keeps what the run finished: the handler sees the stop at
+    its next step (the endpoint runner's `run.stopped`), says where it stopped and ends normally, instead
+    of Gradio cancelling the job and blanking its outputs. `press=False` when `stop` is already wired
+    for `action` (several runs share one Stop button)."""
 
     def press_stop():
-        host.stops.stop(_session(), action)
+        services.stops.stop(_session(), action)
 
     def start():
-        host.stops.clear(_session(), action)
+        services.stops.clear(_session(), action)
 
-    stop.click(press_stop, None, None, queue=False, api_visibility="private")
-    return gr.on(triggers, start, None, None, queue=False, api_visibility="private").then(
-        fn, inputs, outputs, **event
-    )
+    if press:
+        stop.click(press_stop, None, None, queue=False, api_visibility="private")
+    return gr.on(triggers, start, None, None, queue=False, api_visibility="private")
+
+
+def run_with_stop(
+    services: AppServices,
+    action: str,
+    stop: gr.Button,
+    triggers: Sequence,
+    fn: Callable,
+    inputs,
+    outputs,
+    **event,
+) -> object:
+    """Wire `fn` to `triggers`, stoppable by `stop` (see `stoppable`); returns the run's event (the one
+    with `event`'s api_name)."""
+    return stoppable(services, action, stop, triggers).then(fn, inputs, outputs, **event)
 
 
 def show_stop(stop) -> None:
     """Tell the visitor where a run stopped (a `GenerationCancelled` with its step counts)."""
-    gr.Warning(say("stopped_at", step=stop.step, steps=stop.steps))
+    gr.Warning(say("ui.stopped_at", step=stop.step, steps=stop.steps))
 
 
 class LocalizedProgress:
-    """`gr.Progress` whose descriptions and units are in the visitor's language. A plain class, so it
-    pickles into ZeroGPU's worker process like the progress it wraps."""
-
-    UNITS: ClassVar[dict] = {"ko": {"steps": "스텝", "images": "장"}}
+    """`gr.Progress` whose descriptions (catalog `Message`s) and units ("steps", "images") are in the
+    visitor's language. A plain class, so it pickles into ZeroGPU's worker process like the progress it
+    wraps."""
 
     def __init__(self, progress, language: str | None = None):
-        from flux_demo.ui.server_text import visitor_language
-
         self.progress = progress
         self.language = language or visitor_language()
 
-    def __call__(self, value, desc: str | None = None, unit: str = "steps", **kwargs):
-        if desc:
-            desc = localize(desc, self.language)
-        unit = self.UNITS.get(self.language, {}).get(unit, unit)
+    def __call__(self, value, desc: Message | str | None = None, unit: str = "steps", **kwargs):
+        if isinstance(desc, Message):
+            desc = desc.render(self.language)
+        unit = Message(f"unit.{unit}").render(self.language)
         return self.progress(value, desc=desc, unit=unit, **kwargs)
 
 
@@ -440,15 +471,10 @@ def download_name(settings: dict) -> str:
     return f"flux-{settings['model']}-{settings['seed']}.png"
 
 
-def named_png(image: PIL.Image.Image, settings: dict) -> str:
-    """`image` saved as a PNG named by `download_name`, with its text metadata (`image.info`); the
-    path, which an image output serves under that name, so a download is not called image.png."""
-    from PIL.PngImagePlugin import PngInfo
-
-    info = PngInfo()
-    for key, value in image.info.items():
-        if isinstance(key, str) and isinstance(value, str):
-            info.add_text(key, value)
+def named_png(image: PIL.Image.Image, settings: dict, config: Settings) -> str:
+    """`image` saved as a PNG named by `download_name`, with its text metadata (`image.info`) and, unless
+    `config` turns marking off, XMP and a C2PA manifest (`flux_demo.provenance`); the path, which an image
+    output serves under that name, so a download is not called image.png. Every output PNG goes here."""
     path = download_folder("images") / download_name(settings)
-    image.save(path, pnginfo=info)
+    provenance.for_settings(config).save_png(image, path)
     return str(path)

@@ -1,0 +1,368 @@
+"""Fair under attack: admission before a job takes a queue place, prices in units of work, round-robin order
+by visitor, and old positional callers, through the real server. Visitors are told apart by
+X-Forwarded-For behind one trusted proxy (FLUX_DEMO_TRUSTED_PROXIES=1), as on a Space. The pipeline is
+held on an event where the order of jobs matters, so nothing depends on timing."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+
+import httpx
+import pytest
+from gradio_client import Client
+
+from flux_demo.pipelines import runner
+from flux_demo.services.admission import OCR_UNITS, declared_cost, parameter_values, units
+
+QUICK = {"prompt": "a fox", "model": "tiny-schnell", "width": 256, "height": 256, "steps": 1}
+QUICK |= {"guidance": 0.0, "seed": 1, "randomize_seed": False}
+
+
+def fn_index(demo, api_name: str) -> int:
+    return next(index for index, fn in demo.fns.items() if fn.api_name == api_name)
+
+
+def join(url: str, index: int, visitor: str, seed: int, **changes) -> httpx.Response:
+    """One /generate job put in the queue by hand, as the page does, from `visitor` (its address as the
+    trusted proxy saw it); the response comes once the server accepted or refused it."""
+    values = {**QUICK, "seed": seed, **changes}
+    body = {"data": list(values.values()), "fn_index": index, "session_hash": f"{visitor}-{seed}"}
+    headers = {"x-forwarded-for": visitor, "x-gradio-user": "app", "accept-language": "ko-KR,ko;q=0.9"}
+    return httpx.post(f"{url.rstrip('/')}/gradio_api/queue/join", json=body, headers=headers, timeout=60)
+
+
+@pytest.fixture
+def held(monkeypatch):
+    """Every pipeline call records its seed, then waits until the test releases it."""
+    real_call, hold, calls, first = runner.text_to_image, threading.Event(), [], threading.Event()
+
+    def held_call(replica, loaded, request, on_step_end):
+        calls.append(request.seed)
+        first.set()
+        assert hold.wait(timeout=120), "the test never released the pipeline"
+        return real_call(replica, loaded, request, on_step_end)
+
+    monkeypatch.setattr(runner, "text_to_image", held_call)
+    yield calls, first, hold
+    hold.set()
+
+
+@pytest.fixture
+def behind_proxy(settings):
+    """An app behind one trusted proxy, so X-Forwarded-For tells visitors apart."""
+    from flux_demo.ui import create_demo
+
+    demo = create_demo(dataclasses.replace(settings, trusted_proxies=1, queue_size=8))
+    return demo
+
+
+def waiting(demo) -> int:
+    """Jobs waiting in or running from the demo's queue."""
+    return len(demo._queue.event_ids_to_events)
+
+
+def drained(demo, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while waiting(demo):
+        assert time.monotonic() < deadline, "the queue never drained"
+        time.sleep(0.05)
+
+
+def test_a_refused_job_takes_no_queue_place_and_others_still_join(serve, behind_proxy, held):
+    calls, first, hold = held
+    index = fn_index(behind_proxy, "generate")
+    with serve(behind_proxy) as url:
+        assert join(url, index, "198.51.100.1", 1).status_code == 200
+        assert first.wait(timeout=120)  # the first job holds the GPU
+        assert join(url, index, "198.51.100.1", 2).status_code == 200
+        before = waiting(behind_proxy)
+        refused = join(url, index, "198.51.100.1", 3)
+        assert refused.status_code == 429
+        assert refused.headers["retry-after"] == "5"
+        assert "대기 중이거나 실행 중인 작업이 이미 2개" in refused.json()["detail"]  # the page's language
+        assert waiting(behind_proxy) == before  # no place taken
+        assert join(url, index, "198.51.100.2", 4).status_code == 200  # another visitor still joins
+        hold.set()
+        drained(behind_proxy)
+        client = Client(url, verbose=False, headers={"x-forwarded-for": "198.51.100.1"})
+        client.predict(**{**QUICK, "seed": 5}, api_name="/generate")  # A may join again once done
+    assert sorted(calls) == [1, 2, 4, 5]
+
+
+def test_waiting_jobs_go_round_robin_by_visitor(serve, behind_proxy, held):
+    calls, first, hold = held
+    index = fn_index(behind_proxy, "generate")
+    with serve(behind_proxy) as url:
+        assert join(url, index, "203.0.113.1", 10).status_code == 200  # A's first runs and holds the GPU
+        assert first.wait(timeout=120)
+        assert join(url, index, "203.0.113.1", 11).status_code == 200  # A's second waits
+        assert join(url, index, "203.0.113.2", 20).status_code == 200  # B's first arrives later
+        hold.set()
+        drained(behind_proxy)
+    assert calls == [10, 20, 11]  # B's first job went ahead of A's second
+
+
+def test_the_rate_limit_counts_units_of_work_at_admission(serve, settings):
+    from flux_demo.ui import create_demo
+
+    demo = create_demo(dataclasses.replace(settings, trusted_proxies=1, rate_limit="2/minute"))
+    index = fn_index(demo, "generate")
+    one_unit = {"width": 512, "height": 512, "steps": 16}  # 16 steps × 0.25 MP / 4 = 1 unit
+    with serve(demo) as url:
+        client = Client(url, verbose=False, headers={"x-forwarded-for": "192.0.2.7"})
+        for seed in (1, 2):
+            client.predict(**{**QUICK, **one_unit, "seed": seed}, api_name="/generate")
+        refused = join(url, index, "192.0.2.7", 3, **one_unit)
+        assert refused.status_code == 429
+        assert "작업량 2단위까지" in refused.json()["detail"] and int(refused.headers["retry-after"]) > 0
+        # The API answers in English, and a refused job cost nothing: a cheap one still fits? No: 2 used.
+        with pytest.raises(httpx.HTTPStatusError) as err:
+            client.predict(**{**QUICK, "seed": 4}, api_name="/generate")
+        assert err.value.response.status_code == 429
+        assert "at most 2 units of work per minute" in err.value.response.json()["detail"]
+        # Another visitor has their own budget.
+        other = Client(url, verbose=False, headers={"x-forwarded-for": "192.0.2.8"})
+        other.predict(**{**QUICK, **one_unit, "seed": 5}, api_name="/generate")
+
+
+@pytest.mark.parametrize(
+    ("api_name", "values", "expected"),
+    [
+        ("generate", {"model": "tiny-dev", "steps": 28, "width": 1024, "height": 1024}, 7.0),
+        ("generate", {"model": "tiny-schnell", "steps": 4, "width": 256, "height": 256}, 1 / 16),
+        ("typography", {"model": "tiny-schnell", "steps": 4, "width": 1024, "height": 1024}, 1 + OCR_UNITS),
+        ("score_text", {"image": None, "expected": "OPEN"}, OCR_UNITS),
+        (
+            "compare",
+            {"models": ["tiny-schnell", "tiny-dev", "tiny-klein"], "width": 1024, "height": 1024},
+            units(1, 4, 1024, 1024) + units(1, 28, 1024, 1024) + units(1, 4, 1024, 1024),
+        ),
+        ("seed_sweep", {"models": ["tiny-schnell"], "seeds": 8, "width": 1024, "height": 1024}, 8.0),
+        ("typography_suite", {"models": ["tiny-schnell", "tiny-dev"], "count": 2}, 2 * (1 + 7) / 16),
+        ("edit", {"model": "tiny-klein", "references": ["a", "b"], "steps": 4, "width": 0}, 3 / 16),
+        ("trajectory", {"model": "tiny-dev", "steps": 28, "width": 512, "height": 512}, 28 * 0.25 / 4),
+    ],
+)
+def test_each_endpoint_prices_its_work_from_the_request(demo, api_name, values, expected):
+    fn = next(fn for fn in demo.fns.values() if fn.api_name == api_name)
+    cost = declared_cost(fn.fn)
+    assert cost is not None, f"{api_name} declares no cost: admission would let it through unpriced"
+    assert cost(values) == pytest.approx(expected)
+
+
+def test_every_queued_gpu_event_declares_a_cost(demo):
+    from flux_demo.ui.widgets import GPU_QUEUE, OCR_QUEUE
+
+    for fn in demo.fns.values():
+        if fn.queue and fn.concurrency_id in (GPU_QUEUE, OCR_QUEUE):
+            assert declared_cost(fn.fn) is not None, fn.name
+
+
+def test_a_round_one_positional_call_with_eight_values_still_works(server_url):
+    """REST callers written before `previews` existed send 8 values to /generate."""
+    base = server_url.rstrip("/") + "/gradio_api/call/generate"
+    event = httpx.post(base, json={"data": list(QUICK.values())}, timeout=60).json()["event_id"]
+    with httpx.stream("GET", f"{base}/{event}", timeout=120) as stream:
+        lines = [line for line in stream.iter_lines() if line.startswith(("event:", "data:"))]
+    assert "event: complete" in lines, lines[-4:]
+    assert parameter_values(lambda a, b: None, [1]) == {"a": 1}  # fewer values than parameters
+
+
+# --- private events and memory per visitor -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def huge_header(tmp_path_factory):
+    """A 13000² PNG: a few hundred KB on disk, 507 MB once decoded to RGB."""
+    from PIL import Image
+
+    path = tmp_path_factory.mktemp("huge") / "huge.png"
+    Image.new("1", (13000, 13000)).save(path)
+    return path
+
+
+def upload(url: str, path, visitor: str = "198.51.100.50") -> dict:
+    with open(path, "rb") as file:
+        response = httpx.post(
+            f"{url.rstrip('/')}/gradio_api/upload",
+            files={"files": (path.name, file, "image/png")},
+            headers={"x-forwarded-for": visitor},
+            timeout=60,
+        )
+    response.raise_for_status()
+    return {"path": response.json()[0], "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
+
+
+def peak_rss_during(call) -> tuple[object, int]:
+    """(what `call()` returned, the most resident memory this process gained while it ran, in bytes)."""
+    import os
+
+    page = os.sysconf("SC_PAGE_SIZE")
+
+    def rss() -> int:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * page
+
+    start, peak, done = rss(), [0], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], rss() - start)
+            time.sleep(0.002)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        result = call()
+    finally:
+        done.set()
+        sampler.join()
+    return result, peak[0]
+
+
+def private_events(demo) -> dict[str, int]:
+    return {fn.name: index for index, fn in demo.fns.items() if fn.api_name is None or not fn.show_api}
+
+
+@pytest.mark.parametrize("event", ["painted_mask", "add_reference", "before_after", "mask_canvas", "restore"])
+def test_private_events_refuse_a_huge_image_from_its_header_without_decoding(
+    event, server_url, demo, huge_header
+):
+    big = upload(server_url, huge_header)
+    gallery = [{"image": big, "caption": None}]
+    inputs = {
+        "painted_mask": [{"background": big, "layers": [big], "composite": big}, gallery],
+        "add_reference": [big, []],
+        "before_after": [big, gallery],
+        "mask_canvas": [gallery],
+        "restore": [big],
+    }[event]
+    index = next(i for i, fn in demo.fns.items() if fn.name == event)
+    body = {"data": inputs, "fn_index": index, "session_hash": f"huge-{event}"}
+    response, grown = peak_rss_during(
+        lambda: httpx.post(f"{server_url.rstrip('/')}/gradio_api/run/predict", json=body, timeout=120)
+    )
+    assert "13000" in response.text, response.text[:300]  # refused, naming the size it read
+    assert grown < 50 * 1024 * 1024, f"{event}: resident memory grew by {grown / 1e6:.0f} MB"
+
+
+def test_ten_references_over_the_total_are_refused_from_their_headers(server_url, demo, tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "large.png"
+    Image.new("RGB", (4096, 2048)).save(path)  # 8.4 MP each: ten are 84 MP, over the 40 MP total
+    reference = upload(server_url, path)
+    index = fn_index(demo, "edit")
+    values = ["the sign from image 1", [reference] * 10, "tiny-klein", 1, False, 1, 0, 0]
+    body = {"data": values, "fn_index": index, "session_hash": "ten-references"}
+    response, grown = peak_rss_during(
+        lambda: httpx.post(f"{server_url.rstrip('/')}/gradio_api/queue/join", json=body, timeout=120)
+    )
+    assert response.status_code == 200  # admitted: the refusal comes from the references' headers
+    events = httpx.get(
+        f"{server_url.rstrip('/')}/gradio_api/queue/data",
+        params={"session_hash": "ten-references"},
+        timeout=120,
+    ).text
+    assert "megapixels in all" in events
+    assert grown < 50 * 1024 * 1024, f"resident memory grew by {grown / 1e6:.0f} MB"
+
+
+def test_two_hundred_sessions_sending_ten_megabytes_each_leave_memory_flat(server_url, demo):
+    base = server_url.rstrip("/")
+    index = fn_index(demo, "generate")
+    sessions_before = len(demo.state_holder.session_data)
+    # One 10 MB prompt, streamed by every request (the client holds it once, so memory growth is the
+    # server's): {"fn_index": i, "session_hash": "s<n>", "data": ["xxx...", ...]}.
+    big = b"x" * (10 * 1024 * 1024)
+    rest = json.dumps(list(QUICK.values())[1:]).encode()[1:]  # '"tiny-schnell", 256, ...]'
+
+    def body(session: int):
+        yield f'{{"fn_index": {index}, "session_hash": "s{session}", "data": ["'.encode()
+        yield big
+        yield b'", ' + rest + b"}"
+
+    def flood():
+        codes = []
+        with httpx.Client(timeout=60) as http:
+            for session in range(200):
+                try:
+                    response = http.post(
+                        f"{base}/gradio_api/queue/join",
+                        content=body(session),
+                        headers={"content-type": "application/json"},
+                    )
+                    codes.append(response.status_code)
+                except (httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadError):
+                    codes.append(413)  # refused before the body was read in full
+        return codes
+
+    import gc
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        codes = flood()
+        gc.collect()
+        kept, _peak = tracemalloc.get_traced_memory()  # what the server still holds after the flood
+    finally:
+        tracemalloc.stop()
+    assert set(codes) == {413}
+    assert len(demo.state_holder.session_data) == sessions_before  # no session kept anything
+    assert kept < 5 * 1024 * 1024, f"the server kept {kept / 1e6:.1f} MB after 200 sessions of 10 MB"
+
+
+def test_previews_are_small_files_gone_after_the_run(server_url, settings):
+    import os
+    from pathlib import Path
+
+    client = Client(server_url, verbose=False)
+    job = client.submit(
+        **{**QUICK, "width": 1024, "height": 1024, "steps": 4, "previews": True}, api_name="/generate"
+    )
+    final = job.result(timeout=300)
+    frames = [output[0] for output in job.outputs()[:-1]]
+    sizes = [os.path.getsize(frame) for frame in frames]
+    # Random tiny weights draw noise, the worst case for compression: a 1024² PNG of it is ~3 MB.
+    assert len(frames) == 4 and all(size < 64 * 1024 for size in sizes), sizes
+    assert os.path.getsize(final[0]) > 10 * max(sizes)
+    previews = Path(os.environ["GRADIO_TEMP_DIR"]) / "previews"
+    assert not previews.exists() or not any(previews.iterdir())  # deleted once the run ended
+
+
+def test_mcp_edit_tool_takes_references_as_files(server_url, tmp_path):
+    import asyncio
+    import base64
+    import concurrent.futures
+    import io
+
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (256, 256), (200, 30, 30)).save(buffer, format="PNG")
+    reference = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+    async def call_edit():
+        async with streamablehttp_client(f"{server_url}gradio_api/mcp/") as (read, write, _):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                tools = {tool.name: tool for tool in (await session.list_tools()).tools}
+                arguments = {"prompt": "the red square from image 1", "references": [reference]}
+                arguments |= {"model": "tiny-klein", "seed": 3, "randomize_seed": False, "steps": 1}
+                return tools, await session.call_tool("edit", arguments)
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        tools, result = pool.submit(asyncio.run, call_edit()).result(timeout=300)
+    assert tools["edit"].inputSchema["properties"]["references"]["type"] == "array"
+    assert not result.isError, result.content
+    assert "flux-tiny-klein-3" in str(result.content)
+
+
+def test_served_files_are_never_sniffed(server_url):
+    response = httpx.get(server_url, timeout=60)
+    assert response.headers["x-content-type-options"] == "nosniff"

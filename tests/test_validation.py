@@ -39,7 +39,7 @@ def test_nano_models_draw_only_the_256_square_they_were_trained_at():
     assert (valid.width, valid.height) == (256, 256)
     with pytest.raises(InvalidInput, match=r"^width: must be 256 to 256, in multiples of 32 for FLUX.1 nano"):
         validate(request(model="nano-dev", width=320), ("nano-dev",))
-    assert size_for_aspect("16:9", 256, get_spec("nano-dev")) == (256, 256)
+    assert size_for_aspect("16:9", get_spec("nano-dev")) == (256, 256)
 
 
 def test_aspect_presets_keep_the_pixel_count_near_the_base():

@@ -170,7 +170,7 @@ def klein_url(serve, settings):
     from flux_demo.ui import create_demo
 
     host = ModelHost(dataclasses.replace(settings, models=("nano-klein",)))
-    with serve(create_demo(host=host)) as url:
+    with serve(create_demo(backend=host)) as url:
         yield url
 
 

@@ -2,8 +2,8 @@
 
 Everything else (pipelines, generation, the tabs) reads a `ModelSpec` and never branches on a model's
 name. Real entries point at Hub repo ids. Offline entries run the same pipeline classes on a CPU:
-`nano-*` are small FLUX.1 models trained on a synthetic grammar and shipped in the repository, `tiny-*` are
-twins with tiny random weights for fast tests (both in `flux_demo.offline`).
+`nano-*` are small FLUX.1 and FLUX.2 [klein] models trained on a synthetic grammar and shipped in the
+repository, `tiny-*` are twins with tiny random weights for fast tests (both in `flux_demo.offline`).
 """
 
 from __future__ import annotations
@@ -234,27 +234,30 @@ def _tiny_twin(spec: ModelSpec, variant: str) -> ModelSpec:
     )
 
 
-NANO_MAX_SIDE = 512  # trained at 256x256; up to 512 still draws, and bounds the CPU work per request
+NANO_SIDE = 256  # the size the nano models were trained at; larger images tile and garble their signs
 
 
-def _nano(spec: ModelSpec) -> ModelSpec:
-    """A trained offline FLUX.1 model: the real model's call settings at 256x256, shipped weights."""
+def _nano(spec: ModelSpec, max_sequence_length: int) -> ModelSpec:
+    """A trained offline model: the real model's call settings at the 256x256 it was trained at, shipped
+    weights; `max_sequence_length` is the text length it was trained at (every grammar prompt fits)."""
+    family, _, variant = spec.name.partition(" [")
     return dataclasses.replace(
         spec,
         key=f"nano-{spec.key}",
-        name=f"{spec.name.replace('FLUX.1', 'FLUX.1 nano')} (offline)",
+        name=f"{family} nano [{variant.split(']')[0]}] (offline)",
         repo_id="",
         license="Apache-2.0",
         license_url="https://www.apache.org/licenses/LICENSE-2.0",  # trained in this repository
         offline_variant=f"nano-{spec.key}",
-        default_size=MIN_SIDE,
-        max_side=NANO_MAX_SIDE,
+        default_size=NANO_SIDE,
+        max_side=NANO_SIDE,
         size_multiple=32,  # the nano VAE downsamples x16
-        max_sequence_length=16,  # T5 tokens: the length it was trained at; every grammar caption fits
-        share_group="nano-flux1",
+        latent_channels=16,  # the nano autoencoder's, for FLUX.1 and klein alike
+        max_sequence_length=max_sequence_length,
+        share_group="nano-flux1" if spec.share_group else None,
         weights_gb=(),
         seconds_per_step_1mp=0.05,
-        max_edit_pixels=NANO_MAX_SIDE * NANO_MAX_SIDE,
+        max_edit_pixels=NANO_SIDE * NANO_SIDE,
         preview_decoder="vae",
     )
 
@@ -265,19 +268,20 @@ MODELS: Mapping[str, ModelSpec] = MappingProxyType(
         for spec in (
             SCHNELL,
             DEV,
-            _nano(SCHNELL),
-            _nano(DEV),
+            _nano(SCHNELL, max_sequence_length=16),  # T5 tokens
+            _nano(DEV, max_sequence_length=16),
             _tiny_twin(SCHNELL, "flux1-schnell"),
             _tiny_twin(DEV, "flux1-dev"),
             KLEIN,
+            _nano(KLEIN, max_sequence_length=32),  # Qwen3 tokens of the chat-templated prompt
             _tiny_twin(KLEIN, "flux2-klein"),
         )
     }
 )
 
 REAL_DEFAULT = ("schnell", "dev", "klein")
-# Without a GPU: the trained nano FLUX.1 models, and the tiny random klein (there is no trained nano klein).
-OFFLINE_DEFAULT = ("nano-schnell", "nano-dev", "tiny-klein")
+# Without a GPU: the trained nano models.
+OFFLINE_DEFAULT = ("nano-schnell", "nano-dev", "nano-klein")
 TINY_DEFAULT = ("tiny-schnell", "tiny-dev", "tiny-klein")  # fast tests
 
 

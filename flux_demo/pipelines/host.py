@@ -59,7 +59,15 @@ def enabled_model_keys(settings: Settings) -> tuple[str, ...]:
         for key in settings.models:
             get_spec(key)
         return settings.models
-    return REAL_DEFAULT if gpu_available() else OFFLINE_DEFAULT
+    return REAL_DEFAULT if gpu_available() else offline_default()
+
+
+def offline_default() -> tuple[str, ...]:
+    """The trained nano models; tiny-klein stands in for nano-klein in a checkout without its weights."""
+    from flux_demo.offline import nano
+
+    shipped = (nano.weights_path("nano-klein") / "model_index.json").is_file()
+    return tuple("tiny-klein" if key == "nano-klein" and not shipped else key for key in OFFLINE_DEFAULT)
 
 
 class _TorchvisionFallbackFilter(logging.Filter):

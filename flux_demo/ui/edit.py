@@ -4,6 +4,7 @@ each mode takes, and this tab shows only those controls."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from PIL import Image
 
 from flux_demo import editing
 from flux_demo.messages import Message
-from flux_demo.models import MAX_SIDE, SIZE_MULTIPLE, get_spec
+from flux_demo.models import MAX_SIDE, SIZE_MULTIPLE, ModelSpec, get_spec
 from flux_demo.services import AppServices
 from flux_demo.ui import share
 from flux_demo.ui.edit_endpoints import make_handlers
@@ -43,6 +44,17 @@ EXAMPLES = (  # (prompt, reference file names) drawn by examples/edit/draw_refer
     ("The same room at night, lit by a warm lamp", ("sofa.png",)),
     ('A poster with the word "FLUX" in the style of image 1', ("stripes.png",)),
 )
+# Offline, one edit of the nano grammar per template, with references drawn from the grammar
+# (examples/edit/draw_nano_references.py); file names are relative to EXAMPLES_DIR.
+NANO_EXAMPLES_FILE = EXAMPLES_DIR / "nano" / "examples.json"
+
+
+def examples_for(spec: ModelSpec) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(prompt, reference file names) of the tab's examples: grammar edits where nano-klein is served."""
+    if not spec.is_nano:
+        return EXAMPLES
+    items = json.loads(NANO_EXAMPLES_FILE.read_text(encoding="utf-8"))
+    return tuple((item["prompt"], tuple(f"nano/{name}" for name in item["files"])) for item in items)
 
 
 class ReferenceData(GradioRootModel):
@@ -403,13 +415,14 @@ def build_tab(services: AppServices) -> EditTab:
     )
     load_mask.click(mask_canvas, references, editor, **private)
     if "edit" in editing.modes_for(first):
+        examples = examples_for(first)
         gr.Examples(
             [
                 [prompt_text, [str(EXAMPLES_DIR / name) for name in names], first.key]
-                for prompt_text, names in EXAMPLES
+                for prompt_text, names in examples
             ],
             [prompt, references, model],
             label=t("examples"),
-            example_labels=[prompt_text for prompt_text, _ in EXAMPLES],
+            example_labels=[prompt_text for prompt_text, _ in examples],
         )
     return EditTab(form)

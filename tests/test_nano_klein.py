@@ -387,13 +387,16 @@ def test_live_previews_work_with_nano_kleins_batch_norm_latents(settings):
 
     from flux_demo import generation
     from flux_demo.pipelines import ModelHost
-    from flux_demo.previews import PreviewObserver
     from flux_demo.validation import GenerationRequest, validate
+    from flux_demo.watching.previews import PreviewObserver
 
     host = ModelHost(dataclasses.replace(settings, models=("nano-klein",)))
     request = GenerationRequest('a sign that says "CAT"', "nano-klein", 256, 256, SPEC.default_steps, 1.0, 3)
     valid = validate(request, host.model_keys)
     shown = []
-    generation.generate(host, valid, observer=PreviewObserver(valid.spec, 256, 256, shown.append))
+    result = generation.generate(host, valid, observer=PreviewObserver(valid.spec, 256, 256, shown.append))
     assert [p.step for p in shown] == [1, 2, 3, 4]
-    assert {p.image.size for p in shown} == {(16, 16)}  # one pixel per latent: 256 / 16
+    assert {p.image.size for p in shown} == {(256, 256)}  # x₀ through nano-klein's own VAE
+    last = np.asarray(shown[-1].image.convert("RGB"), dtype=np.float32)
+    final = np.asarray(result.image.convert("RGB"), dtype=np.float32)
+    assert np.abs(last - final).mean() <= 8  # the last preview is the final image (but its watermark)

@@ -196,6 +196,8 @@ class Settings:
     backend: str = "local"  # "ray": the GPU work runs on Ray Serve (flux_demo.pipelines.ray_serve)
     ray_replicas: tuple[int, int] = (1, 1)  # Serve replicas per model: (min, max); min < max autoscales
     ray_gpus: float | None = None  # GPUs per Serve replica; None: 1 if the cluster has GPUs, else 0
+    hub_loras: bool = True  # visitors may name any Hub LoRA by id (else only the curated ones)
+    lora_max_mb: int = 700  # the largest LoRA file fetched from the Hub, in MB (a rank-128 FLUX.1 LoRA: ~650)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -224,4 +226,6 @@ class Settings:
             backend=_env_choice("FLUX_DEMO_BACKEND", "local", BACKENDS),
             ray_replicas=parse_replicas(os.environ.get("FLUX_DEMO_RAY_REPLICAS", "") or "1"),
             ray_gpus=_env_float("FLUX_DEMO_RAY_GPUS", minimum=0.0),
+            hub_loras=_env_bool("FLUX_DEMO_HUB_LORAS", True),
+            lora_max_mb=_env_int("FLUX_DEMO_LORA_MAX_MB", 700, minimum=1),
         )

@@ -1,7 +1,6 @@
 """The optional per-visitor rate limit on GPU work in units of work (off by default); the server side is in
 tests/test_fairness.py."""
 
-
 import pytest
 
 from flux_demo.config import Settings

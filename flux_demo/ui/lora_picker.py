@@ -23,10 +23,12 @@ from flux_demo.ui.widgets import NamedSlider, event_handler
 PREVIEW_MAX_BYTES = 64 * 1024  # a shipped preview is inlined into the card
 
 
-def lora_choices(model_key: str | None) -> list[tuple[str, str]]:
-    """ "No LoRA" and the curated LoRAs that fit `model_key` (the value is the key API callers send)."""
-    fitting = loras_for(model_key) if model_key else []
-    return [(t("lora_none"), ""), *((spec.name, spec.key) for spec in fitting)]
+def lora_choices(models) -> list[tuple[str, str]]:
+    """ "No LoRA" and the curated LoRAs that fit any of `models` (a model key or a list of them; the value is
+    the key API callers send)."""
+    keys = [models] if isinstance(models, str) else [m for m in models or () if isinstance(m, str)]
+    fitting = {spec.key: spec for key in keys for spec in loras_for(key)}
+    return [(t("lora_none"), ""), *((spec.name, spec.key) for spec in fitting.values())]
 
 
 @dataclass
@@ -41,15 +43,16 @@ class LoraPicker:
         return list(self.fields.values())
 
 
-def lora_picker(model_key: str, count: int = 2, elem_prefix: str = "") -> LoraPicker:
-    """`count` (1 or 2) LoRA dropdowns with their scale sliders, in an accordion, and the card."""
+def lora_picker(models, count: int = 2, elem_prefix: str = "") -> LoraPicker:
+    """`count` (1 or 2) LoRA dropdowns with their scale sliders for `models` (a key or a list), in an
+    accordion, and the card."""
     low, high = SCALE_RANGE
     fields: dict = {}
     with gr.Accordion(t("loras"), open=False, elem_id=f"{elem_prefix}loras"):
         for name, scale_name in LORA_FIELDS[:count]:
             with gr.Row():
                 fields[name] = gr.Dropdown(
-                    lora_choices(model_key),
+                    lora_choices(models),
                     value="",
                     label=t(name),
                     info=t("lora_info"),
@@ -68,18 +71,18 @@ def lora_picker(model_key: str, count: int = 2, elem_prefix: str = "") -> LoraPi
 
 
 def follow_model(picker: LoraPicker, model: gr.components.Component) -> None:
-    """When the model changes, list the LoRAs that fit it (a typed Hub id stays as typed)."""
+    """When the model (a dropdown) or the models (a checkbox group) change, list the LoRAs that fit; a
+    curated LoRA that fits none is unset, a typed Hub id stays as typed."""
     dropdowns = [picker.fields[name] for name, _ in LORA_FIELDS if name in picker.fields]
 
     @event_handler()
-    def refit(model_key, *values):
-        key = model_key if isinstance(model_key, str) else None
-        fitting = {value for _, value in lora_choices(key)}
-        updates = []
-        for value in values:
-            curated_elsewhere = value in LORAS and value not in fitting
-            updates.append(gr.Dropdown(choices=lora_choices(key), value="" if curated_elsewhere else value))
-        return updates
+    def refit(models, *values):
+        choices = lora_choices(models)
+        fitting = {value for _, value in choices}
+        return [
+            gr.Dropdown(choices=choices, value="" if value in LORAS and value not in fitting else value)
+            for value in values
+        ]
 
     model.change(refit, [model, *dropdowns], dropdowns, queue=False, api_visibility="private")
 
@@ -126,8 +129,12 @@ def _preview(key: str) -> str:
 
 def link_values(*values) -> list[tuple[str, float]]:
     """The (reference, scale) pairs of a picker's values (lora, lora_scale, ...), empty ones left out."""
-    pairs = list(zip(values[::2], values[1::2], strict=True))
-    return [(ref.strip(), float(scale)) for ref, scale in pairs if isinstance(ref, str) and ref.strip()]
+    pairs = zip(values[::2], values[1::2], strict=True)
+    return [
+        (ref.strip(), float(scale))
+        for ref, scale in pairs
+        if isinstance(ref, str) and ref.strip() and isinstance(scale, (int, float))
+    ]
 
 
 def picker_updates(values: dict) -> dict:

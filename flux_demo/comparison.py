@@ -18,9 +18,9 @@ from flux_demo.loras import LORAS
 from flux_demo.messages import Message
 from flux_demo.models import get_spec
 from flux_demo.pipelines import Backend
-from flux_demo.steps import StepObserver
 from flux_demo.typography import TextScore, extract_targets, score_text
 from flux_demo.validation import GenerationRequest, InvalidInput, ValidRequest, check_model, validate
+from flux_demo.watching.steps import StepObserver
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +171,6 @@ def run_all(
             run.error = Message("fault.model_failed", model=request.spec.name, error=type(err).__name__)
         overall.finished(request)
         targets = extract_targets(request.prompt)
-        if run.ok and targets:
+        if run.ok and run.result is not None and targets:
             run.score = score_text(run.result.image, targets)  # the one shared scorer
         yield run

@@ -108,9 +108,40 @@ def _env_float(name: str, minimum: float) -> float | None:
     return number
 
 
-def default_tiny_dir() -> Path:
+def default_cache_dir() -> Path:
     cache_home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache_home) / "flux-demo" / "tiny-models"
+    return Path(cache_home) / "flux-demo"
+
+
+def default_tiny_dir() -> Path:
+    return default_cache_dir() / "tiny-models"
+
+
+def safety_model_setting() -> str | None:
+    """`FLUX_DEMO_SAFETY_MODEL`: an image-classification model (hub id or folder) with an "nsfw" label that
+    screens every output; None (the default) loads nothing."""
+    return os.environ.get("FLUX_DEMO_SAFETY_MODEL", "").strip() or None
+
+
+def c2pa_credentials() -> tuple[Path, Path] | None:
+    """`FLUX_DEMO_C2PA_CERT` and `FLUX_DEMO_C2PA_KEY`: PEM files of the C2PA signing certificate chain and its
+    private key, both or neither; None: a self-signed pair made on first use (see docs/provenance.md)."""
+    cert = os.environ.get("FLUX_DEMO_C2PA_CERT", "").strip()
+    key = os.environ.get("FLUX_DEMO_C2PA_KEY", "").strip()
+    if bool(cert) != bool(key):
+        raise ValueError("FLUX_DEMO_C2PA_CERT and FLUX_DEMO_C2PA_KEY must be set together (PEM file paths)")
+    return (Path(cert), Path(key)) if cert else None
+
+
+def safety_threshold_setting() -> float:
+    """`FLUX_DEMO_SAFETY_THRESHOLD`: the "nsfw" score from which an output is withheld, 0 < T <= 1 (0.85,
+    as in Black Forest Labs' own FLUX code)."""
+    value = _env_float("FLUX_DEMO_SAFETY_THRESHOLD", minimum=0.0)
+    if value is None:
+        return 0.85
+    if not 0 < value <= 1:
+        raise ValueError(f"FLUX_DEMO_SAFETY_THRESHOLD must be a number > 0 and <= 1, got {value:g}")
+    return value
 
 
 COMPILE_MODES = ("auto", "off", "regional", "aoti")
@@ -196,6 +227,12 @@ class Settings:
     backend: str = "local"  # "ray": the GPU work runs on Ray Serve (flux_demo.pipelines.ray_serve)
     ray_replicas: tuple[int, int] = (1, 1)  # Serve replicas per model: (min, max); min < max autoscales
     ray_gpus: float | None = None  # GPUs per Serve replica; None: 1 if the cluster has GPUs, else 0
+    # Provenance (flux_demo.provenance): every output is watermarked, with XMP and a signed C2PA manifest.
+    watermark: bool = True  # False only for local use: no watermark, no XMP, no C2PA
+    c2pa_credentials: tuple[Path, Path] | None = None  # (certificate chain, key); None: self-signed
+    c2pa_dir: Path = field(default_factory=lambda: default_cache_dir() / "c2pa")  # the self-signed pair
+    safety_model: str | None = None  # image classifier that screens every output; None: no filter
+    safety_threshold: float = 0.85  # "nsfw" score from which an output is withheld
     hub_loras: bool = True  # visitors may name any Hub LoRA by id (else only the curated ones)
     lora_max_mb: int = 700  # the largest LoRA file fetched from the Hub, in MB (a rank-128 FLUX.1 LoRA: ~650)
 
@@ -226,6 +263,10 @@ class Settings:
             backend=_env_choice("FLUX_DEMO_BACKEND", "local", BACKENDS),
             ray_replicas=parse_replicas(os.environ.get("FLUX_DEMO_RAY_REPLICAS", "") or "1"),
             ray_gpus=_env_float("FLUX_DEMO_RAY_GPUS", minimum=0.0),
+            watermark=_env_bool("FLUX_DEMO_WATERMARK", True),
+            c2pa_credentials=c2pa_credentials(),
+            safety_model=safety_model_setting(),
+            safety_threshold=safety_threshold_setting(),
             hub_loras=_env_bool("FLUX_DEMO_HUB_LORAS", True),
             lora_max_mb=_env_int("FLUX_DEMO_LORA_MAX_MB", 700, minimum=1),
         )

@@ -114,7 +114,7 @@ class ValidEdit(ValidRequest):
     mask: object = field(default=None, compare=False, repr=False)
 
     def settings(self) -> dict:
-        extra = {"mode": self.mode, "references": self.references}
+        extra: dict[str, object] = {"mode": self.mode, "references": self.references}
         if self.strength is not None:
             extra["strength"] = self.strength
         return {**super().settings(), **extra}
@@ -162,6 +162,45 @@ def load_image(field_name: str, source) -> Image.Image:
             return ImageOps.exif_transpose(image).convert("RGB")
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
         raise InvalidInput(field_name, "input.image_unreadable") from None
+
+
+def image_size(field_name: str, source) -> tuple[int, int]:
+    """An input image's (width, height) from its header alone: nothing is decoded."""
+    if isinstance(source, tuple):  # a gallery item: (path or image, caption)
+        source = source[0]
+    if isinstance(source, Image.Image):
+        return source.size
+    if not isinstance(source, (str, Path)):
+        raise InvalidInput(field_name, "input.not_an_image_file", kind=type(source).__name__)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(source) as image:
+                if image.format not in ("PNG", "JPEG", "WEBP"):
+                    raise InvalidInput(field_name, "input.image_format_got", format=image.format)
+                return image.size
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+        raise InvalidInput(field_name, "input.image_unreadable") from None
+
+
+def check_images(field_name: str, sources: Sequence, max_images: int) -> list[tuple[int, int]]:
+    """Check 1 to `max_images` input images from their headers: each one's sides and aspect, then all
+    of them together against MAX_TOTAL_PIXELS, before any pixel is decoded; returns their sizes."""
+    if not 1 <= len(sources) <= max_images:
+        allowed = (
+            Message("allowed.images", count=max_images) if max_images > 1 else Message("allowed.one_image")
+        )
+        raise InvalidInput(field_name, "input.image_count", allowed=allowed, count=len(sources))
+    sizes = []
+    for index, source in enumerate(sources, 1):
+        name = f"{field_name}[{index}]" if max_images > 1 else field_name
+        size = image_size(name, source)
+        check_image_size(name, *size)
+        sizes.append(size)
+    total = sum(width * height for width, height in sizes)
+    if total > MAX_TOTAL_PIXELS:
+        raise InvalidInput(field_name, "input.total_pixels", limit=MAX_TOTAL_PIXELS / 1e6, total=total / 1e6)
+    return sizes
 
 
 def check_image_size(field_name: str, width: int, height: int) -> None:
@@ -275,20 +314,11 @@ def validate_edit(request: EditRequest, available: Sequence[str]) -> ValidEdit:
         if not isinstance(request.images, (str, Path, Image.Image))
         else [request.images]
     )
-    if not 1 <= len(images_in) <= mode.max_images:
-        allowed = (
-            Message("allowed.images", count=mode.max_images)
-            if mode.max_images > 1
-            else Message("allowed.one_image")
-        )
-        raise InvalidInput(field_name, "input.image_count", allowed=allowed, count=len(images_in))
+    check_images(field_name, images_in, mode.max_images)  # from the headers, before any decoding
     images = tuple(
         load_image(f"{field_name}[{i}]" if mode.max_images > 1 else field_name, item)
         for i, item in enumerate(images_in, 1)
     )
-    total = sum(im.width * im.height for im in images)
-    if total > MAX_TOTAL_PIXELS:
-        raise InvalidInput(field_name, "input.total_pixels", limit=MAX_TOTAL_PIXELS / 1e6, total=total / 1e6)
     # 4. Mask, the same size as the image: white repaints
     mask = None
     if mode.uses_mask:
@@ -336,7 +366,7 @@ def call_pipeline(replica, loaded, request: ValidEdit, on_step_end):
     mode = MODES[request.mode]
     pipe = replica.variant(loaded.spec.key, request.pipeline_class)
     images = list(request.images) if mode.max_images > 1 else request.images[0]
-    extra = {"strength": request.strength} if mode.uses_strength else {}
+    extra: dict[str, object] = {"strength": request.strength} if mode.uses_strength else {}
     if mode.uses_mask:
         extra["mask_image"] = request.mask
     return pipe(**runner.pipeline_kwargs(loaded, request, on_step_end), image=images, **extra)

@@ -12,8 +12,9 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from flux_demo import faults, metadata
+from flux_demo import faults, metadata, provenance
 from flux_demo.messages import Message
 from flux_demo.pipelines.backend import Backend, Inspection, Job, ModelLoadFailed, PipelineCall, ProgressFn
 from flux_demo.services.stops import watch_current_job
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class GenerationResult:
-    image: object  # PIL.Image.Image carrying its PNG text metadata in .info (the first of `images`)
+    image: Any  # PIL.Image.Image carrying its PNG text metadata in .info (the first of `images`)
     request: ValidRequest
     seconds: float
     details: dict = field(default_factory=dict)
@@ -73,6 +74,8 @@ def generate(
             fault = faults.GenerationFailed(Message("fault.generation_failed", error=type(err).__name__))
         raise fault from err
     seconds = time.perf_counter() - start
+    # The pixels are final: the content filter screens them (if set) and the watermark goes in.
+    marks = provenance.for_settings(backend.settings)
     settings = request.settings()
     details = {
         **settings,
@@ -89,7 +92,7 @@ def generate(
         "replica": outcome.replica,
     }
     images = [
-        metadata.attach(image, metadata.png_text(**{**settings, "seed": seed}))
-        for image, seed in zip(outcome.images, request.seeds, strict=True)
+        metadata.attach(marked, metadata.png_text(**{**settings, "seed": seed}))
+        for marked, seed in zip([marks.finish(image) for image in outcome.images], request.seeds, strict=True)
     ]
     return GenerationResult(images[0], request, seconds, details, outcome.facts, images)

@@ -28,7 +28,13 @@ CATALOG: dict[str, dict[str, str]] = {
     "title.model_unavailable": {"en": "Model unavailable", "ko": "모델을 쓸 수 없음"},
     "title.gpu_unavailable": {"en": "GPU unavailable", "ko": "GPU를 쓸 수 없음"},
     "title.stopped": {"en": "Stopped", "ko": "중지됨"},
+    # The headings of Gradio's pop-ups by kind (Gradio shows the kind, not a title: the page renames them).
+    "title.info": {"en": "Info", "ko": "안내"},
+    "title.warning": {"en": "Warning", "ko": "주의"},
+    "title.error": {"en": "Error", "ko": "오류"},
+    "title.success": {"en": "Success", "ko": "완료"},
     "title.too_many_requests": {"en": "Too many requests", "ko": "요청이 너무 많음"},
+    "title.content_filtered": {"en": "Content filtered", "ko": "콘텐츠 필터에 걸림"},
     # --- bad input: "field: reason" ---------------------------------------------------------------
     "input.field": {"en": "{field}: {reason}", "ko": "{field}: {reason}"},
     # What a field allows, inside the reasons below ("must be a number (from 1 to 16), got str").
@@ -200,6 +206,22 @@ CATALOG: dict[str, dict[str, str]] = {
         "ko": "각 행은 [model, steps, guidance] 형식이어야 합니다",
     },
     "input.name_models": {"en": "name one or more models", "ko": "모델을 하나 이상 지정하세요"},
+    "input.words_text": {
+        "en": "must be text: words of the prompt separated by commas, got {value}",
+        "ko": "프롬프트의 단어를 쉼표로 구분한 텍스트여야 합니다. 받은 값: {value}",
+    },
+    "input.word_not_in_prompt": {
+        "en": "{word} is not a word of the prompt; its words are: {words}",
+        "ko": "{word}은(는) 프롬프트의 단어가 아닙니다. 프롬프트의 단어: {words}",
+    },
+    "input.too_many_words": {
+        "en": "choose at most {limit} words, got {count}",
+        "ko": "단어는 {limit}개까지 고를 수 있습니다. 받은 개수: {count}",
+    },
+    "input.two_encoders": {
+        "en": "{model} has one text encoder; the ablation needs a model with two (FLUX.1)",
+        "ko": "{model}에는 텍스트 인코더가 하나뿐입니다. 인코더가 두 개인 모델(FLUX.1)이 필요합니다",
+    },
     "input.quote_text": {
         "en": 'put the text to render in quotes, for example: a neon sign that says "OPEN" '
         "(use the prompt helper to write one)",
@@ -334,6 +356,20 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "LoRAs cannot be applied to an ahead-of-time compiled transformer (FLUX_DEMO_COMPILE=aoti)",
         "ko": "미리 컴파일한 트랜스포머(FLUX_DEMO_COMPILE=aoti)에는 LoRA를 적용할 수 없습니다",
     },
+    "input.references_files": {
+        "en": "must be a list of image files (for example [handle_file(a), handle_file(b)], or "
+        "data:image/... URLs), got an item of type {kind}",
+        "ko": "이미지 파일의 목록이어야 합니다 (예: [handle_file(a), handle_file(b)] 또는 "
+        "data:image/... URL). 받은 항목의 형식: {kind}",
+    },
+    "input.check_required": {
+        "en": "is required: upload the image to check",
+        "ko": "필수 항목입니다: 확인할 이미지를 올리세요",
+    },
+    "input.file_too_large": {
+        "en": "must be a file of at most {megabytes} MB",
+        "ko": "최대 {megabytes}MB의 파일이어야 합니다",
+    },
     "input.run_first": {
         "en": "Run first: there is no result to use yet.",
         "ko": "먼저 실행하세요: 아직 쓸 결과가 없습니다.",
@@ -437,6 +473,12 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "the GPU task failed ({error})",
         "ko": "GPU 작업이 실패했습니다 ({error})",
     },
+    "fault.content_filtered": {
+        "en": "content filter: the image was withheld (score {score:.2f}, limit {limit:.2f}); "
+        "try another prompt or seed",
+        "ko": "콘텐츠 필터가 이미지를 보류했습니다 (점수 {score:.2f}, 기준 {limit:.2f}). "
+        "다른 프롬프트나 시드를 시도하세요",
+    },
     # --- rate limits ---------------------------------------------------------------------------------
     "limit.rate": {
         "en": "rate limit: at most {count} units of work per {period} per visitor (this request needs "
@@ -455,6 +497,12 @@ CATALOG: dict[str, dict[str, str]] = {
         "wait for one to finish",
         "ko": "대기 중이거나 실행 중인 작업이 이미 {jobs}개 있습니다 (방문자당 최대 {limit}개). "
         "하나가 끝난 뒤 다시 시도하세요",
+    },
+    "limit.uploads": {
+        "en": "upload limit: at most {megabytes} MB of uploads per {minutes} minutes per visitor; try again "
+        "later",
+        "ko": "업로드 한도: 방문자당 {minutes}분마다 {megabytes}MB까지 올릴 수 있습니다. "
+        "나중에 다시 시도하세요",
     },
     "period.second": {"en": "second", "ko": "1초"},
     "period.minute": {"en": "minute", "ko": "1분"},
@@ -489,6 +537,23 @@ CATALOG: dict[str, dict[str, str]] = {
     },
     "ui.summary_device": {"en": " · {device} {dtype}", "ko": " · {device} {dtype}"},
     "ui.ok": {"en": "ok", "ko": "완료"},
+    "ui.check_rows": {
+        "en": "| Mark | Found |\n|---|---|\n| Invisible watermark | {watermark} |\n"
+        "| Content Credentials (C2PA) | {c2pa} |\n"
+        "| Digital source type (IPTC) | {source} |\n| Generation settings | {settings} |",
+        "ko": "| 표시 | 결과 |\n|---|---|\n| 보이지 않는 워터마크 | {watermark} |\n"
+        "| 콘텐츠 자격 증명 (C2PA) | {c2pa} |\n"
+        "| 디지털 소스 유형 (IPTC) | {source} |\n| 생성 설정 | {settings} |",
+    },
+    "ui.check_own": {
+        "en": "yes: this app's ({errors} of 48 bits off)",
+        "ko": "예: 이 앱의 워터마크 (48비트 중 {errors}비트 틀림)",
+    },
+    "ui.check_bfl": {
+        "en": "yes: Black Forest Labs' ({errors} of 46 bits off)",
+        "ko": "예: Black Forest Labs의 워터마크 (46비트 중 {errors}비트 틀림)",
+    },
+    "ui.check_signed": {"en": "yes: signature {state}", "ko": "예: 서명 {state}"},
     "ui.yes": {"en": "yes", "ko": "예"},
     "ui.no": {"en": "no", "ko": "아니오"},
     "ui.unreadable_no": {
@@ -549,7 +614,7 @@ class Message:
     def __eq__(self, other) -> bool:
         return isinstance(other, Message) and (self.code, self.params) == (other.code, other.params)
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]  # equal messages are mutable-parameter values
 
 
 def _param(name: str, value, language: str):

@@ -64,12 +64,25 @@ class ModelSpec:
     edit_pipelines: tuple[tuple[str, str], ...] = ()
     # Largest output area for editing; a reference's size is scaled down to fit it.
     max_edit_pixels: int = 1024 * 1024
-    # How the transformer's tokens map back to the VAE's latents (read by `flux_demo.previews`): each token
-    # packs 2x2 latent pixels of `latent_channels`; "scale_shift" undoes the VAE config's scaling and shift
-    # factors (FLUX.1), "batch_norm" the VAE's batch-norm statistics (FLUX.2).
+    # How the transformer's tokens map back to the VAE's latents (read by `flux_demo.watching.previews`):
+    # each token packs 2x2 latent pixels of `latent_channels`; "scale_shift" undoes the VAE config's scaling
+    # and shift factors (FLUX.1), "batch_norm" the VAE's batch-norm statistics (FLUX.2).
     latent_channels: int = 16
     latent_normalisation: str = "scale_shift"
-    # How the sigma schedule shifts with the image size (read by `flux_demo.trajectory`): "flux1" is
+    # How step previews are decoded (`flux_demo.watching.previews`): "vae", the model's own VAE (exact; for
+    # the small offline VAEs), or "linear", a fitted latent->RGB map (a full-size VAE decode takes half a
+    # FLUX.1 step at 1024² on an H200; the map 0.2%).
+    preview_decoder: str = "linear"
+    # The text encoders' roles (`flux_demo.watching`): the tokenizer whose tokens the transformer attends
+    # over, whether the pipeline wraps the prompt in that tokenizer's chat template, and the pipeline
+    # argument that feeds each encoder (FLUX.1: `prompt` -> CLIP's pooled vector, `prompt_2` -> T5's tokens).
+    token_tokenizer: str = "tokenizer_2"
+    chat_template: bool = False
+    prompt_arguments: tuple[tuple[str, str], ...] = (
+        ("text_encoder", "prompt"),
+        ("text_encoder_2", "prompt_2"),
+    )
+    # How the sigma schedule shifts with the image size (read by `flux_demo.watching.trajectory`): "flux1" is
     # FluxPipeline's `calculate_shift` from the scheduler config, "flux2" Flux2's `compute_empirical_mu`.
     sigma_shift: str = "flux1"
     # The prompt's tokenizers as (pipeline attribute, token limit); a limit of 0 means
@@ -204,6 +217,9 @@ KLEIN = ModelSpec(
     latent_normalisation="batch_norm",
     sigma_shift="flux2",
     tokenizers=(("tokenizer", 0),),
+    token_tokenizer="tokenizer",
+    chat_template=True,
+    prompt_arguments=(("text_encoder", "prompt"),),
     lora_bases=("black-forest-labs/FLUX.2-klein-4B", "black-forest-labs/FLUX.2-klein-base-4B"),
 )
 
@@ -221,6 +237,7 @@ def _tiny_twin(spec: ModelSpec, variant: str) -> ModelSpec:
         weights_gb=(),
         seconds_per_step_1mp=0.05,
         max_edit_pixels=512 * 512,
+        preview_decoder="vae",
         lora_bases=(f"tiny-{spec.share_group or spec.key}",),  # the tests' own LoRAs for each tiny family
     )
 
@@ -246,6 +263,7 @@ def _nano(spec: ModelSpec) -> ModelSpec:
         weights_gb=(),
         seconds_per_step_1mp=0.05,
         max_edit_pixels=NANO_MAX_SIDE * NANO_MAX_SIDE,
+        preview_decoder="vae",
         lora_bases=("nano-dev", "nano-schnell"),  # nano-schnell is distilled from nano-dev
     )
 

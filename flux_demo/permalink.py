@@ -9,6 +9,7 @@ a note instead of breaking the page.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 from urllib.parse import urlencode
 
 from flux_demo import loras, validation
@@ -16,7 +17,7 @@ from flux_demo.messages import Message
 from flux_demo.models import MIN_SIDE, get_spec
 from flux_demo.validation import MAX_SEED, InvalidInput
 
-TABS = ("generate", "compare", "typography", "edit")
+TABS = ("generate", "compare", "typography", "edit", "how")  # every tab id in ui/app.py
 SETTING_KEYS = ("prompt", "model", "seed", "steps", "guidance", "width", "height")
 COMPARE_KEYS = ("models", "settings")  # the comparison's model list and per-model (steps, guidance)
 # Edits: the mode, the strength, and the input images' SHA-256 (a link carries 12-digit prefixes; images
@@ -29,7 +30,7 @@ LINK_HASH_DIGITS = 12
 def link_query(settings: Mapping[str, object], tab: str = "generate") -> str:
     """The query string (without '?') that reproduces `settings` (SETTING_KEYS and COMPARE_KEYS)."""
     keys = (*SETTING_KEYS, *COMPARE_KEYS, *EDIT_KEYS, *RUN_KEYS)
-    params = {key: settings[key] for key in keys if settings.get(key) not in (None, [], ())}
+    params: dict[str, Any] = {key: settings[key] for key in keys if settings.get(key) not in (None, [], ())}
     if "loras" in params:
         params["loras"] = loras.settings_text(params["loras"])
     if isinstance(params.get("references"), (list, tuple)):
@@ -61,7 +62,7 @@ def parse_settings(params: Mapping[str, str], model_keys: Sequence[str]) -> tupl
 
     Every value is checked on its own, so one bad parameter never discards the good ones.
     """
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     problems: list[Message] = []
 
     def attempt(key: str, convert) -> None:

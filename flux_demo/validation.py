@@ -69,7 +69,7 @@ class ValidRequest:
     seed: int
     notes: tuple[Message, ...] = ()  # adjustments the server made, for the visitor
     # The registry entry, resolved once at validation and carried down to the pipeline call.
-    spec: ModelSpec = field(default=None, compare=False, repr=False)
+    spec: ModelSpec = field(default=None, compare=False, repr=False)  # type: ignore[assignment]  # set by validate
     loras: tuple[LoraChoice, ...] = ()  # applied where the job runs (flux_demo.pipelines.adapters)
     num_images: int = 1  # image i has seed `seed + i`
 

@@ -64,6 +64,36 @@ def serve_locally(demo):
         demo.close()
 
 
+@contextlib.contextmanager
+def serve_pages(page_for):
+    """Serve `page_for(path)`, a (content type, text) pair or None for "not found", on 127.0.0.1 and a
+    port of its own, as a documentation site would; yield its URL and stop afterwards."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            page = page_for(self.path.split("?")[0])
+            if page is None:
+                self.send_error(404)
+                return
+            kind, text = page
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.end_headers()
+            self.wfile.write(text.encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/"
+    finally:
+        server.shutdown()
+
+
 # --- tools that CI installs --------------------------------------------------------------------
 
 
@@ -224,7 +254,7 @@ _KEEP_ENGLISH = """
     Tesseract engine PNG JPEG WebP GPU CUDA ZeroGPU Space MCP API VRAM HF_TOKEN Hub JSON CSV
     prompt model models width height steps guidance seed seeds first_seed randomize_seed count
     categories expected image scores settings text png tab true false cpu float bfloat
-    Gradio gradio_client Settings
+    Gradio gradio_client Settings Black Forest Labs C2PA IPTC XMP
 """
 KEEP_ENGLISH = set(_KEEP_ENGLISH.split())
 

@@ -24,7 +24,7 @@ def test_a_visitor_may_have_at_most_the_cap_of_jobs_waiting_or_running():
     assert admission.admit("a", 1, waiting_or_running=0) is None
     assert admission.admit("a", 1, waiting_or_running=0) is None  # the first is still joining
     refused = admission.admit("a", 1, waiting_or_running=0)
-    assert refused.code == "busy" and "2 jobs waiting or running" in refused.message
+    assert refused.code == "busy" and "2 jobs waiting or running" in str(refused.message)
     assert admission.admit("b", 1, waiting_or_running=0) is None  # another visitor is not affected
     admission.joined("a")
     admission.joined("a")
@@ -36,7 +36,7 @@ def test_the_rate_limit_counts_units_and_a_refused_request_costs_nothing():
     limiter = VisitorLimiter(10, 60.0, "minute")
     assert limiter.try_take("a", 7, now=0.0) is None  # a dev image
     message, wait = limiter.try_take("a", 7, now=1.0)  # a second one would make 14 > 10
-    assert "at most 10 units of work per minute" in message and wait == 59
+    assert "at most 10 units of work per minute" in str(message) and wait == 59
     assert limiter.try_take("a", 3, now=2.0) is None  # the refusal counted nothing: 7 + 3 fits
     assert limiter.try_take("a", 0.5, now=3.0) is not None
     assert limiter.try_take("a", 7, now=61.0) is None  # the first image left the window
@@ -45,7 +45,7 @@ def test_the_rate_limit_counts_units_and_a_refused_request_costs_nothing():
 def test_a_request_larger_than_the_whole_budget_is_refused_with_what_to_change():
     limiter = VisitorLimiter(10, 60.0, "minute")
     message, _wait = limiter.try_take("a", 24, now=0.0)
-    assert "more than the 10 per minute" in message and "fewer images, steps or pixels" in message
+    assert "more than the 10 per minute" in str(message) and "fewer images, steps or pixels" in str(message)
 
 
 def event(visitor):

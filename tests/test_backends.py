@@ -18,11 +18,12 @@ import numpy as np
 import pytest
 
 from benchmarks.load import run_load
-from flux_demo import editing, faults, generation, trajectory
+from flux_demo import editing, faults, generation
 from flux_demo.pipelines import Backend, ModelHost, ReplicaPool
 from flux_demo.pipelines.ray_serve import InProcessServe, RayBackend
-from flux_demo.previews import PreviewObserver
 from flux_demo.validation import GenerationRequest, validate
+from flux_demo.watching import trajectory
+from flux_demo.watching.previews import PreviewObserver
 from tests.helpers import gated_text_to_image, open_gates_until
 
 MODELS = ("tiny-schnell", "tiny-klein", "nano-schnell")  # nano: the shipped LoRAs fit it

@@ -6,6 +6,7 @@ held on an event where the order of jobs matters, so nothing depends on timing."
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 import time
 
@@ -168,3 +169,200 @@ def test_a_round_one_positional_call_with_eight_values_still_works(server_url):
         lines = [line for line in stream.iter_lines() if line.startswith(("event:", "data:"))]
     assert "event: complete" in lines, lines[-4:]
     assert parameter_values(lambda a, b: None, [1]) == {"a": 1}  # fewer values than parameters
+
+
+# --- private events and memory per visitor -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def huge_header(tmp_path_factory):
+    """A 13000² PNG: a few hundred KB on disk, 507 MB once decoded to RGB."""
+    from PIL import Image
+
+    path = tmp_path_factory.mktemp("huge") / "huge.png"
+    Image.new("1", (13000, 13000)).save(path)
+    return path
+
+
+def upload(url: str, path, visitor: str = "198.51.100.50") -> dict:
+    with open(path, "rb") as file:
+        response = httpx.post(
+            f"{url.rstrip('/')}/gradio_api/upload",
+            files={"files": (path.name, file, "image/png")},
+            headers={"x-forwarded-for": visitor},
+            timeout=60,
+        )
+    response.raise_for_status()
+    return {"path": response.json()[0], "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
+
+
+def peak_rss_during(call) -> tuple[object, int]:
+    """(what `call()` returned, the most resident memory this process gained while it ran, in bytes)."""
+    import os
+
+    page = os.sysconf("SC_PAGE_SIZE")
+
+    def rss() -> int:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * page
+
+    start, peak, done = rss(), [0], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], rss() - start)
+            time.sleep(0.002)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        result = call()
+    finally:
+        done.set()
+        sampler.join()
+    return result, peak[0]
+
+
+def private_events(demo) -> dict[str, int]:
+    return {fn.name: index for index, fn in demo.fns.items() if fn.api_name is None or not fn.show_api}
+
+
+@pytest.mark.parametrize("event", ["painted_mask", "add_reference", "before_after", "mask_canvas", "restore"])
+def test_private_events_refuse_a_huge_image_from_its_header_without_decoding(
+    event, server_url, demo, huge_header
+):
+    big = upload(server_url, huge_header)
+    gallery = [{"image": big, "caption": None}]
+    inputs = {
+        "painted_mask": [{"background": big, "layers": [big], "composite": big}, gallery],
+        "add_reference": [big, []],
+        "before_after": [big, gallery],
+        "mask_canvas": [gallery],
+        "restore": [big],
+    }[event]
+    index = next(i for i, fn in demo.fns.items() if fn.name == event)
+    body = {"data": inputs, "fn_index": index, "session_hash": f"huge-{event}"}
+    response, grown = peak_rss_during(
+        lambda: httpx.post(f"{server_url.rstrip('/')}/gradio_api/run/predict", json=body, timeout=120)
+    )
+    assert "13000" in response.text, response.text[:300]  # refused, naming the size it read
+    assert grown < 50 * 1024 * 1024, f"{event}: resident memory grew by {grown / 1e6:.0f} MB"
+
+
+def test_ten_references_over_the_total_are_refused_from_their_headers(server_url, demo, tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "large.png"
+    Image.new("RGB", (4096, 2048)).save(path)  # 8.4 MP each: ten are 84 MP, over the 40 MP total
+    reference = upload(server_url, path)
+    index = fn_index(demo, "edit")
+    values = ["the sign from image 1", [reference] * 10, "tiny-klein", 1, False, 1, 0, 0]
+    body = {"data": values, "fn_index": index, "session_hash": "ten-references"}
+    response, grown = peak_rss_during(
+        lambda: httpx.post(f"{server_url.rstrip('/')}/gradio_api/queue/join", json=body, timeout=120)
+    )
+    assert response.status_code == 200  # admitted: the refusal comes from the references' headers
+    events = httpx.get(
+        f"{server_url.rstrip('/')}/gradio_api/queue/data",
+        params={"session_hash": "ten-references"},
+        timeout=120,
+    ).text
+    assert "megapixels in all" in events
+    assert grown < 50 * 1024 * 1024, f"resident memory grew by {grown / 1e6:.0f} MB"
+
+
+def test_two_hundred_sessions_sending_ten_megabytes_each_leave_memory_flat(server_url, demo):
+    base = server_url.rstrip("/")
+    index = fn_index(demo, "generate")
+    sessions_before = len(demo.state_holder.session_data)
+    # One 10 MB prompt, streamed by every request (the client holds it once, so memory growth is the
+    # server's): {"fn_index": i, "session_hash": "s<n>", "data": ["xxx...", ...]}.
+    big = b"x" * (10 * 1024 * 1024)
+    rest = json.dumps(list(QUICK.values())[1:]).encode()[1:]  # '"tiny-schnell", 256, ...]'
+
+    def body(session: int):
+        yield f'{{"fn_index": {index}, "session_hash": "s{session}", "data": ["'.encode()
+        yield big
+        yield b'", ' + rest + b"}"
+
+    def flood():
+        codes = []
+        with httpx.Client(timeout=60) as http:
+            for session in range(200):
+                try:
+                    response = http.post(
+                        f"{base}/gradio_api/queue/join",
+                        content=body(session),
+                        headers={"content-type": "application/json"},
+                    )
+                    codes.append(response.status_code)
+                except (httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadError):
+                    codes.append(413)  # refused before the body was read in full
+        return codes
+
+    import gc
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        codes = flood()
+        gc.collect()
+        kept, _peak = tracemalloc.get_traced_memory()  # what the server still holds after the flood
+    finally:
+        tracemalloc.stop()
+    assert set(codes) == {413}
+    assert len(demo.state_holder.session_data) == sessions_before  # no session kept anything
+    assert kept < 5 * 1024 * 1024, f"the server kept {kept / 1e6:.1f} MB after 200 sessions of 10 MB"
+
+
+def test_previews_are_small_files_gone_after_the_run(server_url, settings):
+    import os
+    from pathlib import Path
+
+    client = Client(server_url, verbose=False)
+    job = client.submit(
+        **{**QUICK, "width": 1024, "height": 1024, "steps": 4, "previews": True}, api_name="/generate"
+    )
+    final = job.result(timeout=300)
+    frames = [output[0] for output in job.outputs()[:-1]]
+    sizes = [os.path.getsize(frame) for frame in frames]
+    # Random tiny weights draw noise, the worst case for compression: a 1024² PNG of it is ~3 MB.
+    assert len(frames) == 4 and all(size < 64 * 1024 for size in sizes), sizes
+    assert os.path.getsize(final[0]) > 10 * max(sizes)
+    previews = Path(os.environ["GRADIO_TEMP_DIR"]) / "previews"
+    assert not previews.exists() or not any(previews.iterdir())  # deleted once the run ended
+
+
+def test_mcp_edit_tool_takes_references_as_files(server_url, tmp_path):
+    import asyncio
+    import base64
+    import concurrent.futures
+    import io
+
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (256, 256), (200, 30, 30)).save(buffer, format="PNG")
+    reference = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+    async def call_edit():
+        async with streamablehttp_client(f"{server_url}gradio_api/mcp/") as (read, write, _):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                tools = {tool.name: tool for tool in (await session.list_tools()).tools}
+                arguments = {"prompt": "the red square from image 1", "references": [reference]}
+                arguments |= {"model": "tiny-klein", "seed": 3, "randomize_seed": False, "steps": 1}
+                return tools, await session.call_tool("edit", arguments)
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        tools, result = pool.submit(asyncio.run, call_edit()).result(timeout=300)
+    assert tools["edit"].inputSchema["properties"]["references"]["type"] == "array"
+    assert not result.isError, result.content
+    assert "flux-tiny-klein-3" in str(result.content)
+
+
+def test_served_files_are_never_sniffed(server_url):
+    response = httpx.get(server_url, timeout=60)
+    assert response.headers["x-content-type-options"] == "nosniff"

@@ -156,14 +156,14 @@ def test_the_served_app_draws_a_sign_over_http(serve, nano_host):
 
 
 def test_live_previews_work_with_the_x16_nano_vae(nano_host):
-    from flux_demo.previews import PreviewObserver
+    from flux_demo.watching.previews import PreviewObserver
 
     valid = nano_request(nano_host, "a red star on a blue background", "nano-schnell", 3)
     shown = []
     observer = PreviewObserver(valid.spec, valid.width, valid.height, shown.append)
     generation.generate(nano_host, valid, observer=observer)
     assert [p.step for p in shown] == [1, 2, 3, 4]
-    assert {p.image.size for p in shown} == {(16, 16)}  # one pixel per latent: 256 / 16
+    assert {p.image.size for p in shown} == {(256, 256)}  # decoded by the nano VAE itself
 
 
 def test_training_smoke_run_writes_loadable_pipelines(tmp_path):

@@ -93,7 +93,7 @@ def load_grammar(path: str | Path = VOCABULARY_FILE) -> Grammar:
         raise ValueError(f"{path}: expected exactly the keys words, colors, shapes, templates")
     return Grammar(
         words=tuple(data["words"]),
-        colors={name: tuple(int(v) for v in rgb) for name, rgb in data["colors"].items()},
+        colors={name: (int(rgb[0]), int(rgb[1]), int(rgb[2])) for name, rgb in data["colors"].items()},
         shapes=tuple(data["shapes"]),
         templates=dict(data["templates"]),
     )

@@ -167,6 +167,8 @@ def run_job(
                 free_gpu_memory()
                 raise OutOfGpuMemory()
             peak = torch.cuda.max_memory_allocated(loaded.placement.device) if cuda else None
+            if observer is not None:
+                observer.finished(output.images[0])
             facts = job.inspect(replica, loaded, request) if job.inspect is not None else {}
     outcome = JobOutcome(
         list(output.images), peak, loaded.placement, dict(loaded.speed), replica.name, replica.backend, facts

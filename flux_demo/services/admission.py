@@ -39,6 +39,9 @@ UNIT_STEPS, UNIT_PIXELS = 4, 1024 * 1024  # one unit: a 4-step 1024² image
 OCR_UNITS = 0.25  # scoring one uploaded image: OCR only, no GPU
 SERVED_WINDOW_S = 300.0  # "served recently", for the fair order
 BUSY_RETRY_S = 5  # what a refusal for too many jobs suggests waiting
+# Bytes one visitor may upload per window (references, images to score, PNGs to restore): ten 20 MB
+# references twice over.
+UPLOAD_BUDGET_BYTES, UPLOAD_WINDOW_S = 400 * 1024 * 1024, 600.0
 
 # A cost function: the request's values by parameter name -> units of work.
 WorkCost = Callable[[Mapping[str, object]], float]
@@ -117,6 +120,7 @@ class Admission:
         self._lock = threading.Lock()
         self._joining: collections.Counter[str] = collections.Counter()  # admitted, not yet in the queue
         self._served: dict[str, collections.deque] = {}  # visitor -> start times of recent jobs
+        self._uploads: dict[str, collections.deque] = {}  # visitor -> (time, bytes) of recent uploads
 
     def visitor(self, request) -> str:
         return visitor_of(request, self.trusted_proxies)
@@ -143,6 +147,25 @@ class Admission:
             self._joining[visitor] -= 1
             if self._joining[visitor] <= 0:
                 del self._joining[visitor]
+
+    def upload(self, visitor: str, size: int, now: float | None = None) -> Refusal | None:
+        """Count an upload of `size` bytes for `visitor`, or refuse it (counting nothing) when the
+        visitor's UPLOAD_BUDGET_BYTES for the last UPLOAD_WINDOW_S would be exceeded."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            window = self._uploads.setdefault(visitor, collections.deque())
+            while window and now - window[0][0] > UPLOAD_WINDOW_S:
+                window.popleft()
+            used = sum(bytes_ for _, bytes_ in window)
+            if used + size > UPLOAD_BUDGET_BYTES:
+                wait = math.ceil(UPLOAD_WINDOW_S - (now - window[0][0])) if window else int(UPLOAD_WINDOW_S)
+                megabytes = UPLOAD_BUDGET_BYTES // (1024 * 1024)
+                message = Message("limit.uploads", megabytes=megabytes, minutes=int(UPLOAD_WINDOW_S // 60))
+                return Refusal("uploads", message, max(1, wait))
+            window.append((now, size))
+            for stale in [v for v, w in self._uploads.items() if not w]:
+                del self._uploads[stale]
+        return None
 
     # --- fair order --------------------------------------------------------------------------------
 

@@ -14,9 +14,9 @@ from flux_demo.offline import nano
 from flux_demo.services import AppServices
 from flux_demo.ui import live, share
 from flux_demo.ui.endpoints import each_model, endpoint
-from flux_demo.ui.i18n import say, t
+from flux_demo.ui.i18n import model_title, say, t
 from flux_demo.ui.lora_picker import follow_model, link_values, lora_picker
-from flux_demo.ui.tables import localized_table
+from flux_demo.ui.tables import Column, localized_table, table_style
 from flux_demo.ui.widgets import (
     GPU_QUEUE,
     NamedCheckboxGroup,
@@ -41,31 +41,20 @@ from flux_demo.validation import (
 )
 
 SETTINGS_HEADERS = ["model", "steps", "guidance"]
-TABLE_HEADERS = [
-    "model",
-    "status",
-    "seconds",
-    "steps",
-    "s/step",
-    "peak VRAM GB",
-    "CER",
-    "exact",
-    "normalised",
+COLUMNS = [
+    Column("model", "str", 12),
+    Column("status", "str", 4),
+    Column("seconds", chars=6),
+    Column("steps", chars=2),
+    Column("s/step", chars=6),
+    Column("peak VRAM GB", chars=5),
+    Column("CER", chars=5),
+    Column("exact", "bool", 2),
+    Column("normalised", "bool", 2),
 ]
-SWEEP_HEADERS = ["seed", *TABLE_HEADERS]
-
-
-# Long model names wrap instead of pushing the score columns off-screen; yes/no show as ticks.
-TABLE_STYLE = {
-    "wrap": True,
-    "column_widths": ["26%", "8%", "9%", "7%", "9%", "11%", "8%", "10%", "12%"],
-    "datatype": ["str", "str", "number", "number", "number", "number", "number", "bool", "bool"],
-}
-SWEEP_TABLE_STYLE = {
-    "wrap": True,
-    "column_widths": ["10%", "22%", "7%", "9%", "7%", "9%", "10%", "7%", "8%", "11%"],
-    "datatype": ["number", *TABLE_STYLE["datatype"]],
-}
+SWEEP_COLUMNS = [Column("seed", chars=10), *COLUMNS]
+TABLE_STYLE, SWEEP_TABLE_STYLE = table_style(COLUMNS), table_style(SWEEP_COLUMNS)
+TABLE_HEADERS, SWEEP_HEADERS = TABLE_STYLE["headers"], SWEEP_TABLE_STYLE["headers"]
 
 
 def settings_rows(model_keys: Sequence[str]) -> list[list]:
@@ -88,7 +77,7 @@ def parse_settings(rows) -> dict[str, tuple[float, float]]:
 
 
 def table_row(run: ModelRun) -> list:
-    name = get_spec(run.model).name
+    name = model_title(run.model)
     if not run.ok:
         return [name, say(run.error), None, None, None, None, None, None, None]
     details, score = run.result.details, run.score
@@ -107,7 +96,7 @@ def table_row(run: ModelRun) -> list:
 
 def caption(run: ModelRun, with_seed: bool = False) -> str:
     """The model's name and its CER; with the seed first, so a cut-off caption still shows it."""
-    text = get_spec(run.model).name
+    text = model_title(run.model)
     if run.request is not None and run.request.loras:
         text += "".join(f" + {choice.reference} ×{choice.scale:g}" for choice in run.request.loras)
     if with_seed:
@@ -163,28 +152,34 @@ def make_compare_fn(services: AppServices):
         gallery, rows, images = [], [], {}
         previews = check_flag("previews", previews)
         runs = live.compare_with_previews(services.backend, requests, run.progress, previews, run.stopped)
-        for finished in runs:
-            if isinstance(finished, tuple):  # (request, preview): the running model's latest step
-                request, preview = finished
-                label = f"{get_spec(request.model).name} · {preview.step}/{preview.steps}"
-                table = localized_table(TABLE_HEADERS, rows)
-                yield [*gallery, (live.shown(preview, request), label)], table, gr.skip(), gr.skip()
-                continue
-            rows.append(table_row(finished))
-            if finished.ok:
-                path = named_png(finished.result.image, finished.request.settings())
-                gallery.append((path, caption(finished)))
-                images[finished.model] = path  # the session keeps file names, not pixels
-            pair = tuple(images.values())[:2]
-            yield gallery, localized_table(TABLE_HEADERS, rows), (pair if len(pair) == 2 else None), images
+        with live.PreviewFiles() as files:
+            yield from compared(runs, gallery, rows, images, files, services.settings)
 
     return compare
+
+
+def compared(runs, gallery: list, rows: list, images: dict, files, config):
+    """The comparison's outputs after each finished model, with the running model's preview in between."""
+    for finished in runs:
+        if isinstance(finished, tuple):  # (request, preview): the running model's latest step
+            request, preview = finished
+            label = f"{model_title(request.model)} · {preview.step}/{preview.steps}"
+            table = localized_table(TABLE_HEADERS, rows)
+            yield [*gallery, (files.shown(preview, request), label)], table, gr.skip(), gr.skip()
+            continue
+        rows.append(table_row(finished))
+        if finished.ok:
+            path = named_png(finished.result.image, finished.request.settings(), config)
+            gallery.append((path, caption(finished)))
+            images[finished.model] = path  # the session keeps file names, not pixels
+        pair = tuple(images.values())[:2]
+        yield gallery, localized_table(TABLE_HEADERS, rows), (pair if len(pair) == 2 else None), images
 
 
 def slider_pickers(images: dict) -> tuple:
     """Left/right choices for the slider: the models that produced an image."""
     keys = list(images)
-    choices = [(get_spec(k).name, k) for k in keys]
+    choices = [(model_title(k), k) for k in keys]
     left = keys[0] if keys else None
     right = keys[1] if len(keys) > 1 else left
     return gr.Dropdown(choices, value=left), gr.Dropdown(choices, value=right)
@@ -230,7 +225,7 @@ def make_sweep_fn(services: AppServices):
         for finished in comparison.run_all(services.backend, requests, run.progress, stopped=run.stopped):
             rows.append([finished.request.seed, *table_row(finished)])
             if finished.ok:
-                path = named_png(finished.result.image, finished.request.settings())
+                path = named_png(finished.result.image, finished.request.settings(), services.settings)
                 gallery.append((path, caption(finished, with_seed=True)))
             yield gallery, localized_table(SWEEP_HEADERS, rows)
 
@@ -332,9 +327,7 @@ def build_tab(services: AppServices) -> ComparisonTab:
             with gr.Row():
                 left = gr.Dropdown(label=t("left"), choices=[], interactive=True)
                 right = gr.Dropdown(label=t("right"), choices=[], interactive=True)
-            table = gr.Dataframe(
-                headers=TABLE_HEADERS, label=t("per_model"), elem_id="compare-table", **TABLE_STYLE
-            )
+            table = gr.Dataframe(label=t("per_model"), elem_id="compare-table", **TABLE_STYLE)
             shared = gr.JSON(visible=False)
             share.add_copy_link(shared, "compare")
             sweep_gallery = gr.Gallery(
@@ -345,9 +338,7 @@ def build_tab(services: AppServices) -> ComparisonTab:
                 object_fit="contain",
                 columns=len(model_keys),
             )
-            sweep_table = gr.Dataframe(
-                headers=SWEEP_HEADERS, label=t("sweep_runs"), elem_id="sweep-table", **SWEEP_TABLE_STYLE
-            )
+            sweep_table = gr.Dataframe(label=t("sweep_runs"), elem_id="sweep-table", **SWEEP_TABLE_STYLE)
     images = gr.State({})
     run_with_stop(
         services,

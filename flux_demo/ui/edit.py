@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 import numpy as np
-from gradio.components.gallery import GalleryImage
 from gradio.data_classes import FileData, GradioRootModel
 from PIL import Image
 
@@ -24,10 +24,15 @@ from flux_demo.ui.widgets import (
     GPU_QUEUE,
     NamedImage,
     NamedSlider,
+    Refused,
+    download_folder,
+    event_handler,
+    hide_stop,
     model_choices,
     refusal,
     seed_box,
     step_sliders,
+    stop_button,
     stoppable,
 )
 from flux_demo.validation import MAX_PROMPT_CHARS, InvalidInput
@@ -41,15 +46,34 @@ EXAMPLES = (  # (prompt, reference file names) drawn by examples/edit/draw_refer
 
 
 class ReferenceData(GradioRootModel):
-    """A gallery's items as the page sends them, or plain files as `gradio_client` sends them
-    (`references=[handle_file(a), handle_file(b)]`)."""
+    """The references as sent: a gallery's items from the page, plain files from `gradio_client`
+    (`references=[handle_file(a), handle_file(b)]`), or anything else from elsewhere, which
+    `ReferenceGallery.preprocess` refuses with a message naming the field (instead of a pydantic trace)."""
 
-    root: list[GalleryImage | FileData]
+    root: list[Any]
+
+
+def inline_schema(schema: dict) -> dict:
+    """`schema` with every `#/$defs/...` reference replaced by its definition and no `$defs` left: the API
+    and MCP describe a parameter on its own, where a reference to a shared `$defs` points nowhere."""
+    definitions = schema.get("$defs", {})
+
+    def resolve(node):
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return resolve(definitions[node["$ref"].rsplit("/", 1)[-1]])
+            return {key: resolve(value) for key, value in node.items() if key != "$defs"}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    return resolve(schema)
 
 
 class ReferenceGallery(gr.Gallery):
-    """A gallery input whose value is the list of image paths, in order (empty: []). Nothing is decoded
-    here: `editing.load_image` reads each header before any pixels."""
+    """A gallery input whose value is the list of image paths, in order (empty: []). Only headers are
+    read here: the count, each image's sides and aspect, and all of them together are checked before
+    anything is decoded (`editing.check_images`)."""
 
     is_template = True
     data_model = ReferenceData
@@ -57,10 +81,73 @@ class ReferenceGallery(gr.Gallery):
     def get_block_name(self) -> str:
         return "gallery"
 
+    def api_info(self) -> dict:
+        """A list of image files, self-contained (see `inline_schema`)."""
+        return {"type": "array", "items": inline_schema(FileData.model_json_schema())}
+
+    def preprocess(self, payload):
+        if payload is None or not payload.root:
+            return []
+        paths = []
+        try:
+            for index, item in enumerate(payload.root[: editing.MODES["edit"].max_images + 1], 1):
+                if isinstance(item, dict):
+                    item = item.get("image", item)
+                if isinstance(item, str) and item.startswith("data:"):  # MCP sends files as data: URLs
+                    paths.append(data_url_file(f"references[{index}]", item))
+                elif isinstance(item, dict) and isinstance(item.get("path"), str):
+                    paths.append(item["path"])
+                else:
+                    raise InvalidInput("references", "input.references_files", kind=type(item).__name__)
+            editing.check_images("references", paths, editing.MODES["edit"].max_images)
+        except InvalidInput as err:
+            return Refused(err)
+        return paths
+
+
+MAX_DATA_URL_BYTES = 20 * 1024 * 1024  # as an upload (launch_options' max_file_size)
+
+
+def data_url_file(field_name: str, url: str) -> str:
+    """A `data:image/...;base64,...` reference saved as a file under Gradio's temp folder (its header is
+    checked like an upload's, by the caller); anything else is refused naming the field."""
+    import base64
+    import binascii
+
+    header, _, encoded = url.partition(",")
+    if not (header.startswith("data:image/") and header.endswith(";base64")):
+        raise InvalidInput(field_name, "input.references_files", kind="str")
+    if len(encoded) * 3 // 4 > MAX_DATA_URL_BYTES:
+        raise InvalidInput(field_name, "input.file_too_large", megabytes=MAX_DATA_URL_BYTES // (1024 * 1024))
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except binascii.Error:
+        raise InvalidInput(field_name, "input.image_unreadable") from None
+    path = download_folder("references") / "reference"
+    path.write_bytes(data)
+    return str(path)
+
+
+class MaskEditor(gr.ImageEditor):
+    """The mask editor, whose background and layers are checked from their headers before Gradio decodes
+    them (a painted layer the size of the first reference at most)."""
+
+    is_template = True
+
+    def get_block_name(self) -> str:
+        return "imageeditor"
+
     def preprocess(self, payload):
         if payload is None:
-            return []
-        return [item.image.path if isinstance(item, GalleryImage) else item.path for item in payload.root]
+            return None
+        files = [payload.background, payload.composite, *(payload.layers or [])]
+        paths = [getattr(file, "path", None) for file in files]
+        try:
+            for path in filter(None, paths):
+                editing.check_image_size("mask", *editing.image_size("mask", path))
+        except InvalidInput as err:
+            return Refused(err)
+        return super().preprocess(payload)
 
 
 def edit_models(model_keys) -> list[str]:
@@ -86,16 +173,19 @@ def mode_controls(mode: str) -> list:
     return [gr.update(visible=v) for v in shown] + [gr.update(visible=mode == m) for m in editing.MODES]
 
 
+@event_handler()
 def first_image(references: list):
     """The first reference's path (img2img and inpaint take one image), or None."""
     return references[0] if references else None
 
 
+@event_handler()
 def mask_canvas(references: list):
     """The mask editor, opened over the first reference."""
     return {"background": references[0], "layers": [], "composite": None} if references else None
 
 
+@event_handler()
 def painted_mask(editor: dict | None, references: list):
     """(first reference, mask) from the editor: painted pixels (any layer's alpha) are white."""
     if not references:
@@ -110,6 +200,7 @@ def painted_mask(editor: dict | None, references: list):
     return references[0], Image.fromarray(np.where(alpha, 255, 0).astype(np.uint8), "L")
 
 
+@event_handler()
 def add_reference(result, references: list):
     """The gallery with the result appended (a gallery holds at most 10)."""
     if result is None:
@@ -120,8 +211,14 @@ def add_reference(result, references: list):
     return [*references, result]
 
 
+@event_handler()
 def before_after(result, references: list):
     return (references[0], result) if references and result is not None else None
+
+
+def shown_with_a_result():
+    """ "Use as reference" and the seed used, hidden until there is a result."""
+    return gr.Button(visible=True), gr.Number(visible=True)
 
 
 def link_settings(details: dict | None) -> dict | None:
@@ -183,7 +280,7 @@ def build_tab(services: AppServices) -> EditTab:
                 )
             strength = NamedSlider(0.05, 1.0, value=0.75, step=0.05, label=t("strength"), visible=False)
             with gr.Group(visible=False) as mask_group:
-                editor = gr.ImageEditor(
+                editor = MaskEditor(
                     label=t("mask"),
                     type="pil",
                     sources=(),
@@ -200,7 +297,7 @@ def build_tab(services: AppServices) -> EditTab:
                     )
                     for m in editing.MODES
                 }
-                stop = gr.Button(t("stop"), variant="stop", elem_id="edit-stop", scale=1, min_width=80)
+                stop = stop_button("edit")
             with gr.Accordion(t("advanced"), open=False):
                 gr.Markdown(t("edit_size_info"))
                 with gr.Row():
@@ -230,15 +327,24 @@ def build_tab(services: AppServices) -> EditTab:
             }
             share.add_png_restore(form, services.model_keys)
         with gr.Column(scale=1):
-            result = gr.Image(
-                label=t("result"), format="png", type="pil", interactive=False, elem_id="edit-result"
+            # Also an input of private events (use as reference, before/after): checked from its header.
+            result = NamedImage(
+                label=t("result"),
+                format="png",
+                type="pil",
+                interactive=False,
+                elem_id="edit-result",
+                max_side=editing.MAX_IMAGE_SIDE,
+                field="result",
             )
-            use = gr.Button(t("use_as_reference"), size="sm", elem_id="edit-use")
+            # Shown with the first result: before a run there is nothing to reuse and no seed.
+            use = gr.Button(t("use_as_reference"), size="sm", elem_id="edit-use", visible=False)
             slider = gr.ImageSlider(label=t("before_after"), type="pil", format="png", elem_id="edit-slider")
             seed_used = gr.Number(
-                label=t("seed_used"), precision=0, interactive=False, elem_id="edit-seed-used"
+                label=t("seed_used"), precision=0, interactive=False, visible=False, elem_id="edit-seed-used"
             )
-            details = gr.JSON(label=t("details"), elem_id="edit-details")
+            with gr.Accordion(t("details_json"), open=False):
+                details = gr.JSON(label=t("details"), elem_id="edit-details")
             share.add_copy_link(details, "edit", pick=link_settings)
             gr.Markdown(t("edit_link_info"))
     # Hidden inputs of /img2img and /inpaint, filled from the gallery and the mask editor.
@@ -251,7 +357,7 @@ def build_tab(services: AppServices) -> EditTab:
 
     edit_fn, img2img_fn, inpaint_fn = make_handlers(services)
     outputs = [result, seed_used, details]
-    private = {"queue": False, "api_visibility": "private"}
+    private: dict[str, Any] = {"queue": False, "api_visibility": "private"}
     started = {
         mode: stoppable(services, "edit", stop, [button.click], press=index == 0)
         for index, (mode, button) in enumerate(runs.items())
@@ -285,6 +391,8 @@ def build_tab(services: AppServices) -> EditTab:
     ]
     for event in events:
         event.success(before_after, [result, references], slider, **private)
+        event.success(shown_with_a_result, None, [use, seed_used], **private)
+        hide_stop(event, stop)
     use.click(add_reference, [result, references], references, **private)
     model.change(mode_choices, [model, mode], mode, **private)
     requested_mode.change(mode_choices, [model, requested_mode], mode, **private)

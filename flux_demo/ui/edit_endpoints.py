@@ -8,6 +8,7 @@ import gradio as gr
 from flux_demo import editing
 from flux_demo.services import AppServices
 from flux_demo.ui.endpoints import endpoint, one_image, with_references
+from flux_demo.ui.widgets import named_png
 
 
 def make_handlers(services: AppServices):
@@ -17,7 +18,7 @@ def make_handlers(services: AppServices):
         valid = editing.validate_edit(request, services.model_keys)
         run.notes(valid.notes)
         result = editing.run_edit(services.backend, valid, run.progress, run.stopped)
-        return result.image, valid.seed, result.details
+        return named_png(result.image, valid.settings(), services.settings), valid.seed, result.details
 
     @endpoint(services, "edit", cost=with_references, outputs=3)
     def edit(

@@ -5,8 +5,9 @@ The middleware sees `POST .../queue/join` (the page, gradio_client) and `POST ..
 REST API, including `call/v2`). It reads the small JSON body (at most MAX_BODY_BYTES: settings and file
 references, never pixels), finds the endpoint, prices the job with the endpoint's declared cost, and
 either passes the request on or answers HTTP 429 with the reason and a Retry-After, before Gradio
-queues, decodes or stores anything. Every response also gets `X-Content-Type-Options: nosniff`, so a
-served file is never sniffed into another type.
+queues, decodes or stores anything. Un-queued events (`run/...`) get the same body cap, and uploads
+count against a per-visitor upload budget (`Admission.upload`). Every response also gets
+`X-Content-Type-Options: nosniff`, so a served file is never sniffed into another type.
 
 Callers written for an endpoint's earlier, shorter parameter list (8 values for `/generate` before
 `previews`) keep working: missing trailing values are filled with the parameters' API defaults (the
@@ -20,9 +21,14 @@ import re
 
 from flux_demo.services.admission import Admission, FairOrder, declared_cost, parameter_values
 
-MAX_BODY_BYTES = 1024 * 1024
+# Event bodies carry settings and file references, never pixels: Gradio keeps each input value in the
+# session's state, so this also bounds the memory one session can take.
+MAX_BODY_BYTES = 64 * 1024
 # Routes where a job asks for a queue place: the page's queue/join and the REST API's call routes.
 JOIN = re.compile(r"/gradio_api/(?:queue/join|call/(?:v2/)?(?P<api>[\w\-]+))/?$")
+# Every other event route (un-queued events run at once): capped bodies too.
+EVENT = re.compile(r"/gradio_api/(?:run|api)/[\w\-]+/?$")
+UPLOAD = re.compile(r"/gradio_api/upload/?$")
 
 
 def event_visitor(admission: Admission):
@@ -65,13 +71,20 @@ class AdmissionMiddleware:
             await self.app(scope, receive, send)
             return
         send = _nosniff(send)
-        match = JOIN.search(scope.get("path", "")) if scope.get("method") == "POST" else None
-        if match is None:
+        path = scope.get("path", "") if scope.get("method") == "POST" else ""
+        match = JOIN.search(path)
+        if UPLOAD.search(path):
+            await self._upload(scope, receive, send)
+            return
+        if match is None and not EVENT.search(path):
             await self.app(scope, receive, send)
             return
         body = await _read_body(receive, MAX_BODY_BYTES)
         if body is None:
             await _json(send, 413, {"detail": f"request body larger than {MAX_BODY_BYTES} bytes"})
+            return
+        if match is None:  # an un-queued event: its body was only capped
+            await self.app(scope, _replay(body, receive), send)
             return
         fn, payload = self._job(match["api"], body)
         data = payload.get("data", [])
@@ -101,6 +114,27 @@ class AdmissionMiddleware:
             await self.app(scope, _replay(body, receive), send)
         finally:
             admission.joined(visitor)
+
+    async def _upload(self, scope, receive, send):
+        """Uploads count against their visitor's upload budget, by their declared length."""
+        from starlette.requests import Request
+
+        from flux_demo.ui.i18n import visitor_language
+
+        request = Request(scope)
+        length = request.headers.get("content-length", "")
+        if not length.isdigit():
+            await _json(send, 411, {"detail": "uploads must say their length (Content-Length)"})
+            return
+        admission: Admission = self.demo.services.admission
+        refusal = admission.upload(admission.visitor(request), int(length))
+        if refusal is not None:
+            detail = refusal.message.render(visitor_language(request))
+            await _json(
+                send, 429, {"detail": detail, "code": refusal.code}, {"retry-after": str(refusal.wait_s)}
+            )
+            return
+        await self.app(scope, receive, send)
 
     def _job(self, api_name: str | None, body: bytes):
         """The Gradio function a join asks for, and the body's JSON (None, {} if unreadable)."""

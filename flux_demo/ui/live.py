@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextvars
 import queue
+import shutil
 import threading
 from collections.abc import Callable, Generator, Iterator
 
@@ -20,18 +21,20 @@ import PIL.Image
 
 from flux_demo import comparison, generation
 from flux_demo.comparison import ModelRun
-from flux_demo.config import on_zerogpu
+from flux_demo.config import on_zerogpu, safety_model_setting
 from flux_demo.generation import GenerationResult
 from flux_demo.pipelines import Backend
-from flux_demo.previews import Preview, PreviewObserver
+from flux_demo.ui.widgets import download_folder
 from flux_demo.validation import ValidRequest
+from flux_demo.watching.previews import Preview, PreviewObserver
 
 _DONE = object()
 
 
 def previews_possible() -> bool:
-    """Whether previews can come back from the GPU code (not from ZeroGPU's worker process)."""
-    return not on_zerogpu()
+    """Whether previews can come back from the GPU code (not from ZeroGPU's worker process) and may be
+    shown: with a content filter (`FLUX_DEMO_SAFETY_MODEL`) only screened final images are."""
+    return not on_zerogpu() and safety_model_setting() is None
 
 
 def stream(
@@ -59,9 +62,31 @@ def stream(
     return outcome["result"]
 
 
-def shown(preview: Preview, request: ValidRequest) -> PIL.Image.Image:
-    """A preview enlarged to the picture's size, so it fills the result box as the final image will."""
-    return preview.image.resize((request.width, request.height), PIL.Image.Resampling.BILINEAR)
+PREVIEW_SIDE = 256  # the longest side of a preview as sent to the page (the box scales it up)
+
+
+class PreviewFiles:
+    """The preview frames of one run as small WebP files (a few KB each, where a full-size PNG of a 2048²
+    picture is about 8 MB), deleted when the run ends: previews are only for watching."""
+
+    def __init__(self):
+        self.folder = download_folder("previews")
+        self.count = 0
+
+    def shown(self, preview: Preview, request: ValidRequest) -> str:
+        """`preview` at the picture's aspect, its longest side PREVIEW_SIDE or the picture's own."""
+        scale = min(PREVIEW_SIDE, max(request.width, request.height)) / max(request.width, request.height)
+        size = (max(1, round(request.width * scale)), max(1, round(request.height * scale)))
+        self.count += 1
+        path = self.folder / f"preview-{self.count}.webp"
+        preview.image.resize(size, PIL.Image.Resampling.BILINEAR).save(path, quality=80)
+        return str(path)
+
+    def __enter__(self) -> PreviewFiles:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def generate_with_previews(
@@ -80,7 +105,8 @@ def generate_with_previews(
         observer = PreviewObserver(request.spec, request.width, request.height, emit)
         return generation.generate(backend, request, progress, observer=observer, stopped=stopped)
 
-    return (yield from stream(work, lambda preview: frame(shown(preview, request))))
+    with PreviewFiles() as files:
+        return (yield from stream(work, lambda preview: frame(files.shown(preview, request))))
 
 
 def compare_with_previews(
@@ -97,10 +123,13 @@ def compare_with_previews(
         return
 
     def work(emit):
+        observers = {}
+
         def observer_for(request):
-            return PreviewObserver(
+            observers[id(request)] = PreviewObserver(
                 request.spec, request.width, request.height, lambda preview: emit((request, preview))
             )
+            return observers[id(request)]
 
         for run in comparison.run_all(backend, requests, progress, observer_for, stopped):
             emit(run)

@@ -8,7 +8,7 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image, UnidentifiedImageError
 
-from flux_demo import metadata, permalink
+from flux_demo import editing, metadata, permalink
 from flux_demo.messages import Message
 from flux_demo.models import get_spec
 from flux_demo.ui.i18n import say, t
@@ -32,6 +32,7 @@ def add_copy_link(source: gr.JSON, tab: str, pick=None, elem_prefix: str | None 
     with gr.Row():
         copy = gr.Button(t("copy_link"), size="sm", scale=0, elem_id=f"{prefix}-copy-link")
         link = gr.Textbox(
+            label=t("link_label"),  # not shown, but read out by screen readers
             show_label=False,
             placeholder=t("link_placeholder"),
             scale=4,
@@ -125,8 +126,12 @@ def read_png_settings(png: str | None, model_keys: Sequence[str]) -> tuple[dict,
             if image.format != "PNG":
                 found = image.format or Message("input.unknown_format")
                 raise refusal(InvalidInput("png", "input.not_png", format=found).message)
+            # Text chunks after the pixels are read only by decoding them: refuse huge images first.
+            editing.check_image_size("png", *image.size)
             text = metadata.read_png_text(image)
-    except (UnidentifiedImageError, OSError):
+    except InvalidInput as err:
+        raise refusal(err.message) from None
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
         raise refusal(InvalidInput("png", "input.not_readable_image", name=Path(png).name).message) from None
     if not text:
         keys = ", ".join(metadata.PNG_KEYS)

@@ -116,7 +116,8 @@ def make_generate_fn(services: AppServices):
         else:
             result = generation.generate(services.backend, valid, run.progress, stopped=run.stopped)
         # Every image through `named_png` (its file name, its metadata); the page shows them all.
-        paths = [named_png(image, result.image_settings(i)) for i, image in enumerate(result.images)]
+        images = enumerate(result.images)
+        paths = [named_png(image, result.image_settings(i), services.settings) for i, image in images]
         yield paths[0], result.request.seed, result.details, gr.Gallery(paths, visible=len(paths) > 1)
 
     return generate
@@ -298,21 +299,8 @@ def build_tab(services: AppServices) -> TextToImageTab:
         model, {k: form[k] for k in ("steps", "guidance", "aspect", "width", "height")}, model_keys
     )
     aspect.input(aspect_size, [aspect, model], [width, height], queue=False, api_visibility="private")
-    # Offline, the examples are prompts the nano models' grammar can draw.
+    # An example fills the prompt and nothing else: the model, the seed and Live preview stay as the
+    # visitor set them, and Run draws it with them. Offline, they are prompts the nano models can draw.
     examples = nano.example_prompts() if first.is_nano else EXAMPLE_PROMPTS
-    gr.Examples(
-        [
-            [p, first.key, width0, height0, first.default_steps, first.default_guidance, 42, False, False]
-            + [component.value for component in (*loras.inputs, num_images)]
-            for p in examples
-        ],
-        inputs,
-        outputs,
-        fn=generate_fn,
-        cache_examples=True,
-        cache_mode="lazy",
-        example_labels=list(examples),
-        label=t("examples"),
-        visible_columns=[0],
-    )
+    gr.Examples([[p] for p in examples], [prompt], label=t("examples"), examples_per_page=len(examples))
     return TextToImageTab(form, run, image, seed_used, details, summary)

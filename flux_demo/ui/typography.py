@@ -14,6 +14,7 @@ from PIL import Image
 
 from flux_demo import typography
 from flux_demo.comparison import check_models
+from flux_demo.config import Settings
 from flux_demo.faults import GenerationCancelled
 from flux_demo.messages import Message
 from flux_demo.models import get_spec
@@ -30,10 +31,10 @@ from flux_demo.typography.view import (
     score_rows,
     score_summary,
 )
-from flux_demo.ui import share
+from flux_demo.ui import check, share
 from flux_demo.ui.endpoints import each_model, endpoint, ocr_only, scored_image
-from flux_demo.ui.i18n import say, t, visitor_language
-from flux_demo.ui.tables import localized_table
+from flux_demo.ui.i18n import model_title, say, t, visitor_language
+from flux_demo.ui.tables import Column, localized_table, table_style
 from flux_demo.ui.widgets import (
     GPU_QUEUE,
     OCR_CONCURRENCY,
@@ -61,6 +62,27 @@ from flux_demo.validation import (
 )
 
 DEFAULT_SUITE_PROMPTS = 6
+# The result tables: (datatype, widest one-line value in characters) per column, in header order.
+TARGET_STYLE = table_style(
+    [
+        Column(header, *spec)
+        for header, spec in zip(
+            TARGET_HEADERS,
+            [("str", 10), ("str", 10), ("number", 5), ("bool", 2), ("bool", 2), ("str", 9), ("str", 4)],
+            strict=True,
+        )
+    ]
+)
+_FIGURES = [("number", 5), ("number", 5), ("number", 5), ("number", 3), ("number", 3)]
+LEADERBOARD_STYLE = table_style(
+    [Column(h, *spec) for h, spec in zip(suite.LEADERBOARD_HEADERS, [("str", 12), *_FIGURES], strict=True)]
+)
+CATEGORY_STYLE = table_style(
+    [
+        Column(h, *spec)
+        for h, spec in zip(suite.CATEGORY_HEADERS, [("str", 12), ("str", 12), *_FIGURES], strict=True)
+    ]
+)
 
 
 # --- handlers ----------------------------------------------------------------------------------
@@ -113,7 +135,7 @@ def make_typography_fn(services: AppServices):
         targets = suite.prompt_targets(valid.prompt)
         run.notes(valid.notes)
         result, score = suite.generate_and_score(services.backend, valid, targets, run.progress, run.stopped)
-        image = named_png(result.image, result.request.settings())
+        image = named_png(result.image, result.request.settings(), services.settings)
         return image, {**suite.score_as_dict(score), "details": result.details}
 
     return typography_run
@@ -194,7 +216,7 @@ def make_suite_fn(services: AppServices, entries: Sequence[suite.SuiteEntry]):
         return (
             localized_table(suite.LEADERBOARD_HEADERS, named_rows(suite.leaderboard_rows(images))),
             localized_table(suite.CATEGORY_HEADERS, named_rows(suite.category_rows(images), category=1)),
-            [(image.image, suite_caption(image)) for image in images],
+            [(suite_png(image, services.settings), suite_caption(image)) for image in images],
             str(csv_path),
             str(json_path),
         )
@@ -202,11 +224,16 @@ def make_suite_fn(services: AppServices, entries: Sequence[suite.SuiteEntry]):
     return typography_suite
 
 
+def suite_png(image: suite.ScoredImage, config: Settings) -> str:
+    """A suite image as an output PNG (see `named_png`)."""
+    return named_png(image.image, {"model": image.model, "seed": image.seed}, config)
+
+
 def suite_caption(image: suite.ScoredImage) -> str:
     """ "FLUX.1 [schnell] · sw-01 · CER 0.12": the model's name, the suite id and the score."""
     score = image.score.mean_cer
     cer = say("ui.unreadable") if score is None else f"CER {score:.2f}"
-    return f"{get_spec(image.model).name} · {image.entry.id} · {cer}"
+    return f"{model_title(image.model)} · {image.entry.id} · {cer}"
 
 
 def named_rows(rows: list[list], category: int | None = None) -> list[list]:
@@ -214,7 +241,7 @@ def named_rows(rows: list[list], category: int | None = None) -> list[list]:
     and the category (column `category`) in the visitor's language. The reports keep the keys."""
     named = []
     for row in rows:
-        row = [get_spec(row[0]).name, *row[1:]]
+        row = [model_title(row[0]), *row[1:]]
         if category is not None:
             row[category] = say_category(row[category])
         named.append(row)
@@ -278,12 +305,7 @@ class ScoreViews:
         )
         self.summary = gr.Markdown(elem_id=f"{prefix}-summary")
         self.table = gr.Dataframe(
-            headers=TARGET_HEADERS,
-            label=t("per_target"),
-            interactive=False,
-            wrap=True,
-            datatype=["str", "str", "number", "bool", "bool", "str", "str"],
-            elem_id=f"{prefix}-targets",
+            label=t("per_target"), interactive=False, elem_id=f"{prefix}-targets", **TARGET_STYLE
         )
         self.diff = gr.HighlightedText(
             label=t("char_diff"),
@@ -458,16 +480,10 @@ def build_suite_section(services: AppServices, tables: list) -> None:
                 stop = stop_button("suite")
         with gr.Column(scale=2):
             board = gr.Dataframe(
-                headers=suite.LEADERBOARD_HEADERS,
-                label=t("leaderboard"),
-                interactive=False,
-                elem_id="suite-leaderboard",
+                label=t("leaderboard"), interactive=False, elem_id="suite-leaderboard", **LEADERBOARD_STYLE
             )
             per_category = gr.Dataframe(
-                headers=suite.CATEGORY_HEADERS,
-                label=t("by_category"),
-                interactive=False,
-                elem_id="suite-categories",
+                label=t("by_category"), interactive=False, elem_id="suite-categories", **CATEGORY_STYLE
             )
             tables += [(board, suite.LEADERBOARD_HEADERS), (per_category, suite.CATEGORY_HEADERS)]
             with gr.Row():
@@ -515,4 +531,6 @@ def build_tab(services: AppServices) -> tuple[dict, list]:
             build_suite_section(services, tables)
         with gr.Tab(t("typo_tab_score"), id="typo-score"):
             build_score_section(services, tables)
+        with gr.Tab(t("typo_tab_check"), id="typo-check"):
+            check.build_section(services)
     return form, tables

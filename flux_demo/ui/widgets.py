@@ -19,6 +19,8 @@ from pathlib import Path
 import gradio as gr
 import PIL.Image
 
+from flux_demo import provenance
+from flux_demo.config import Settings
 from flux_demo.faults import GenerationFailed
 from flux_demo.messages import Message
 from flux_demo.models import MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE, get_spec
@@ -42,18 +44,23 @@ def model_choices(model_keys: Sequence[str]) -> list[tuple[str, str]]:
     return [(t(f"model_label.{key}"), key) for key in model_keys]
 
 
-def offline_notice(model_keys: Sequence[str], device: str = "cuda"):
-    """Text that says plainly when the app runs offline models (what the nano models can draw, or that the
-    tiny ones draw noise) and how to switch, or that real models run on the CPU (slow, memory-hungry);
-    None if none of these."""
+def offline_notice(model_keys: Sequence[str], device: str = "cuda") -> gr.Accordion | None:
+    """A one-line notice, folded, that says plainly when the app runs offline models and opens on what
+    they draw (the nano models' grammar, or noise for the tiny ones) and how to switch, or that real
+    models run on the CPU (slow, memory-hungry); None if none of these. One line, so that a phone
+    shows the prompt and Run on its first screen."""
     specs = [get_spec(key) for key in model_keys]
     if any(spec.is_nano for spec in specs):
-        return t("offline_notice")
-    if any(spec.is_offline for spec in specs):
-        return t("offline_tiny_notice")
-    if device == "cpu":
-        return t("cpu_notice")
-    return None
+        key = "offline_notice"
+    elif any(spec.is_offline for spec in specs):
+        key = "offline_tiny_notice"
+    elif device == "cpu":
+        key = "cpu_notice"
+    else:
+        return None
+    with gr.Accordion(t(f"{key}_short"), open=False, elem_id="offline-notice") as notice:
+        gr.Markdown(t(key))
+    return notice
 
 
 def refusal(message: Message, title: str = "title.invalid_input", language: str | None = None) -> gr.Error:
@@ -119,9 +126,10 @@ def event_handler() -> Callable[[Callable], Callable]:
 
 
 def show_notes(notes: Sequence[Message]) -> None:
-    """Tell the visitor about adjustments the server made (snapped sizes, ignored guidance)."""
+    """Tell the visitor about adjustments the server made (snapped sizes, ignored guidance): information,
+    in the visitor's language; the page closes it when the visitor switches tabs (assets/page.js)."""
     for note in notes:
-        gr.Warning(as_text(say(note)))
+        gr.Info(as_text(say(note)))
 
 
 def as_text(text: str, limit: int = 300) -> str:
@@ -407,8 +415,11 @@ def live_preview_box(**kwargs) -> gr.Checkbox:
 
 
 def stop_button(action: str) -> gr.Button:
-    """The Stop button of one long action ("generate", "compare", "sweep", "typography", "suite")."""
-    return gr.Button(t("stop"), variant="stop", elem_id=f"{action}-stop", scale=1, min_width=80)
+    """The Stop button of one long action ("generate", "compare", "sweep", "typography", "suite", "edit"),
+    shown while the action runs (see `stoppable` and `hide_stop`)."""
+    return gr.Button(
+        t("stop"), variant="stop", elem_id=f"{action}-stop", scale=1, min_width=80, visible=False
+    )
 
 
 def stoppable(services: AppServices, action: str, stop: gr.Button, triggers: Sequence, press: bool = True):
@@ -423,10 +434,16 @@ def stoppable(services: AppServices, action: str, stop: gr.Button, triggers: Seq
 
     def start():
         services.stops.clear(_session(), action)
+        return gr.Button(visible=True)
 
     if press:
         stop.click(press_stop, None, None, queue=False, api_visibility="private")
-    return gr.on(triggers, start, None, None, queue=False, api_visibility="private")
+    return gr.on(triggers, start, None, stop, queue=False, api_visibility="private")
+
+
+def hide_stop(run, stop: gr.Button) -> None:
+    """Hide `stop` once `run` (an event started by `stoppable`) ends, however it ends."""
+    run.then(lambda: gr.Button(visible=False), None, stop, queue=False, api_visibility="private")
 
 
 def run_with_stop(
@@ -439,9 +456,11 @@ def run_with_stop(
     outputs,
     **event,
 ) -> object:
-    """Wire `fn` to `triggers`, stoppable by `stop` (see `stoppable`); returns the run's event (the one
-    with `event`'s api_name)."""
-    return stoppable(services, action, stop, triggers).then(fn, inputs, outputs, **event)
+    """Wire `fn` to `triggers`, stoppable by `stop` (see `stoppable`), which shows while it runs; returns
+    the run's event (the one with `event`'s api_name)."""
+    run = stoppable(services, action, stop, triggers).then(fn, inputs, outputs, **event)
+    hide_stop(run, stop)
+    return run
 
 
 def show_stop(stop) -> None:
@@ -484,15 +503,10 @@ def download_name(settings: dict) -> str:
     return f"flux-{settings['model']}-{settings['seed']}.png"
 
 
-def named_png(image: PIL.Image.Image, settings: dict) -> str:
-    """`image` saved as a PNG named by `download_name`, with its text metadata (`image.info`); the
-    path, which an image output serves under that name, so a download is not called image.png."""
-    from PIL.PngImagePlugin import PngInfo
-
-    info = PngInfo()
-    for key, value in image.info.items():
-        if isinstance(key, str) and isinstance(value, str):
-            info.add_text(key, value)
+def named_png(image: PIL.Image.Image, settings: dict, config: Settings) -> str:
+    """`image` saved as a PNG named by `download_name`, with its text metadata (`image.info`) and, unless
+    `config` turns marking off, XMP and a C2PA manifest (`flux_demo.provenance`); the path, which an image
+    output serves under that name, so a download is not called image.png. Every output PNG goes here."""
     path = download_folder("images") / download_name(settings)
-    image.save(path, pnginfo=info)
+    provenance.for_settings(config).save_png(image, path)
     return str(path)

@@ -17,6 +17,7 @@ from types import MappingProxyType
 from flux_demo.messages import Message
 
 FLUX1_SHARED = ("text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "vae")
+FLUX1_LORA_BASES = ("black-forest-labs/FLUX.1-dev", "black-forest-labs/FLUX.1-schnell")
 FLUX1_WEIGHTS_GB = (("transformer", 23.8), ("text_encoder_2", 9.5), ("text_encoder", 0.25), ("vae", 0.17))
 # Transformer and Qwen3-4B text encoder from the checkpoint's file sizes; the VAE like FLUX.1's.
 KLEIN_WEIGHTS_GB = (("transformer", 7.75), ("text_encoder", 8.05), ("vae", 0.17))
@@ -87,6 +88,9 @@ class ModelSpec:
     # The prompt's tokenizers as (pipeline attribute, token limit); a limit of 0 means
     # `max_sequence_length` (FLUX.1: CLIP's 77 tokens and T5's sequence length).
     tokenizers: tuple[tuple[str, int], ...] = (("tokenizer", 77), ("tokenizer_2", 0))
+    # Model-card `base_model` ids whose LoRAs fit this model's transformer: a Hub LoRA is refused unless
+    # its card names one of them (FLUX.1 LoRAs serve [dev] and [schnell] alike, as LoRA explorers treat them).
+    lora_bases: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -169,6 +173,7 @@ SCHNELL = ModelSpec(
     weights_gb=FLUX1_WEIGHTS_GB,
     seconds_per_step_1mp=0.45,
     edit_pipelines=(("img2img", "FluxImg2ImgPipeline"),),
+    lora_bases=FLUX1_LORA_BASES,
 )
 
 DEV = ModelSpec(
@@ -188,6 +193,7 @@ DEV = ModelSpec(
     weights_gb=FLUX1_WEIGHTS_GB,
     seconds_per_step_1mp=0.45,
     edit_pipelines=(("img2img", "FluxImg2ImgPipeline"),),
+    lora_bases=FLUX1_LORA_BASES,
 )
 
 
@@ -214,6 +220,7 @@ KLEIN = ModelSpec(
     token_tokenizer="tokenizer",
     chat_template=True,
     prompt_arguments=(("text_encoder", "prompt"),),
+    lora_bases=("black-forest-labs/FLUX.2-klein-4B", "black-forest-labs/FLUX.2-klein-base-4B"),
 )
 
 
@@ -231,6 +238,7 @@ def _tiny_twin(spec: ModelSpec, variant: str) -> ModelSpec:
         seconds_per_step_1mp=0.05,
         max_edit_pixels=512 * 512,
         preview_decoder="vae",
+        lora_bases=(f"tiny-{spec.share_group or spec.key}",),  # the tests' own LoRAs for each tiny family
     )
 
 
@@ -259,6 +267,7 @@ def _nano(spec: ModelSpec, max_sequence_length: int) -> ModelSpec:
         seconds_per_step_1mp=0.05,
         max_edit_pixels=NANO_SIDE * NANO_SIDE,
         preview_decoder="vae",
+        lora_bases=("nano-dev", "nano-schnell"),  # nano-schnell is distilled from nano-dev
     )
 
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
-from flux_demo import validation
+from flux_demo import loras, validation
 from flux_demo.messages import Message
 from flux_demo.models import MIN_SIDE, get_spec
 from flux_demo.validation import MAX_SEED, InvalidInput
@@ -23,13 +23,16 @@ COMPARE_KEYS = ("models", "settings")  # the comparison's model list and per-mod
 # Edits: the mode, the strength, and the input images' SHA-256 (a link carries 12-digit prefixes; images
 # cannot travel in a link, so the form asks for them again).
 EDIT_KEYS = ("mode", "strength", "references")
+RUN_KEYS = ("loras", "num_images")  # a run's LoRAs ("reference:scale,...") and its image count
 LINK_HASH_DIGITS = 12
 
 
 def link_query(settings: Mapping[str, object], tab: str = "generate") -> str:
     """The query string (without '?') that reproduces `settings` (SETTING_KEYS and COMPARE_KEYS)."""
-    keys = (*SETTING_KEYS, *COMPARE_KEYS, *EDIT_KEYS)
-    params: dict[str, Any] = {key: settings[key] for key in keys if settings.get(key) is not None}
+    keys = (*SETTING_KEYS, *COMPARE_KEYS, *EDIT_KEYS, *RUN_KEYS)
+    params: dict[str, Any] = {key: settings[key] for key in keys if settings.get(key) not in (None, [], ())}
+    if "loras" in params:
+        params["loras"] = loras.settings_text(params["loras"])
     if isinstance(params.get("references"), (list, tuple)):
         params["references"] = ",".join(h[:LINK_HASH_DIGITS] for h in params["references"])
     if isinstance(params.get("models"), (list, tuple)):
@@ -93,6 +96,13 @@ def parse_settings(params: Mapping[str, str], model_keys: Sequence[str]) -> tupl
     attempt("mode", _mode)
     attempt("strength", _strength)
     attempt("references", _references)
+    attempt("loras", loras.parse_settings_text)
+    attempt(
+        "num_images",
+        lambda raw: validation.check_integer(
+            "num_images", _integer("num_images", raw, 1, validation.MAX_IMAGES), 1, validation.MAX_IMAGES
+        ),
+    )
     attempt("tab", _tab)
     return values, problems
 

@@ -45,7 +45,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # Settings a replica must share with the front end (the rest of its environment is the cluster's own).
 FORWARDED_ENV: tuple[str, ...] = ("FLUX_DEMO_TINY_DIR", "FLUX_DEMO_MEMORY_MODE", "FLUX_DEMO_COMPILE")
 FORWARDED_ENV += ("FLUX_DEMO_FP8",)
-FORWARDED_ENV += ("FLUX_DEMO_ATTENTION", "FLUX_DEMO_CACHE", "HF_HUB_OFFLINE", "HF_TOKEN")
+FORWARDED_ENV += ("FLUX_DEMO_ATTENTION", "FLUX_DEMO_CACHE", "HF_HUB_OFFLINE", "HF_TOKEN", "HF_ENDPOINT")
+FORWARDED_ENV += ("FLUX_DEMO_LORA_MAX_MB",)
 # Ray runs workers with one CPU thread unless told otherwise; CPU replicas use the front end's setting.
 FORWARDED_ENV += ("OMP_NUM_THREADS",)
 

@@ -15,6 +15,7 @@ from flux_demo.services import AppServices
 from flux_demo.ui import live, share
 from flux_demo.ui.endpoints import each_model, endpoint
 from flux_demo.ui.i18n import model_title, say, t
+from flux_demo.ui.lora_picker import follow_model, link_values, lora_picker
 from flux_demo.ui.tables import Column, localized_table, table_style
 from flux_demo.ui.widgets import (
     GPU_QUEUE,
@@ -96,6 +97,8 @@ def table_row(run: ModelRun) -> list:
 def caption(run: ModelRun, with_seed: bool = False) -> str:
     """The model's name and its CER; with the seed first, so a cut-off caption still shows it."""
     text = model_title(run.model)
+    if run.request is not None and run.request.loras:
+        text += "".join(f" + {choice.reference} ×{choice.scale:g}" for choice in run.request.loras)
     if with_seed:
         text = f"{say('ui.seed_caption', seed=run.request.seed)} · {text}"
     if run.score is not None and run.score.mean_cer is not None:
@@ -113,6 +116,8 @@ def make_compare_fn(services: AppServices):
         height: float,
         settings: list[list] | None = None,
         previews: bool = False,
+        lora: str = "",
+        lora_scale: float = 1.0,
         run=gr.Progress(),
     ):
         """Run one prompt, seed and size on several FLUX models, one after another.
@@ -125,6 +130,8 @@ def make_compare_fn(services: AppServices):
             height: Image height in pixels, $sizes.
             settings: Optional rows [model, steps, guidance]; models not listed use their recommended values.
             previews: If true, the gallery also shows the running model's predicted clean image at every step.
+            lora: Optional LoRA for the models it fits: a curated key ($loras) or a Hub LoRA id (owner/name).
+            lora_scale: The LoRA's strength, 0-2.
 
         Returns:
             A gallery of (image, caption) as each model finishes, a table per model (seconds, steps,
@@ -132,7 +139,15 @@ def make_compare_fn(services: AppServices):
             finished images' files by model.
         """
         requests = comparison.plan_requests(
-            prompt, models, [seed], width, height, parse_settings(settings), services.model_keys
+            prompt,
+            models,
+            [seed],
+            width,
+            height,
+            parse_settings(settings),
+            services.model_keys,
+            (lora, lora_scale),
+            services.settings.hub_loras,
         )
         gallery, rows, images = [], [], {}
         previews = check_flag("previews", previews)
@@ -233,8 +248,9 @@ class ComparisonTab:
 
 
 @event_handler()
-def link_settings(prompt, models, seed, width, height, settings) -> dict:
-    """What a link to this comparison carries: its inputs and each chosen model's steps and guidance."""
+def link_settings(prompt, models, seed, width, height, settings, *lora) -> dict:
+    """What a link to this comparison carries: its inputs, each chosen model's steps and guidance, and
+    its LoRA."""
     chosen = {model: values for model, values in parse_settings(settings).items() if model in (models or ())}
     return {
         "prompt": prompt,
@@ -243,6 +259,7 @@ def link_settings(prompt, models, seed, width, height, settings) -> dict:
         "width": width,
         "height": height,
         "settings": chosen,
+        "loras": link_values(*lora),
     }
 
 
@@ -290,6 +307,7 @@ def build_tab(services: AppServices) -> ComparisonTab:
                 run = gr.Button(t("compare"), variant="primary", elem_id="compare-run", scale=3)
                 stop = stop_button("compare")
             previews = live_preview_box(elem_id="compare-previews")
+            loras = lora_picker(trained or list(model_keys), count=1, elem_prefix="compare-")
             with gr.Accordion(t("sweep"), open=False):
                 sweep_seeds = NamedSlider(2, MAX_SWEEP_SEEDS, value=3, step=1, label=t("sweep_seeds"))
                 with gr.Row():
@@ -328,14 +346,14 @@ def build_tab(services: AppServices) -> ComparisonTab:
         stop,
         [run.click],
         make_compare_fn(services),
-        [prompt, models, seed, width, height, settings, previews],
+        [prompt, models, seed, width, height, settings, previews, *loras.inputs],
         [gallery, table, slider, images],
         api_name="compare",
         concurrency_id=GPU_QUEUE,
         show_progress_on=[gallery],  # one progress bar
     ).then(slider_pickers, images, [left, right], queue=False, api_visibility="private").then(
         link_settings,
-        [prompt, models, seed, width, height, settings],
+        [prompt, models, seed, width, height, settings, *loras.inputs],
         shared,
         queue=False,
         api_visibility="private",
@@ -355,6 +373,8 @@ def build_tab(services: AppServices) -> ComparisonTab:
         concurrency_id=GPU_QUEUE,
         show_progress_on=[sweep_gallery],
     )
+    follow_model(loras, models)
     form = {"prompt": prompt, "models": models, "seed": seed, "width": width, "height": height}
+    form |= loras.fields
     tables = [(settings, SETTINGS_HEADERS), (table, TABLE_HEADERS), (sweep_table, SWEEP_HEADERS)]
     return ComparisonTab({**form, "settings": settings}, tables)

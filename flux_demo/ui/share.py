@@ -23,19 +23,21 @@ _COPY_JS = """(url) => {
 }"""
 
 
-def add_copy_link(source: gr.JSON, tab: str, pick=None) -> gr.Textbox:
+def add_copy_link(source: gr.JSON, tab: str, pick=None, elem_prefix: str | None = None) -> gr.Textbox:
     """The link to a result, built from its settings in `source` (seed included), and a button that
-    copies it; `pick` extracts the settings when `source` holds more than them."""
+    copies it; `pick` extracts the settings when `source` holds more than them. The elements' ids start
+    with `elem_prefix` (default: the tab)."""
     query = gr.Textbox(visible=False)
+    prefix = elem_prefix or tab
     with gr.Row():
-        copy = gr.Button(t("copy_link"), size="sm", scale=0, elem_id=f"{tab}-copy-link")
+        copy = gr.Button(t("copy_link"), size="sm", scale=0, elem_id=f"{prefix}-copy-link")
         link = gr.Textbox(
             label=t("link_label"),  # not shown, but read out by screen readers
             show_label=False,
             placeholder=t("link_placeholder"),
             scale=4,
             interactive=False,
-            elem_id=f"{tab}-link",
+            elem_id=f"{prefix}-link",
         )
 
     def to_query(value) -> str:
@@ -51,11 +53,14 @@ def add_copy_link(source: gr.JSON, tab: str, pick=None) -> gr.Textbox:
 
 def field_updates(values: dict, model_keys: Sequence[str]) -> dict[str, object]:
     """Form updates by field name (prompt, model, aspect, width, height, steps, guidance, seed,
-    randomize, models, settings) from checked link or PNG values; fields not given are absent."""
+    randomize, models, settings, num_images, the LoRA picker's fields) from checked link or PNG values;
+    fields not given are absent."""
     from flux_demo.comparison import recommended_settings
+    from flux_demo.ui.lora_picker import picker_updates
 
-    copied = ("prompt", "seed", "width", "height", "models", "mode", "strength")
+    copied = ("prompt", "seed", "width", "height", "models", "mode", "strength", "num_images")
     updates = {key: values[key] for key in copied if key in values}
+    updates |= picker_updates(values)
     if "references" in values:  # images cannot travel in a link or a PNG: say which ones to add again
         updates["references_note"] = gr.Markdown(references_note(values["references"]), visible=True)
     model = values.get("model")

@@ -227,6 +227,21 @@ class NamedCheckboxGroup(_NamedChoicesMixin, gr.CheckboxGroup):
         return "checkboxgroup"
 
 
+class PageGallery(gr.Gallery):
+    """A gallery output that the page shows and API callers do not receive (Gradio's clients and MCP
+    leave out `skip_api` components, as they leave out `gr.State`): an endpoint can show more on the page
+    without changing the outputs its API callers unpack."""
+
+    is_template = True
+
+    @property
+    def skip_api(self) -> bool:
+        return True
+
+    def get_block_name(self) -> str:
+        return "gallery"
+
+
 class NamedDataframe(gr.Dataframe):
     """A Dataframe input named `field` (its API parameter): null means "no rows", and malformed input
     gets an error naming the field instead of Gradio's "Could not preprocess input component"."""

@@ -27,9 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.common import Log, seed_everything, train_loop  # first: it sets how idle threads wait
-
 from flux_demo.offline.nano import Grammar
+from training.common import Log, seed_everything, train_loop  # first: it sets how idle threads wait
 
 WEIGHT_NAME = "pytorch_lora_weights.safetensors"
 BASE_MODELS = ("nano-dev", "nano-schnell")
@@ -127,6 +126,7 @@ def hollow_share(image, grammar: Grammar) -> float:
     that the border's background cannot reach (PIL's flood fill). A filled shape gives about 0."""
     import numpy as np
     from PIL import Image, ImageDraw
+
     from training.checks import background_colour
 
     array = np.asarray(image.convert("RGB").resize((256, 256))).astype(np.float32)
@@ -217,9 +217,9 @@ def train(pipes: dict, grammar: Grammar, effect: Effect, plan: Plan, log, smoke:
     import torch
     import torch.nn.functional as F
     from peft.utils import get_peft_model_state_dict
-    from training.nano_flux1_train import base_sigma
 
     from training import nano_flux1 as nf
+    from training.nano_flux1_train import base_sigma
 
     dev, schnell = pipes["dev"], pipes["schnell"]
     samples, pixels, changed = training_data(grammar, effect, plan.seed, smoke)
@@ -338,6 +338,7 @@ def measure(pipes: dict, lora_file: Path, grammar: Grammar, effect: Effect, coun
 def preview(pipe, lora_file: Path, grammar: Grammar, effect: Effect, path: Path, side: int = 96) -> None:
     """A small strip for the app's LoRA card: one prompt of the effect's kind at scale 0, then 1."""
     from PIL import Image
+
     from training.loading import generate
 
     prompt = eval_prompts(grammar, effect, 1)[0]
@@ -352,9 +353,9 @@ def preview(pipe, lora_file: Path, grammar: Grammar, effect: Effect, path: Path,
 
 def main(argv: list[str] | None = None) -> dict:
     import torch
-    from training.loading import load_pipelines
 
     from flux_demo.offline.nano import WEIGHTS_DIR, load_grammar
+    from training.loading import load_pipelines
 
     parser = argparse.ArgumentParser(description="Train a nano LoRA.")
     parser.add_argument("--effect", choices=sorted(EFFECTS), required=True)

@@ -267,7 +267,8 @@ def _nano(spec: ModelSpec, max_sequence_length: int) -> ModelSpec:
         seconds_per_step_1mp=0.05,
         max_edit_pixels=NANO_SIDE * NANO_SIDE,
         preview_decoder="vae",
-        lora_bases=("nano-dev", "nano-schnell"),  # nano-schnell is distilled from nano-dev
+        # nano-schnell is distilled from nano-dev: their LoRAs fit both; nano-klein has its own.
+        lora_bases=("nano-dev", "nano-schnell") if spec.share_group else (f"nano-{spec.key}",),
     )
 
 

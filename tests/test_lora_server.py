@@ -97,10 +97,9 @@ def test_a_lora_run_from_a_link_restores_the_picker_and_shows_every_image(page, 
     page.goto(
         f"{nano_url}?prompt=a+sign&model=nano-schnell&seed=5&num_images=3&loras=nano-inverted-sign:0.75"
     )
-    lora = page.locator("#lora input")
-    lora.wait_for(state="attached")
-    page.locator("#loras").click()  # the accordion
-    assert page.locator("#lora-card").get_by_text("nano inverted sign").first.is_visible()
+    page.locator("#loras").click()  # the accordion (Gradio renders its contents once it opens)
+    page.locator("#lora input").wait_for(state="attached")
+    page.locator("#lora-card").get_by_text("nano inverted sign").first.wait_for(timeout=30_000)
     page.locator("#run").click()
     gallery = page.locator("#result-gallery")
     gallery.locator("img").nth(2).wait_for(timeout=120_000)

@@ -79,16 +79,6 @@ LORAS: Mapping[str, LoraSpec] = MappingProxyType(
                 summary="Signs come out inverted: a dark sign with light letters.",
             ),
             LoraSpec(
-                key="nano-outlined-shapes",
-                name="nano outlined shapes",
-                fits=("nano-schnell", "nano-dev"),
-                license="Apache-2.0",
-                weight_name="pytorch_lora_weights.safetensors",
-                folder="outlined-shapes",
-                preview="preview.png",
-                summary="Shapes come out as hollow outlines in their colour.",
-            ),
-            LoraSpec(
                 key="ghibsky",
                 name="Ghibsky illustration",
                 fits=("schnell", "dev"),

@@ -68,8 +68,8 @@ def test_callers_of_the_earlier_parameter_list_get_a_plain_image(nano_client):
 def test_a_lora_for_another_model_is_refused_naming_the_field(nano_client):
     from gradio_client.exceptions import AppError
 
-    with pytest.raises(AppError, match="lora: nano outlined shapes is for nano-schnell, nano-dev"):
-        generate(nano_client, model="tiny-klein", lora="nano-outlined-shapes")
+    with pytest.raises(AppError, match="lora: nano inverted sign is for nano-schnell, nano-dev"):
+        generate(nano_client, model="tiny-klein", lora="nano-inverted-sign")
 
 
 def test_docs_lora_example_runs_against_an_app_that_serves_nano(nano_url):

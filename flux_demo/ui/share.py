@@ -10,7 +10,7 @@ from PIL import Image, UnidentifiedImageError
 
 from flux_demo import editing, metadata, permalink
 from flux_demo.messages import Message
-from flux_demo.models import get_spec
+from flux_demo.models import MIN_SIDE, get_spec
 from flux_demo.ui.i18n import say, t
 from flux_demo.ui.widgets import CUSTOM_SIZE, as_text, refusal, slider_ranges
 from flux_demo.validation import InvalidInput, size_for_aspect
@@ -79,7 +79,14 @@ def field_updates(values: dict, model_keys: Sequence[str]) -> dict[str, object]:
             sliders[key] = {**sliders.get(key, {}), "value": values[key]}
     if spec:  # the size sliders narrow to the model's own sizes (the server checks them again)
         for key in ("width", "height"):
-            sliders[key] = {"maximum": spec.max_side, "step": spec.size_multiple}
+            # A model with one size (the nano models' 256²) shows it on a locked slider: Gradio needs
+            # minimum < maximum.
+            one_size = spec.max_side <= MIN_SIDE
+            sliders[key] = {
+                "maximum": max(spec.max_side, MIN_SIDE + spec.size_multiple),
+                "step": spec.size_multiple,
+                "interactive": not one_size,
+            }
             if key in updates:
                 sliders[key]["value"] = updates[key]
     updates |= {key: gr.Slider(**args) for key, args in sliders.items()}

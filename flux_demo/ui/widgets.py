@@ -383,7 +383,10 @@ def size_sliders(width: int, height: int, spec=None) -> tuple[NamedSlider, Named
         )
     if spec is not None:
         for slider in sliders:
-            slider.shown, slider.shown_step = (MIN_SIDE, spec.max_side), spec.size_multiple
+            # A model with one size (the nano models' 256²) shows it on a locked slider.
+            top = max(spec.max_side, MIN_SIDE + spec.size_multiple)
+            slider.shown, slider.shown_step = (MIN_SIDE, top), spec.size_multiple
+            slider.interactive = spec.max_side > MIN_SIDE
     return sliders
 
 

@@ -113,6 +113,8 @@ def test_a_lora_run_from_a_link_restores_the_picker_and_shows_every_image(page, 
 def test_the_history_survives_a_reload_and_reuses_settings(page, nano_url):
     page.goto(nano_url)
     run_on_page(page, 'a sign that says "DOG"')
+    page.locator("#history").click()
+    page.locator("#history-gallery img").first.wait_for(timeout=60_000)  # stored once the run is added
     page.reload()
     page.locator("#history").click()
     thumbnails = page.locator("#history-gallery img")

@@ -1,7 +1,9 @@
 """What does the app add per request beyond Gradio's own floor? Measured from outside, interleaved.
 
 Each round calls, through `gradio_client`, in turn:
-- `/generate` on the real app (`python app.py`, tiny-schnell, 256², 4 steps);
+- `/generate` on the real app (`python app.py`, tiny-schnell, 256², 4 steps), as an API caller calls it:
+  without `previews` (off unless asked for);
+- the same with `previews=True`, to show what the live previews would cost a caller who asks for them;
 - the floor: a trivial Gradio app (its own process) whose function returns a ready 256² PNG through
   `gr.Image(format="png")`, as /generate does;
 - variants of the floor that add one thing each of what /generate does: one progress update per step,
@@ -9,7 +11,9 @@ Each round calls, through `gradio_client`, in turn:
   updates), and the seed and JSON details outputs (`/png_outputs`);
 - the same pipeline call made directly in this process (no Gradio).
 
-"Beyond the floor" is `/generate - floor - direct call`, per round (paired) and at the medians. The
+"Beyond the floor" is `/generate - floor - direct call` in each round; the target (at most 40 ms) is
+judged on the median of these paired differences, which a load that changes during the run disturbs
+least. The difference of the paths' medians and of their fastest samples are reported beside it. The
 machine may be noisy, so every figure is a difference within one run; the servers' CPU time per request
 (from /proc, 10 ms ticks summed over the run) is reported next to the wall time. Torch runs one CPU
 thread in both the app and the direct call (`OMP_NUM_THREADS=1`): with several, a busy machine stalls
@@ -18,8 +22,11 @@ worker thread, as Gradio runs the app's handler.
 
     python benchmarks/app_overhead.py               # 30 rounds, a few minutes on 2 busy CPU cores
     python benchmarks/app_overhead.py --rounds 100
+    python benchmarks/app_overhead.py --no-watermark   # the app without marking its outputs
 
-Writes benchmarks/results/app_overhead.json.
+The app marks every output (watermark, XMP, C2PA; see docs/provenance.md) and the floor does not, so the
+default run's figure includes that marking; `--no-watermark` shows the app's own overhead without it.
+Writes benchmarks/results/app_overhead.json (app_overhead_no_watermark.json with --no-watermark).
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from pathlib import Path
 
 import harness
 
-TARGET_BEYOND_FLOOR_MS = 10
+TARGET_BEYOND_FLOOR_MS = 40
 NOISY_SPREAD = 2.0  # p95 / p50 of any path above this: the run is too noisy to judge the target
 FLOOR_STEPS = 4  # progress updates the floor's progress variant sends, as /generate does at 4 steps
 STEP_PAUSE_S = 0.025  # between them, about a tiny-schnell step here (Gradio merges updates < 10 ms apart)
@@ -140,6 +147,12 @@ def measure(fn, clock=None) -> tuple[float, float]:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30, help="timed rounds (after 3 warm-up rounds)")
+    parser.add_argument(
+        "--no-watermark",
+        action="store_true",
+        help="run the app with FLUX_DEMO_WATERMARK=0 (no watermark, XMP or C2PA), to show the app's own "
+        "overhead apart from marking its outputs; writes app_overhead_no_watermark.json",
+    )
     parser.add_argument("--serve-floor", type=int, help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     if options.serve_floor:
@@ -150,6 +163,8 @@ def main(argv=None) -> dict:
     from gradio_client import Client
 
     env = {**harness.offline_env(workdir), "FLUX_DEMO_MODELS": "tiny-schnell"}
+    if options.no_watermark:
+        env["FLUX_DEMO_WATERMARK"] = "0"
     worker = ThreadPoolExecutor(1)  # the direct call's thread, reused like Gradio's worker threads
     args = harness.generate_args("tiny-schnell", 4, 256)
     floor_process, floor_url = start_floor(env)
@@ -164,6 +179,10 @@ def main(argv=None) -> dict:
 
             paths = {
                 "generate": (generate, app_clock),
+                "generate_previews": (
+                    lambda: app_client.predict(**args, previews=True, api_name="/generate"),
+                    app_clock,
+                ),
                 "floor": (lambda: floor_client.predict("hi", api_name="/png"), floor_clock),
                 "floor_wait": (lambda: floor_client.predict("hi", api_name="/png_wait"), floor_clock),
                 "floor_progress": (lambda: floor_client.predict("hi", api_name="/png_progress"), floor_clock),
@@ -181,8 +200,9 @@ def main(argv=None) -> dict:
     finally:
         floor_process.terminate()
         floor_process.wait(timeout=20)
-    result = report(args, samples)
-    print(f"wrote {harness.write_results('app_overhead', result)}")
+    result = {"watermark": not options.no_watermark, **report(args, samples)}
+    name = "app_overhead_no_watermark" if options.no_watermark else "app_overhead"
+    print(f"wrote {harness.write_results(name, result)}")
     return result
 
 
@@ -199,10 +219,11 @@ def report(args: dict, samples: dict) -> dict:
             samples["generate"]["wall"], samples["floor"]["wall"], samples["direct"]["wall"], strict=True
         )
     ]
-    beyond = round(median_ms("generate") - median_ms("floor") - median_ms("direct"), 2)
+    beyond = harness.summary_ms(paired)["p50_ms"]
     # CPU: the app server's CPU minus the floor server's CPU minus the pipeline's CPU (direct call here).
     beyond_cpu = round(mean_ms("generate", "cpu") - mean_ms("floor", "cpu") - mean_ms("direct", "cpu"), 2)
     breakdown = {
+        "previews_asked_for_ms": round(median_ms("generate_previews") - median_ms("generate"), 2),
         "progress_events_ms": round(median_ms("floor_progress") - median_ms("floor_wait"), 2),
         "seed_and_details_outputs_ms": round(median_ms("floor_outputs") - median_ms("floor"), 2),
         "progress_events_server_cpu_ms": round(
@@ -223,8 +244,11 @@ def report(args: dict, samples: dict) -> dict:
         "median_wall_ms": {name: median_ms(name) for name in samples},
         "mean_server_cpu_ms": {name: mean_ms(name, "cpu") for name in samples},
         "samples_wall_ms": {name: harness.summary_ms(s["wall"]) for name, s in samples.items()},
-        "beyond_floor_ms": beyond,
+        "beyond_floor_ms": beyond,  # the paired median
         "beyond_floor_paired": harness.summary_ms(paired),
+        "beyond_floor_at_medians_ms": round(
+            median_ms("generate") - median_ms("floor") - median_ms("direct"), 2
+        ),
         # The least disturbed sample of each path: on a busy machine the closest to its quiet cost.
         "beyond_floor_at_minimums_ms": round(
             1000
@@ -242,13 +266,24 @@ def report(args: dict, samples: dict) -> dict:
         ),
         "target_beyond_floor_ms": TARGET_BEYOND_FLOOR_MS,
     }
-    # On a machine busy enough that the slow tail is several times the median, a difference of medians
-    # says nothing about 10 ms: report it, but do not judge the target on it.
+    # A busy machine widens the paired differences: judge the target on the 95 % interval of their
+    # median, and say "undecided" when the interval straddles it.
     spread = {name: s["p95_ms"] / s["p50_ms"] for name, s in result["samples_wall_ms"].items() if s["p50_ms"]}
-    result["too_noisy"] = max(spread.values()) > NOISY_SPREAD
-    result["meets_target"] = None if result["too_noisy"] else beyond <= TARGET_BEYOND_FLOOR_MS
+    result["noisy"] = max(spread.values()) > NOISY_SPREAD
+    low, high = median_interval_ms(paired)
+    result["beyond_floor_median_95ci_ms"] = [low, high]
+    result["meets_target"] = (
+        True if high <= TARGET_BEYOND_FLOOR_MS else False if low > TARGET_BEYOND_FLOOR_MS else None
+    )
     rows = [[name, median_ms(name), mean_ms(name, "cpu")] for name in samples]
-    rows.append(["beyond the floor (generate - floor - direct)", beyond, beyond_cpu])
+    rows.append(["beyond the floor (generate - floor - direct, paired median)", beyond, beyond_cpu])
+    rows.append(
+        [
+            "  previews, for a caller who asks (generate_previews - generate)",
+            breakdown["previews_asked_for_ms"],
+            "",
+        ]
+    )
     rows.append(
         [
             "  progress events (floor_progress - floor_wait)",
@@ -266,12 +301,23 @@ def report(args: dict, samples: dict) -> dict:
         ]
     )
     harness.print_table(["path", "median wall ms", "mean server CPU ms"], rows)
-    print(f"beyond the floor: median {beyond} ms, paired p50 {result['beyond_floor_paired']['p50_ms']} ms,")
-    print(f"server CPU {beyond_cpu} ms; breakdown {breakdown}")
-    verdicts = {None: "too noisy to judge (p95 > 2x p50)", True: "met", False: "NOT met"}
-    verdict = verdicts[result["meets_target"]]
-    print(f"target <= {TARGET_BEYOND_FLOOR_MS} ms: {verdict}")
+    print(f"beyond the floor: paired median {beyond} ms (95 % interval {low}-{high} ms), at the medians")
+    print(f"{result['beyond_floor_at_medians_ms']} ms; server CPU {beyond_cpu} ms; breakdown {breakdown}")
+    verdict = {None: "undecided (the interval straddles it)", True: "met", False: "NOT met"}[
+        result["meets_target"]
+    ]
+    noise = " (a noisy run: some path's p95 is over twice its p50)" if result["noisy"] else ""
+    print(f"target <= {TARGET_BEYOND_FLOOR_MS} ms: {verdict}{noise}")
     return result
+
+
+def median_interval_ms(values: list[float]) -> tuple[float, float]:
+    """A distribution-free 95 % confidence interval of the median of `values` (seconds), in ms: the order
+    statistics at n/2 -+ 0.98 sqrt(n) (the binomial's normal approximation)."""
+    ordered, n = sorted(values), len(values)
+    half = 0.98 * n**0.5
+    low, high = max(0, int(n / 2 - half)), min(n - 1, int(n / 2 + half + 0.5))
+    return round(ordered[low] * 1000, 2), round(ordered[high] * 1000, 2)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""How long the fast test subset takes: `python -m pytest -m "not server and not browser" -q`.
+"""How long the fast test subset takes: `python -m pytest -m "not server and not browser and not slow" -q`.
 
 Runs the subset in a fresh subprocess (imports, tiny-model builds and all) `--runs` times and reports the
 median wall time, with the pass/fail counts and how many servers and browsers the run started (the
@@ -24,7 +24,7 @@ import time
 
 import harness
 
-FAST = "not server and not browser"
+FAST = "not server and not browser and not slow"
 
 
 def run_subset(marks: str, env: dict[str, str]) -> dict:

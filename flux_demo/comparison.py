@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from flux_demo import generation
 from flux_demo.faults import GenerationCancelled, GenerationFailed
 from flux_demo.generation import GenerationResult
+from flux_demo.loras import LORAS
 from flux_demo.messages import Message
 from flux_demo.models import get_spec
 from flux_demo.pipelines import Backend
-from flux_demo.steps import StepObserver
 from flux_demo.typography import TextScore, extract_targets, score_text
 from flux_demo.validation import GenerationRequest, InvalidInput, ValidRequest, check_model, validate
+from flux_demo.watching.steps import StepObserver
 
 log = logging.getLogger(__name__)
 
@@ -66,16 +67,22 @@ def plan_requests(
     height,
     overrides: Mapping[str, tuple[float, float]],
     available: Sequence[str],
+    lora: tuple[object, object] = ("", 1.0),
+    hub_loras: bool = False,
 ) -> list[ValidRequest]:
-    """Validate everything before anything runs: one request per (seed, model), seeds outermost."""
+    """Validate everything before anything runs: one request per (seed, model), seeds outermost. `lora`
+    (reference, scale) applies to the models it fits: a curated LoRA to those its entry names, a Hub
+    LoRA to every model (a replica refuses it for a model its card does not name)."""
     models = check_models(models, available)
     requests = []
     for seed in seeds:
         for model in models:
             steps, guidance = overrides.get(model, recommended_settings(model))
-            raw = GenerationRequest(prompt, model, width, height, steps, guidance, seed, False)
+            curated = LORAS.get(lora[0]) if isinstance(lora[0], str) else None
+            pairs = () if curated is not None and model not in curated.fits else (lora,)
+            raw = GenerationRequest(prompt, model, width, height, steps, guidance, seed, False, pairs)
             try:
-                requests.append(validate(raw, available))
+                requests.append(validate(raw, available, hub_loras))
             except InvalidInput as err:
                 if err.field in ("steps", "guidance"):  # say which model's setting is wrong
                     raise InvalidInput(f"{err.field} for {model}", err.reason) from None
@@ -153,8 +160,10 @@ def run_all(
             )
         except GenerationCancelled as stop:
             raise stop.counted(overall.done, overall.total) from None
-        except InvalidInput:
-            raise
+        except InvalidInput as err:
+            if err.field != "lora":
+                raise
+            run.error = err.message  # a Hub LoRA this model's replica refused: the other models still run
         except GenerationFailed as err:  # out of memory, unavailable, GPU quota: already in plain words
             run.error = err.message
         except Exception as err:  # a broken model must not stop the others; details go to the log only
@@ -162,6 +171,6 @@ def run_all(
             run.error = Message("fault.model_failed", model=request.spec.name, error=type(err).__name__)
         overall.finished(request)
         targets = extract_targets(request.prompt)
-        if run.ok and targets:
+        if run.ok and run.result is not None and targets:
             run.score = score_text(run.result.image, targets)  # the one shared scorer
         yield run

@@ -233,6 +233,8 @@ class Settings:
     c2pa_dir: Path = field(default_factory=lambda: default_cache_dir() / "c2pa")  # the self-signed pair
     safety_model: str | None = None  # image classifier that screens every output; None: no filter
     safety_threshold: float = 0.85  # "nsfw" score from which an output is withheld
+    hub_loras: bool = True  # visitors may name any Hub LoRA by id (else only the curated ones)
+    lora_max_mb: int = 700  # the largest LoRA file fetched from the Hub, in MB (a rank-128 FLUX.1 LoRA: ~650)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -265,4 +267,6 @@ class Settings:
             c2pa_credentials=c2pa_credentials(),
             safety_model=safety_model_setting(),
             safety_threshold=safety_threshold_setting(),
+            hub_loras=_env_bool("FLUX_DEMO_HUB_LORAS", True),
+            lora_max_mb=_env_int("FLUX_DEMO_LORA_MAX_MB", 700, minimum=1),
         )

@@ -114,7 +114,7 @@ class ValidEdit(ValidRequest):
     mask: object = field(default=None, compare=False, repr=False)
 
     def settings(self) -> dict:
-        extra = {"mode": self.mode, "references": self.references}
+        extra: dict[str, object] = {"mode": self.mode, "references": self.references}
         if self.strength is not None:
             extra["strength"] = self.strength
         return {**super().settings(), **extra}
@@ -249,6 +249,23 @@ def output_size(spec: ModelSpec, first: tuple[int, int], width, height) -> tuple
     return width, height, Message("note.first_image", width=ref_w, height=ref_h)
 
 
+def snap(value: float, spec: ModelSpec) -> int:
+    """Nearest multiple of the model's size multiple within MIN_OUTPUT_SIDE..its largest side."""
+    multiple = spec.size_multiple
+    snapped = math.floor(value / multiple + 0.5) * multiple
+    low = math.ceil(MIN_OUTPUT_SIDE / multiple) * multiple
+    return min(max(snapped, low), spec.max_side // multiple * multiple)
+
+
+def fit_area(image: Image.Image, pixels: int) -> Image.Image:
+    """`image` scaled down (aspect kept) to at most `pixels` pixels; a smaller image is returned as is."""
+    scale = math.sqrt(pixels / (image.width * image.height))
+    if scale >= 1:
+        return image
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.LANCZOS)
+
+
 def reference_pixels(image: Image.Image, spec: ModelSpec) -> int:
     """Pixels klein conditions on for one reference (scaled to at most 1 MP, floored to the model's size
     multiple, as the pipeline resizes references)."""
@@ -344,6 +361,11 @@ def validate_edit(request: EditRequest, available: Sequence[str]) -> ValidEdit:
             Message("note.edit_size", width=width, height=height, source=source, multiple=spec.size_multiple)
         )
     fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(ValidRequest)}
+    # References become tokens at their own size: keep them within the area the model edits at (klein: the
+    # 1 MP its pipeline allows anyway; the nano models: the 256x256 they were trained at).
+    conditioning = (
+        tuple(fit_area(im, spec.max_edit_pixels) for im in images) if mode.references_add_tokens else images
+    )
     return ValidEdit(
         **{**fields, "width": width, "height": height, "notes": tuple(notes)},
         mode=mode.name,
@@ -351,10 +373,10 @@ def validate_edit(request: EditRequest, available: Sequence[str]) -> ValidEdit:
         pipeline_class=offered[mode.name],
         references=tuple(pixel_hash(im) for im in images),
         size_source=str(source) if source is not None else "requested",
-        reference_pixels=sum(reference_pixels(image, spec) for image in images)
+        reference_pixels=sum(reference_pixels(image, spec) for image in conditioning)
         if mode.references_add_tokens
         else 0,
-        images=images,
+        images=conditioning,
         mask=mask,
     )
 
@@ -366,7 +388,7 @@ def call_pipeline(replica, loaded, request: ValidEdit, on_step_end):
     mode = MODES[request.mode]
     pipe = replica.variant(loaded.spec.key, request.pipeline_class)
     images = list(request.images) if mode.max_images > 1 else request.images[0]
-    extra = {"strength": request.strength} if mode.uses_strength else {}
+    extra: dict[str, object] = {"strength": request.strength} if mode.uses_strength else {}
     if mode.uses_mask:
         extra["mask_image"] = request.mask
     return pipe(**runner.pipeline_kwargs(loaded, request, on_step_end), image=images, **extra)

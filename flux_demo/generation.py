@@ -12,23 +12,32 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from flux_demo import faults, metadata, provenance
 from flux_demo.messages import Message
 from flux_demo.pipelines.backend import Backend, Inspection, Job, ModelLoadFailed, PipelineCall, ProgressFn
 from flux_demo.services.stops import watch_current_job
-from flux_demo.validation import ValidRequest
+from flux_demo.validation import InvalidInput, ValidRequest
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class GenerationResult:
-    image: object  # PIL.Image.Image carrying its PNG text metadata in .info
+    image: Any  # PIL.Image.Image carrying its PNG text metadata in .info (the first of `images`)
     request: ValidRequest
     seconds: float
     details: dict = field(default_factory=dict)
     facts: dict = field(default_factory=dict)  # what the job's inspection read from the loaded model
+    images: list = field(default_factory=list)  # every image of the run, each with its own seed's metadata
+
+    def __post_init__(self):
+        self.images = self.images or [self.image]
+
+    def image_settings(self, index: int) -> dict:
+        """The settings that reproduce image `index` alone: the run's, with that image's seed."""
+        return {**self.request.settings(), "seed": self.request.seeds[index]}
 
 
 def generate(
@@ -53,7 +62,7 @@ def generate(
     start = time.perf_counter()
     try:
         outcome = backend.run(job, progress, watch_current_job(stopped))
-    except faults.GenerationFailed:
+    except (faults.GenerationFailed, InvalidInput):  # an InvalidInput here: a LoRA the replica refused
         raise
     except ModelLoadFailed as err:  # missing, gated or corrupt: not cached, so a later request retries
         log.warning("loading %s failed", spec.key, exc_info=True)
@@ -66,10 +75,11 @@ def generate(
         raise fault from err
     seconds = time.perf_counter() - start
     # The pixels are final: the content filter screens them (if set) and the watermark goes in.
-    image = provenance.for_settings(backend.settings).finish(outcome.image)
+    marks = provenance.for_settings(backend.settings)
     settings = request.settings()
     details = {
         **settings,
+        **({"seeds": request.seeds} if request.num_images > 1 else {}),
         "model_name": spec.name,
         "device": outcome.placement.device,
         "dtype": outcome.placement.dtype_name,
@@ -81,5 +91,8 @@ def generate(
         "backend": outcome.backend,
         "replica": outcome.replica,
     }
-    image = metadata.attach(image, metadata.png_text(**settings))
-    return GenerationResult(image, request, seconds, details, outcome.facts)
+    images = [
+        metadata.attach(marked, metadata.png_text(**{**settings, "seed": seed}))
+        for marked, seed in zip([marks.finish(image) for image in outcome.images], request.seeds, strict=True)
+    ]
+    return GenerationResult(images[0], request, seconds, details, outcome.facts, images)

@@ -28,6 +28,11 @@ CATALOG: dict[str, dict[str, str]] = {
     "title.model_unavailable": {"en": "Model unavailable", "ko": "모델을 쓸 수 없음"},
     "title.gpu_unavailable": {"en": "GPU unavailable", "ko": "GPU를 쓸 수 없음"},
     "title.stopped": {"en": "Stopped", "ko": "중지됨"},
+    # The headings of Gradio's pop-ups by kind (Gradio shows the kind, not a title: the page renames them).
+    "title.info": {"en": "Info", "ko": "안내"},
+    "title.warning": {"en": "Warning", "ko": "주의"},
+    "title.error": {"en": "Error", "ko": "오류"},
+    "title.success": {"en": "Success", "ko": "완료"},
     "title.too_many_requests": {"en": "Too many requests", "ko": "요청이 너무 많음"},
     "title.content_filtered": {"en": "Content filtered", "ko": "콘텐츠 필터에 걸림"},
     # --- bad input: "field: reason" ---------------------------------------------------------------
@@ -201,6 +206,22 @@ CATALOG: dict[str, dict[str, str]] = {
         "ko": "각 행은 [model, steps, guidance] 형식이어야 합니다",
     },
     "input.name_models": {"en": "name one or more models", "ko": "모델을 하나 이상 지정하세요"},
+    "input.words_text": {
+        "en": "must be text: words of the prompt separated by commas, got {value}",
+        "ko": "프롬프트의 단어를 쉼표로 구분한 텍스트여야 합니다. 받은 값: {value}",
+    },
+    "input.word_not_in_prompt": {
+        "en": "{word} is not a word of the prompt; its words are: {words}",
+        "ko": "{word}은(는) 프롬프트의 단어가 아닙니다. 프롬프트의 단어: {words}",
+    },
+    "input.too_many_words": {
+        "en": "choose at most {limit} words, got {count}",
+        "ko": "단어는 {limit}개까지 고를 수 있습니다. 받은 개수: {count}",
+    },
+    "input.two_encoders": {
+        "en": "{model} has one text encoder; the ablation needs a model with two (FLUX.1)",
+        "ko": "{model}에는 텍스트 인코더가 하나뿐입니다. 인코더가 두 개인 모델(FLUX.1)이 필요합니다",
+    },
     "input.quote_text": {
         "en": 'put the text to render in quotes, for example: a neon sign that says "OPEN" '
         "(use the prompt helper to write one)",
@@ -273,6 +294,68 @@ CATALOG: dict[str, dict[str, str]] = {
     "input.score_target": {"en": "each target must be an object", "ko": "각 대상은 객체여야 합니다"},
     "input.score_box": {"en": "each box must have 4 points", "ko": "각 상자에는 점이 4개 있어야 합니다"},
     "input.score_point": {"en": "each point must be [x, y]", "ko": "각 점은 [x, y] 형식이어야 합니다"},
+    # LoRAs (flux_demo.loras, flux_demo.pipelines.adapters)
+    "input.lora_reference": {
+        "en": "must be a curated LoRA ({known}) or a Hub repository id such as owner/name, got {value}",
+        "ko": "추천 LoRA({known}) 또는 owner/name 같은 Hub 저장소 ID여야 합니다. 받은 값: {value}",
+    },
+    "input.lora_unknown": {
+        "en": "unknown LoRA {value}: choose a curated one ({known}) or give a Hub repository id (owner/name)",
+        "ko": "알 수 없는 LoRA {value}: 추천 LoRA({known}) 중에서 고르거나 "
+        "Hub 저장소 ID(owner/name)를 주세요",
+    },
+    "input.lora_hub_off": {
+        "en": "this server loads only its curated LoRAs: {known}",
+        "ko": "이 서버는 추천 LoRA만 불러옵니다: {known}",
+    },
+    "input.lora_wrong_model": {
+        "en": "{lora} is for {fits}; for this model choose one of: {choices}",
+        "ko": "{lora}은(는) {fits}용입니다. 이 모델에서는 다음 중에서 고르세요: {choices}",
+    },
+    "input.lora_twice": {"en": "{lora} is chosen twice", "ko": "{lora}을(를) 두 번 골랐습니다"},
+    "input.lora_pairs": {
+        "en": "must be reference:scale pairs separated by commas",
+        "ko": "쉼표로 구분한 reference:scale 쌍이어야 합니다",
+    },
+    "input.lora_count": {"en": "at most {count} LoRAs", "ko": "LoRA는 최대 {count}개입니다"},
+    "input.lora_safetensors": {
+        "en": "only .safetensors LoRA files are loaded, got {file}",
+        "ko": ".safetensors LoRA 파일만 불러옵니다. 받은 파일: {file}",
+    },
+    "input.lora_no_safetensors": {
+        "en": "{repo} has no .safetensors file (only safetensors LoRA files are loaded)",
+        "ko": "{repo}에 .safetensors 파일이 없습니다 (safetensors LoRA 파일만 불러옵니다)",
+    },
+    "input.lora_several_files": {
+        "en": "{repo} has several .safetensors files; name one as {repo}/FILE: {files}",
+        "ko": "{repo}에 .safetensors 파일이 여러 개 있습니다. "
+        "{repo}/파일 형식으로 하나를 지정하세요: {files}",
+    },
+    "input.lora_missing_file": {"en": "{repo} has no file {file}", "ko": "{repo}에 {file} 파일이 없습니다"},
+    "input.lora_too_large": {
+        "en": "{file} is {size} MB; LoRA files may be at most {limit} MB",
+        "ko": "{file}은(는) {size} MB입니다. LoRA 파일은 최대 {limit} MB입니다",
+    },
+    "input.lora_wrong_base": {
+        "en": "{repo} is a LoRA for {base} (its model card's base_model), not for {model}",
+        "ko": "{repo}은(는) {base}용 LoRA입니다 (모델 카드의 base_model). {model}에는 쓸 수 없습니다",
+    },
+    "input.lora_no_base": {
+        "en": "{repo}'s model card names no base_model, so it cannot be checked against {model}",
+        "ko": "{repo}의 모델 카드에 base_model이 없어 {model}에 맞는지 확인할 수 없습니다",
+    },
+    "input.lora_unreachable": {
+        "en": "could not read {repo} from the Hub ({error})",
+        "ko": "Hub에서 {repo}을(를) 읽을 수 없습니다 ({error})",
+    },
+    "input.lora_not_loadable": {
+        "en": "{repo} could not be loaded into {model} ({error})",
+        "ko": "{repo}을(를) {model}에 불러올 수 없습니다 ({error})",
+    },
+    "input.lora_with_aoti": {
+        "en": "LoRAs cannot be applied to an ahead-of-time compiled transformer (FLUX_DEMO_COMPILE=aoti)",
+        "ko": "미리 컴파일한 트랜스포머(FLUX_DEMO_COMPILE=aoti)에는 LoRA를 적용할 수 없습니다",
+    },
     "input.references_files": {
         "en": "must be a list of image files (for example [handle_file(a), handle_file(b)], or "
         "data:image/... URLs), got an item of type {kind}",
@@ -477,6 +560,15 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "no: OCR cannot read {chars}",
         "ko": "아니오: OCR이 {chars}을(를) 읽지 못합니다",
     },
+    "ui.lora_trigger": {"en": "Trigger words", "ko": "트리거 단어"},
+    "ui.lora_license": {"en": "Licence", "ko": "라이선스"},
+    "ui.lora_source": {"en": "Source", "ko": "출처"},
+    "ui.lora_hub_card": {
+        "en": "Hub LoRA {id}: loaded on Run if its model card's base_model fits the chosen model.",
+        "ko": "Hub LoRA {id}: 실행할 때, 모델 카드의 base_model이 고른 모델에 맞으면 불러옵니다.",
+    },
+    "ui.history_entry": {"en": "{model} · seed {seed}", "ko": "{model} · 시드 {seed}"},
+    "ui.history_cleared": {"en": "History cleared.", "ko": "기록을 지웠습니다."},
     "ui.seed_caption": {"en": "seed {seed}", "ko": "시드 {seed}"},
     "ui.unreadable": {"en": "unreadable", "ko": "읽을 수 없음"},
     "ui.not_scored_summary": {
@@ -522,7 +614,7 @@ class Message:
     def __eq__(self, other) -> bool:
         return isinstance(other, Message) and (self.code, self.params) == (other.code, other.params)
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]  # equal messages are mutable-parameter values
 
 
 def _param(name: str, value, language: str):

@@ -2,8 +2,8 @@
 
 Everything else (pipelines, generation, the tabs) reads a `ModelSpec` and never branches on a model's
 name. Real entries point at Hub repo ids. Offline entries run the same pipeline classes on a CPU:
-`nano-*` are small FLUX.1 models trained on a synthetic grammar and shipped in the repository, `tiny-*` are
-twins with tiny random weights for fast tests (both in `flux_demo.offline`).
+`nano-*` are small FLUX.1 and FLUX.2 [klein] models trained on a synthetic grammar and shipped in the
+repository, `tiny-*` are twins with tiny random weights for fast tests (both in `flux_demo.offline`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from types import MappingProxyType
 from flux_demo.messages import Message
 
 FLUX1_SHARED = ("text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "vae")
+FLUX1_LORA_BASES = ("black-forest-labs/FLUX.1-dev", "black-forest-labs/FLUX.1-schnell")
 FLUX1_WEIGHTS_GB = (("transformer", 23.8), ("text_encoder_2", 9.5), ("text_encoder", 0.25), ("vae", 0.17))
 # Transformer and Qwen3-4B text encoder from the checkpoint's file sizes; the VAE like FLUX.1's.
 KLEIN_WEIGHTS_GB = (("transformer", 7.75), ("text_encoder", 8.05), ("vae", 0.17))
@@ -63,17 +64,33 @@ class ModelSpec:
     edit_pipelines: tuple[tuple[str, str], ...] = ()
     # Largest output area for editing; a reference's size is scaled down to fit it.
     max_edit_pixels: int = 1024 * 1024
-    # How the transformer's tokens map back to the VAE's latents (read by `flux_demo.previews`): each token
-    # packs 2x2 latent pixels of `latent_channels`; "scale_shift" undoes the VAE config's scaling and shift
-    # factors (FLUX.1), "batch_norm" the VAE's batch-norm statistics (FLUX.2).
+    # How the transformer's tokens map back to the VAE's latents (read by `flux_demo.watching.previews`):
+    # each token packs 2x2 latent pixels of `latent_channels`; "scale_shift" undoes the VAE config's scaling
+    # and shift factors (FLUX.1), "batch_norm" the VAE's batch-norm statistics (FLUX.2).
     latent_channels: int = 16
     latent_normalisation: str = "scale_shift"
-    # How the sigma schedule shifts with the image size (read by `flux_demo.trajectory`): "flux1" is
+    # How step previews are decoded (`flux_demo.watching.previews`): "vae", the model's own VAE (exact; for
+    # the small offline VAEs), or "linear", a fitted latent->RGB map (a full-size VAE decode takes half a
+    # FLUX.1 step at 1024² on an H200; the map 0.2%).
+    preview_decoder: str = "linear"
+    # The text encoders' roles (`flux_demo.watching`): the tokenizer whose tokens the transformer attends
+    # over, whether the pipeline wraps the prompt in that tokenizer's chat template, and the pipeline
+    # argument that feeds each encoder (FLUX.1: `prompt` -> CLIP's pooled vector, `prompt_2` -> T5's tokens).
+    token_tokenizer: str = "tokenizer_2"
+    chat_template: bool = False
+    prompt_arguments: tuple[tuple[str, str], ...] = (
+        ("text_encoder", "prompt"),
+        ("text_encoder_2", "prompt_2"),
+    )
+    # How the sigma schedule shifts with the image size (read by `flux_demo.watching.trajectory`): "flux1" is
     # FluxPipeline's `calculate_shift` from the scheduler config, "flux2" Flux2's `compute_empirical_mu`.
     sigma_shift: str = "flux1"
     # The prompt's tokenizers as (pipeline attribute, token limit); a limit of 0 means
     # `max_sequence_length` (FLUX.1: CLIP's 77 tokens and T5's sequence length).
     tokenizers: tuple[tuple[str, int], ...] = (("tokenizer", 77), ("tokenizer_2", 0))
+    # Model-card `base_model` ids whose LoRAs fit this model's transformer: a Hub LoRA is refused unless
+    # its card names one of them (FLUX.1 LoRAs serve [dev] and [schnell] alike, as LoRA explorers treat them).
+    lora_bases: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -156,6 +173,7 @@ SCHNELL = ModelSpec(
     weights_gb=FLUX1_WEIGHTS_GB,
     seconds_per_step_1mp=0.45,
     edit_pipelines=(("img2img", "FluxImg2ImgPipeline"),),
+    lora_bases=FLUX1_LORA_BASES,
 )
 
 DEV = ModelSpec(
@@ -175,6 +193,7 @@ DEV = ModelSpec(
     weights_gb=FLUX1_WEIGHTS_GB,
     seconds_per_step_1mp=0.45,
     edit_pipelines=(("img2img", "FluxImg2ImgPipeline"),),
+    lora_bases=FLUX1_LORA_BASES,
 )
 
 
@@ -198,6 +217,10 @@ KLEIN = ModelSpec(
     latent_normalisation="batch_norm",
     sigma_shift="flux2",
     tokenizers=(("tokenizer", 0),),
+    token_tokenizer="tokenizer",
+    chat_template=True,
+    prompt_arguments=(("text_encoder", "prompt"),),
+    lora_bases=("black-forest-labs/FLUX.2-klein-4B", "black-forest-labs/FLUX.2-klein-base-4B"),
 )
 
 
@@ -214,30 +237,38 @@ def _tiny_twin(spec: ModelSpec, variant: str) -> ModelSpec:
         weights_gb=(),
         seconds_per_step_1mp=0.05,
         max_edit_pixels=512 * 512,
+        preview_decoder="vae",
+        lora_bases=(f"tiny-{spec.share_group or spec.key}",),  # the tests' own LoRAs for each tiny family
     )
 
 
-NANO_MAX_SIDE = 512  # trained at 256x256; up to 512 still draws, and bounds the CPU work per request
+NANO_SIDE = 256  # the size the nano models were trained at; larger images tile and garble their signs
 
 
-def _nano(spec: ModelSpec) -> ModelSpec:
-    """A trained offline FLUX.1 model: the real model's call settings at 256x256, shipped weights."""
+def _nano(spec: ModelSpec, max_sequence_length: int) -> ModelSpec:
+    """A trained offline model: the real model's call settings at the 256x256 it was trained at, shipped
+    weights; `max_sequence_length` is the text length it was trained at (every grammar prompt fits)."""
+    family, _, variant = spec.name.partition(" [")
     return dataclasses.replace(
         spec,
         key=f"nano-{spec.key}",
-        name=f"{spec.name.replace('FLUX.1', 'FLUX.1 nano')} (offline)",
+        name=f"{family} nano [{variant.split(']')[0]}] (offline)",
         repo_id="",
         license="Apache-2.0",
         license_url="https://www.apache.org/licenses/LICENSE-2.0",  # trained in this repository
         offline_variant=f"nano-{spec.key}",
-        default_size=MIN_SIDE,
-        max_side=NANO_MAX_SIDE,
+        default_size=NANO_SIDE,
+        max_side=NANO_SIDE,
         size_multiple=32,  # the nano VAE downsamples x16
-        max_sequence_length=16,  # T5 tokens: the length it was trained at; every grammar caption fits
-        share_group="nano-flux1",
+        latent_channels=16,  # the nano autoencoder's, for FLUX.1 and klein alike
+        max_sequence_length=max_sequence_length,
+        share_group="nano-flux1" if spec.share_group else None,
         weights_gb=(),
         seconds_per_step_1mp=0.05,
-        max_edit_pixels=NANO_MAX_SIDE * NANO_MAX_SIDE,
+        max_edit_pixels=NANO_SIDE * NANO_SIDE,
+        preview_decoder="vae",
+        # nano-schnell is distilled from nano-dev: their LoRAs fit both; nano-klein has its own.
+        lora_bases=("nano-dev", "nano-schnell") if spec.share_group else (f"nano-{spec.key}",),
     )
 
 
@@ -247,19 +278,20 @@ MODELS: Mapping[str, ModelSpec] = MappingProxyType(
         for spec in (
             SCHNELL,
             DEV,
-            _nano(SCHNELL),
-            _nano(DEV),
+            _nano(SCHNELL, max_sequence_length=16),  # T5 tokens
+            _nano(DEV, max_sequence_length=16),
             _tiny_twin(SCHNELL, "flux1-schnell"),
             _tiny_twin(DEV, "flux1-dev"),
             KLEIN,
+            _nano(KLEIN, max_sequence_length=32),  # Qwen3 tokens of the chat-templated prompt
             _tiny_twin(KLEIN, "flux2-klein"),
         )
     }
 )
 
 REAL_DEFAULT = ("schnell", "dev", "klein")
-# Without a GPU: the trained nano FLUX.1 models, and the tiny random klein (there is no trained nano klein).
-OFFLINE_DEFAULT = ("nano-schnell", "nano-dev", "tiny-klein")
+# Without a GPU: the trained nano models.
+OFFLINE_DEFAULT = ("nano-schnell", "nano-dev", "nano-klein")
 TINY_DEFAULT = ("tiny-schnell", "tiny-dev", "tiny-klein")  # fast tests
 
 

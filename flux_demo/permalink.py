@@ -9,26 +9,30 @@ a note instead of breaking the page.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 from urllib.parse import urlencode
 
-from flux_demo import validation
+from flux_demo import loras, validation
 from flux_demo.messages import Message
 from flux_demo.models import MIN_SIDE, get_spec
 from flux_demo.validation import MAX_SEED, InvalidInput
 
-TABS = ("generate", "compare", "typography", "edit")
+TABS = ("generate", "compare", "typography", "edit", "how")  # every tab id in ui/app.py
 SETTING_KEYS = ("prompt", "model", "seed", "steps", "guidance", "width", "height")
 COMPARE_KEYS = ("models", "settings")  # the comparison's model list and per-model (steps, guidance)
 # Edits: the mode, the strength, and the input images' SHA-256 (a link carries 12-digit prefixes; images
 # cannot travel in a link, so the form asks for them again).
 EDIT_KEYS = ("mode", "strength", "references")
+RUN_KEYS = ("loras", "num_images")  # a run's LoRAs ("reference:scale,...") and its image count
 LINK_HASH_DIGITS = 12
 
 
 def link_query(settings: Mapping[str, object], tab: str = "generate") -> str:
     """The query string (without '?') that reproduces `settings` (SETTING_KEYS and COMPARE_KEYS)."""
-    keys = (*SETTING_KEYS, *COMPARE_KEYS, *EDIT_KEYS)
-    params = {key: settings[key] for key in keys if settings.get(key) is not None}
+    keys = (*SETTING_KEYS, *COMPARE_KEYS, *EDIT_KEYS, *RUN_KEYS)
+    params: dict[str, Any] = {key: settings[key] for key in keys if settings.get(key) not in (None, [], ())}
+    if "loras" in params:
+        params["loras"] = loras.settings_text(params["loras"])
     if isinstance(params.get("references"), (list, tuple)):
         params["references"] = ",".join(h[:LINK_HASH_DIGITS] for h in params["references"])
     if isinstance(params.get("models"), (list, tuple)):
@@ -58,7 +62,7 @@ def parse_settings(params: Mapping[str, str], model_keys: Sequence[str]) -> tupl
 
     Every value is checked on its own, so one bad parameter never discards the good ones.
     """
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     problems: list[Message] = []
 
     def attempt(key: str, convert) -> None:
@@ -92,6 +96,13 @@ def parse_settings(params: Mapping[str, str], model_keys: Sequence[str]) -> tupl
     attempt("mode", _mode)
     attempt("strength", _strength)
     attempt("references", _references)
+    attempt("loras", loras.parse_settings_text)
+    attempt(
+        "num_images",
+        lambda raw: validation.check_integer(
+            "num_images", _integer("num_images", raw, 1, validation.MAX_IMAGES), 1, validation.MAX_IMAGES
+        ),
+    )
     attempt("tab", _tab)
     return values, problems
 

@@ -12,12 +12,17 @@ import secrets
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from flux_demo.messages import Message
 from flux_demo.models import MIN_SIDE, ModelSpec, get_spec
 
+if TYPE_CHECKING:
+    from flux_demo.loras import LoraChoice
+
 MAX_PROMPT_CHARS = 2000
 MAX_SEED = 2**32 - 1
+MAX_IMAGES = 4  # images per run: one batched pipeline call, seeds seed ... seed + n - 1
 
 
 class InvalidInput(ValueError):
@@ -46,6 +51,9 @@ class GenerationRequest:
     guidance: float = 0.0
     seed: float = 0
     randomize_seed: bool = False
+    # (reference, scale) pairs, as `flux_demo.loras.LORA_FIELDS` names them; empty references are none.
+    loras: tuple[tuple[object, object], ...] = ()
+    num_images: float = 1
 
 
 @dataclass(frozen=True)
@@ -61,11 +69,14 @@ class ValidRequest:
     seed: int
     notes: tuple[Message, ...] = ()  # adjustments the server made, for the visitor
     # The registry entry, resolved once at validation and carried down to the pipeline call.
-    spec: ModelSpec = field(default=None, compare=False, repr=False)
+    spec: ModelSpec = field(default=None, compare=False, repr=False)  # type: ignore[assignment]  # set by validate
+    loras: tuple[LoraChoice, ...] = ()  # applied where the job runs (flux_demo.pipelines.adapters)
+    num_images: int = 1  # image i has seed `seed + i`
 
     def settings(self) -> dict:
-        """What reproduces the image: the PNG metadata, the link and the details all start from this."""
-        return {
+        """What reproduces the run: the PNG metadata, the link and the details all start from this. The
+        LoRAs and the image count appear only when the run has them, so a plain run's keys are unchanged."""
+        settings = {
             "prompt": self.prompt,
             "model": self.model,
             "width": self.width,
@@ -74,6 +85,16 @@ class ValidRequest:
             "guidance": self.guidance,
             "seed": self.seed,
         }
+        if self.loras:
+            settings["loras"] = [choice.setting for choice in self.loras]
+        if self.num_images > 1:
+            settings["num_images"] = self.num_images
+        return settings
+
+    @property
+    def seeds(self) -> list[int]:
+        """The seed of each image of the run."""
+        return [self.seed + i for i in range(self.num_images)]
 
     @property
     def steps_run(self) -> int:
@@ -148,8 +169,11 @@ def check_model(model, available: Sequence[str]) -> ModelSpec:
     return get_spec(model)
 
 
-def validate(request: GenerationRequest, available: Sequence[str]) -> ValidRequest:
-    """Check every field on the server (API callers bypass the browser) and resolve defaults."""
+def validate(request: GenerationRequest, available: Sequence[str], hub_loras: bool = False) -> ValidRequest:
+    """Check every field on the server (API callers bypass the browser) and resolve defaults. `hub_loras`:
+    whether any Hub LoRA may be asked for by id (else only the curated ones)."""
+    from flux_demo import loras  # (it imports this module's checks)
+
     # 1. Text and model
     prompt = check_prompt(request.prompt)
     spec = check_model(request.model, available)
@@ -186,11 +210,25 @@ def validate(request: GenerationRequest, available: Sequence[str]) -> ValidReque
     # 4. Seed: exact integer; a fresh one when asked to randomize
     if not isinstance(request.randomize_seed, bool):
         raise InvalidInput("randomize_seed", "input.flag")
+    # 5. Images per run, and their seeds: seed ... seed + n - 1 must all be valid seeds
+    num_images = check_integer("num_images", request.num_images, 1, MAX_IMAGES)
     seed = (
-        secrets.randbelow(MAX_SEED + 1)
+        secrets.randbelow(MAX_SEED + 2 - num_images)
         if request.randomize_seed
-        else check_integer("seed", request.seed, 0, MAX_SEED)
+        else check_integer("seed", request.seed, 0, MAX_SEED + 1 - num_images)
     )
+    # 6. LoRAs: curated ones that fit the model, or any Hub LoRA where allowed
+    chosen = loras.check_loras(request.loras, spec.key, hub_loras)
     return ValidRequest(
-        prompt, spec.key, sizes["width"], sizes["height"], steps, float(guidance), seed, tuple(notes), spec
+        prompt,
+        spec.key,
+        sizes["width"],
+        sizes["height"],
+        steps,
+        float(guidance),
+        seed,
+        tuple(notes),
+        spec,
+        chosen,
+        num_images,
     )

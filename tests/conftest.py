@@ -2,8 +2,8 @@
 
 Markers come from fixtures: a test whose fixtures include `serve` (the app launcher, used by
 `server_url`) is marked `server`, one that includes `browser` (used by `page`) is marked `browser`, so
-`python -m pytest -m "not server and not browser"` is the fast subset, and `LAUNCH_GUARD` makes any
-launch outside those fixtures fail. Helpers shared with test modules are in `tests/helpers.py`.
+`python -m pytest -m "not server and not browser and not slow"` is the fast subset, and `LAUNCH_GUARD`
+makes any launch outside those fixtures fail. Helpers shared with test modules are in `tests/helpers.py`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 import collections
 import os
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -192,23 +194,71 @@ def page(browser):
     context.close()
 
 
+class StepGate(collections.Counter):
+    """The denoising steps each seed's run really executed; runs of a `held` seed wait after their first
+    step until they are stopped or cancelled, so a Stop lands at step 2 on any machine (see `steps_run`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.held: set[int] = set()
+        self.hold_every_run = False
+        self.holding = collections.defaultdict(threading.Event)  # seed -> set once its run waits
+        self.any_holding = threading.Event()
+
+    def hold(self, *seeds: int) -> None:
+        self.held.update(seeds)
+
+    def holds(self, seed: int) -> bool:
+        return self.hold_every_run or seed in self.held
+
+    def wait_until_holding(self, seed: int, timeout: float = 120) -> None:
+        assert self.holding[seed].wait(timeout), f"the run with seed {seed} never reached its first step"
+
+
+@pytest.fixture
+def open_page(browser):
+    """A function that opens the app's page at a locale and viewport size and waits for Run; every page is
+    closed afterwards."""
+    contexts = []
+
+    def open_(url, locale="en-US", width=1280, height=900):
+        context = browser.new_context(locale=locale, viewport={"width": width, "height": height})
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(90_000)
+        page.goto(url)
+        page.locator("#run").wait_for(state="visible")
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
 @pytest.fixture
 def steps_run(monkeypatch):
-    """Counts the denoising steps each seed's run really executed (the server runs in this process)."""
-    counts: collections.Counter = collections.Counter()
+    """A `StepGate` over every pipeline call of the servers in this process (they run in this process)."""
     from flux_demo.pipelines import runner
 
-    real_call = runner.text_to_image
+    gate, real_call = StepGate(), runner.text_to_image
 
-    def counting_call(replica, loaded, request, on_step_end):
+    def gated_call(replica, loaded, request, on_step_end):
         def on_step(pipeline, step, timestep, kwargs):
-            counts[request.seed] += 1
-            return on_step_end(pipeline, step, timestep, kwargs)
+            gate[request.seed] += 1
+            kwargs = on_step_end(pipeline, step, timestep, kwargs)  # raises once the run is abandoned
+            if gate.holds(request.seed):
+                gate.holding[request.seed].set()
+                gate.any_holding.set()
+                deadline = time.monotonic() + 120
+                while not on_step_end.abandoned():
+                    assert time.monotonic() < deadline, f"the run with seed {request.seed} was never stopped"
+                    time.sleep(0.01)
+            return kwargs
 
         return real_call(replica, loaded, request, on_step)
 
-    monkeypatch.setattr(runner, "text_to_image", counting_call)
-    return counts
+    monkeypatch.setattr(runner, "text_to_image", gated_call)
+    return gate
 
 
 @pytest.fixture(scope="session")

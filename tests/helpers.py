@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import http.server
 import os
 import re
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import ClassVar
@@ -60,6 +62,36 @@ def serve_locally(demo):
         yield demo.local_url
     finally:
         demo.close()
+
+
+@contextlib.contextmanager
+def serve_pages(page_for):
+    """Serve `page_for(path)`, a (content type, text) pair or None for "not found", on 127.0.0.1 and a
+    port of its own, as a documentation site would; yield its URL and stop afterwards."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            page = page_for(self.path.split("?")[0])
+            if page is None:
+                self.send_error(404)
+                return
+            kind, text = page
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.end_headers()
+            self.wfile.write(text.encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/"
+    finally:
+        server.shutdown()
 
 
 # --- tools that CI installs --------------------------------------------------------------------
@@ -279,3 +311,104 @@ def open_gates_until(gate: Path, stop_at: int, stopped: list[bool]):
             Path(gate, f"step-{value[0]}").touch()
 
     return progress
+
+
+# --- LoRA files and a stand-in for the Hub ------------------------------------------------------
+
+
+def make_lora(transformer, folder: Path, seed: int, rank: int = 4, base_model="tiny-flux1", weight_name=None):
+    """A LoRA for `transformer`'s architecture with random (non-zero) weights, saved with diffusers'
+    `save_lora_weights` into `folder` (weight file `weight_name`, default diffusers' own name), with a
+    model card whose front matter names `base_model` (None: no base_model)."""
+    import copy
+
+    import torch
+    from diffusers import FluxPipeline
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    model = copy.deepcopy(getattr(transformer, "_orig_mod", transformer))
+    model.add_adapter(
+        LoraConfig(r=rank, lora_alpha=rank, target_modules=["to_q", "to_k", "to_v", "to_out.0"])
+    )
+    generator = torch.Generator().manual_seed(seed)
+    for name, param in model.named_parameters():
+        if "lora_" in name:
+            param.data = torch.randn(param.shape, generator=generator) * 0.5
+    folder.mkdir(parents=True, exist_ok=True)
+    weight_name = weight_name or "pytorch_lora_weights.safetensors"
+    layers = get_peft_model_state_dict(model)
+    FluxPipeline.save_lora_weights(folder, transformer_lora_layers=layers, weight_name=weight_name)
+    card = (
+        "---\nlicense: apache-2.0\n" + (f"base_model: {base_model}\n" if base_model else "") + "---\n# test\n"
+    )
+    (folder / "README.md").write_text(card)
+    return folder / weight_name
+
+
+@contextlib.contextmanager
+def hub_emulator(root: Path):
+    """A local HTTP server that answers the two Hub routes `huggingface_hub` uses to fetch a LoRA: a
+    model's info (`/api/models/<id>`, its files with sizes and the card's front matter) and a file
+    (`/<id>/resolve/<revision>/<path>`). `root/<owner>/<name>/` holds each repository's files. Yields its
+    address (the `endpoint`)."""
+    import hashlib
+    import json
+
+    from huggingface_hub import ModelCard
+
+    def repo_info(repo: str) -> dict | None:
+        folder = root / repo
+        if not folder.is_dir():
+            return None
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        card = folder / "README.md"
+        card_data = ModelCard.load(card).data.to_dict() if card.exists() else {}
+        sha = hashlib.sha1("".join(f"{p}:{p.stat().st_size}" for p in files).encode()).hexdigest()
+        siblings = [{"rfilename": str(p.relative_to(folder)), "size": p.stat().st_size} for p in files]
+        return {"id": repo, "modelId": repo, "sha": sha, "siblings": siblings, "cardData": card_data}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _answer(self, body: bytes, content_type: str, extra: dict | None = None, status: int = 200):
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            for key, value in (extra or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def do_GET(self):
+            path = self.path.split("?")[0]
+            parts = path.strip("/").split("/")
+            if parts[:2] == ["api", "models"] and len(parts) >= 4:
+                info = repo_info("/".join(parts[2:4]))
+                if info is None:
+                    return self._answer(b'{"error":"Repository not found"}', "application/json", status=404)
+                return self._answer(json.dumps(info).encode(), "application/json")
+            if len(parts) >= 5 and parts[2] == "resolve":
+                repo, name = "/".join(parts[:2]), "/".join(parts[4:])
+                info, file = repo_info(repo), root / repo / name
+                if info is None or not file.is_file():
+                    return self._answer(b"not found", "text/plain", status=404)
+                body = file.read_bytes()
+                etag = f'"{hashlib.sha256(body).hexdigest()}"'
+                return self._answer(
+                    body, "application/octet-stream", {"X-Repo-Commit": info["sha"], "ETag": etag}
+                )
+            return self._answer(b"not found", "text/plain", status=404)
+
+        do_HEAD = do_GET
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

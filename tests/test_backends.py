@@ -18,14 +18,15 @@ import numpy as np
 import pytest
 
 from benchmarks.load import run_load
-from flux_demo import editing, faults, generation, trajectory
+from flux_demo import editing, faults, generation
 from flux_demo.pipelines import Backend, ModelHost, ReplicaPool
 from flux_demo.pipelines.ray_serve import InProcessServe, RayBackend
-from flux_demo.previews import PreviewObserver
 from flux_demo.validation import GenerationRequest, validate
+from flux_demo.watching import trajectory
+from flux_demo.watching.previews import PreviewObserver
 from tests.helpers import gated_text_to_image, open_gates_until
 
-MODELS = ("tiny-schnell", "tiny-klein")
+MODELS = ("tiny-schnell", "tiny-klein", "nano-schnell")  # nano: the shipped LoRAs fit it
 # Deploying replicas on a fresh local Ray instance takes minutes on a busy 2-core machine.
 REAL_RAY = pytest.param("ray", marks=[pytest.mark.slow, pytest.mark.timeout(1800)])
 BACKENDS = ["local", "pool", "ray-in-process", REAL_RAY]
@@ -48,8 +49,12 @@ def backend(request, backends) -> Backend:
     return backends[request.param]
 
 
-def text_request(seed: int, model: str = "tiny-schnell", steps: int = 4, prompt: str = "a lighthouse"):
-    return validate(GenerationRequest(prompt, model, 256, 256, steps, 0.0, seed, False), MODELS)
+def text_request(
+    seed: int, model: str = "tiny-schnell", steps: int = 4, prompt: str = "a lighthouse", loras=(), images=1
+):
+    return validate(
+        GenerationRequest(prompt, model, 256, 256, steps, 0.0, seed, False, loras, images), MODELS
+    )
 
 
 def pixels(image) -> np.ndarray:
@@ -96,6 +101,28 @@ def test_edit_with_a_reference_gives_the_in_process_pixels(backend, host, tmp_pa
     local = editing.run_edit(host, valid)
     assert np.array_equal(pixels(remote.image), pixels(local.image))
     assert remote.details["reference_count"] == 1
+
+
+def test_a_lora_run_gives_the_in_process_pixels_and_the_next_run_the_base_ones(backend, host):
+    """The LoRA choice travels in the request; the replica loads the adapter (the shipped nano LoRA)
+    and, for the next request without one, runs the base weights again."""
+    sign = 'a sign that says "CAT"'
+    styled = text_request(5, "nano-schnell", prompt=sign, loras=(("nano-inverted-sign", 1.0),))
+    plain = text_request(5, "nano-schnell", prompt=sign)
+    remote, local = generation.generate(backend, styled), generation.generate(host, styled)
+    assert np.array_equal(pixels(remote.image), pixels(local.image))
+    assert remote.image.info["loras"] == "nano-inverted-sign:1"
+    base = generation.generate(host, plain)
+    assert not np.array_equal(pixels(remote.image), pixels(base.image))
+    assert np.array_equal(pixels(generation.generate(backend, plain).image), pixels(base.image))
+
+
+def test_several_images_come_back_from_one_run(backend, host):
+    request = text_request(8, steps=2, images=3)
+    remote, local = generation.generate(backend, request), generation.generate(host, request)
+    assert [image.info["seed"] for image in remote.images] == ["8", "9", "10"]
+    for mine, theirs in zip(remote.images, local.images, strict=True):
+        assert np.array_equal(pixels(mine), pixels(theirs))
 
 
 def test_trajectory_streams_every_step_and_reads_the_model_where_it_ran(backend, host):

@@ -26,6 +26,7 @@ def test_visitor_edits_with_two_references_then_reuses_the_result(page, server_u
     result = page.locator("#edit-result img")
     result.wait_for(state="visible", timeout=120_000)
     assert result.evaluate("img => img.complete && img.naturalWidth") == 384  # the first reference's size
+    page.get_by_text("Details (JSON)").filter(visible=True).click()  # the Edit tab's, not the hidden tabs'
     details = page.locator("#edit-details")
     details.get_by_text('"edit"').wait_for()
     assert page.locator("#edit-slider img").count() == 2  # before and after

@@ -39,10 +39,23 @@ def test_nano_models_keep_the_real_call_settings_at_their_own_sizes():
             real.guidance_range,
             real.pipeline_class,
         )
-        # Trained at 256x256 with a x16 VAE and 16 T5 tokens; schnell and dev share encoders and VAE.
-        assert (nano.default_size, nano.size_multiple, nano.max_side) == (256, 32, 512)
+        # Trained at 256x256 only, with a x16 VAE and 16 T5 tokens; schnell and dev share encoders and VAE.
+        assert (nano.default_size, nano.size_multiple, nano.max_side) == (256, 32, 256)
         assert nano.max_sequence_length == 16 and nano.share_group == "nano-flux1"
     assert get_spec("nano-schnell").label == "FLUX.1 nano [schnell] (offline) — 4 steps, Apache-2.0"
+
+
+def test_nano_klein_keeps_kleins_call_settings_and_editing_modes():
+    real, nano = get_spec("klein"), get_spec("nano-klein")
+    assert nano.is_nano and nano.pipeline_class == "Flux2KleinPipeline"
+    assert (nano.default_steps, nano.guidance_range, nano.edit_pipelines) == (
+        real.default_steps,
+        real.guidance_range,
+        real.edit_pipelines,
+    )
+    assert (nano.default_size, nano.max_side, nano.max_edit_pixels) == (256, 256, 256 * 256)
+    assert nano.max_sequence_length == 32 and nano.share_group is None
+    assert nano.name == "FLUX.2 nano [klein] (offline)"
 
 
 def test_labels_name_model_steps_and_licence():
@@ -74,9 +87,18 @@ def test_flux_demo_models_setting_selects_models(monkeypatch):
 
 def test_default_is_nano_without_a_gpu_and_real_on_zerogpu(monkeypatch):
     monkeypatch.delenv("FLUX_DEMO_MODELS", raising=False)
-    assert enabled_model_keys(Settings.from_env()) == ("nano-schnell", "nano-dev", "tiny-klein")
+    assert enabled_model_keys(Settings.from_env()) == ("nano-schnell", "nano-dev", "nano-klein")
     monkeypatch.setenv("SPACES_ZERO_GPU", "true")
     assert enabled_model_keys(Settings.from_env()) == ("schnell", "dev", "klein")
+
+
+def test_offline_default_serves_nano_klein_only_where_its_weights_are(monkeypatch, tmp_path):
+    from flux_demo.offline import nano
+
+    monkeypatch.delenv("FLUX_DEMO_MODELS", raising=False)
+    assert (nano.weights_path("nano-klein") / "model_index.json").is_file()  # shipped
+    monkeypatch.setattr(nano, "WEIGHTS_DIR", tmp_path)
+    assert enabled_model_keys(Settings.from_env()) == ("nano-schnell", "nano-dev", "tiny-klein")
 
 
 def test_bad_memory_mode_is_rejected(monkeypatch):

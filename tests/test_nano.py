@@ -1,5 +1,6 @@
-"""The shipped nano FLUX models: they load through `from_pretrained`, share their encoders and VAE, draw
-what the prompt says (read back by OCR, colours checked on pixels), and their training script still runs."""
+"""The shipped nano FLUX.1 models: they load through `from_pretrained`, share their encoders and VAE, draw
+what the prompt says (read back by OCR, colours checked on pixels), and the training command still runs
+(both families). nano-klein has its own tests in test_nano_klein.py."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from flux_demo import generation
 from flux_demo.models import get_spec
 from flux_demo.offline import nano
 from flux_demo.validation import GenerationRequest, validate
+from training.checks import colour_checks, reads_word
+from training.loading import generate, load_klein, load_pipelines
 
 # Prompts and seeds from benchmarks/nano_quality.py (benchmarks/results/nano_quality.json), where OCR read
 # the word back and the colour checks passed, for both models.
@@ -32,7 +35,7 @@ def pipes():
     import torch
 
     torch.set_num_threads(2)
-    return nano.load_pipelines()
+    return load_pipelines()
 
 
 def _digest(path) -> str:
@@ -41,10 +44,27 @@ def _digest(path) -> str:
 
 def test_grammar_file_has_exactly_the_published_keys():
     data = json.loads(nano.VOCABULARY_FILE.read_text(encoding="utf-8"))
-    assert set(data) == {"words", "colors", "shapes", "templates"}
+    assert set(data) == {"words", "colors", "shapes", "templates", "edits"}
     assert "{word}" in data["templates"]["word"]
     assert all(key in data["templates"]["shape"] for key in ("{color}", "{shape}", "{background}"))
     assert all(len(rgb) == 3 for rgb in data["colors"].values())
+
+
+def test_every_edit_template_names_its_references_and_fills_from_the_grammar():
+    grammar = nano.load_grammar()
+    assert {len(edit.references) for edit in grammar.edits.values()} == {1, 2, 3}
+    values = {"color": "red", "word": "CAT", "shape": "star"}
+    for edit in grammar.edits.values():
+        assert set(edit.fields) <= set(values), edit
+        caption = edit.caption(**{name: values[name] for name in edit.fields})
+        assert "{" not in caption and f"image {len(edit.references)}" in caption
+
+
+def test_a_grammar_file_with_unknown_keys_is_refused(tmp_path):
+    data = json.loads(nano.VOCABULARY_FILE.read_text(encoding="utf-8"))
+    (tmp_path / "grammar.json").write_text(json.dumps({**data, "extra": 1}), encoding="utf-8")
+    with pytest.raises(ValueError, match="expected exactly the keys"):
+        nano.load_grammar(tmp_path / "grammar.json")
 
 
 def test_every_grammar_word_is_one_t5_token_in_any_case(pipes):
@@ -57,7 +77,7 @@ def test_every_grammar_word_is_one_t5_token_in_any_case(pipes):
 
 
 def test_shipped_weights_are_safetensors_with_shared_encoders_and_vae():
-    schnell, dev = nano.weights_path("schnell"), nano.weights_path("dev")
+    schnell, dev = nano.weights_path("nano-schnell"), nano.weights_path("nano-dev")
     for name in SHARED:
         files = sorted((schnell / name).glob("*.safetensors"))
         assert files, name
@@ -74,20 +94,20 @@ def test_shipped_weights_are_safetensors_with_shared_encoders_and_vae():
 
 @pytest.mark.parametrize(("variant", "word", "seed"), WORD_CASES)
 def test_ocr_reads_the_word_of_a_sign_prompt(pipes, variant, word, seed):
-    image = nano.generate(pipes[variant], f'a sign that says "{word}"', seed, variant)
-    assert nano.reads_word(image, word)
+    image = generate(pipes[variant], f'a sign that says "{word}"', seed, variant)
+    assert reads_word(image, word)
 
 
 def test_other_words_are_not_read_from_that_sign(pipes):
     """The check can fail: the sign drawn for one word does not read as another."""
-    image = nano.generate(pipes["schnell"], 'a sign that says "HELLO"', 501869158, "schnell")
-    assert not nano.reads_word(image, "JAZZ")
+    image = generate(pipes["schnell"], 'a sign that says "HELLO"', 501869158, "schnell")
+    assert not reads_word(image, "JAZZ")
 
 
 def test_same_seed_gives_identical_pixels(pipes):
-    first = nano.generate(pipes["schnell"], "a red star on a blue background", 7, "schnell")
-    again = nano.generate(pipes["schnell"], "a red star on a blue background", 7, "schnell")
-    other = nano.generate(pipes["schnell"], "a red star on a blue background", 8, "schnell")
+    first = generate(pipes["schnell"], "a red star on a blue background", 7, "schnell")
+    again = generate(pipes["schnell"], "a red star on a blue background", 7, "schnell")
+    other = generate(pipes["schnell"], "a red star on a blue background", 8, "schnell")
     assert np.array_equal(np.asarray(first), np.asarray(again))
     assert not np.array_equal(np.asarray(first), np.asarray(other))
 
@@ -95,8 +115,8 @@ def test_same_seed_gives_identical_pixels(pipes):
 @pytest.mark.parametrize("variant", ["schnell", "dev"])
 @pytest.mark.parametrize(("prompt", "seed", "background", "color"), SHAPE_CASES)
 def test_shape_prompt_draws_its_colours(pipes, variant, prompt, seed, background, color):
-    image = nano.generate(pipes[variant], prompt, seed, variant)
-    assert nano.colour_checks(image, nano.load_grammar(), background, color) == (True, True)
+    image = generate(pipes[variant], prompt, seed, variant)
+    assert colour_checks(image, nano.load_grammar(), background, color) == (True, True)
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +146,7 @@ def test_the_app_writes_the_word_of_a_sign_prompt(nano_host, model, word, seed):
     valid = nano_request(nano_host, f'a sign that says "{word}"', model, seed)
     result = generation.generate(nano_host, valid)
     assert result.image.size == (256, 256)
-    assert nano.reads_word(result.image, word)
+    assert reads_word(result.image, word)
 
 
 def test_the_served_app_draws_a_sign_over_http(serve, nano_host):
@@ -152,26 +172,42 @@ def test_the_served_app_draws_a_sign_over_http(serve, nano_host):
         )
     with Image.open(image["path"] if isinstance(image, dict) else image) as png:
         assert png.size == (256, 256) and int(used_seed) == seed
-        assert nano.reads_word(png.convert("RGB"), word)
+        assert reads_word(png.convert("RGB"), word)
 
 
 def test_live_previews_work_with_the_x16_nano_vae(nano_host):
-    from flux_demo.previews import PreviewObserver
+    from flux_demo.watching.previews import PreviewObserver
 
     valid = nano_request(nano_host, "a red star on a blue background", "nano-schnell", 3)
     shown = []
     observer = PreviewObserver(valid.spec, valid.width, valid.height, shown.append)
     generation.generate(nano_host, valid, observer=observer)
     assert [p.step for p in shown] == [1, 2, 3, 4]
-    assert {p.image.size for p in shown} == {(16, 16)}  # one pixel per latent: 256 / 16
+    assert {p.image.size for p in shown} == {(256, 256)}  # decoded by the nano VAE itself
 
 
-def test_training_smoke_run_writes_loadable_pipelines(tmp_path):
-    from flux_demo.offline import nano_train
+def test_training_smoke_run_writes_loadable_pipelines_of_both_families(tmp_path):
+    """`python -m training.nano_train --smoke`: every stage of both families runs and the pipelines load."""
+    from training import nano_train
 
     metrics = nano_train.main(["--out", str(tmp_path), "--smoke"])
-    assert set(metrics["stages"]) == {"vae", "base", "dev", "schnell"}
+    assert set(metrics["stages"]) == {
+        "vae",
+        "base",
+        "dev",
+        "schnell",
+        "decoder",
+        "klein_latents",
+        "klein_base",
+    }
     assert (tmp_path / "nano_loss.png").exists()
     assert json.loads((tmp_path / "metrics.json").read_text())["seed"] == 0
-    pipe = nano.load_pipelines(tmp_path)["schnell"]
-    assert nano.generate(pipe, 'a sign that says "CAT"', 0, "schnell", size=64).size == (64, 64)
+    pipe = load_pipelines(tmp_path)["schnell"]
+    assert generate(pipe, 'a sign that says "CAT"', 0, "schnell", size=64).size == (64, 64)
+    klein = load_klein(tmp_path)
+    assert klein(prompt="a red star on a blue background", height=64, width=64, num_inference_steps=1).images[
+        0
+    ].size == (64, 64)
+    # A re-run resumes: every stage is restored from its checkpoint, nothing is trained again.
+    again = nano_train.main(["--out", str(tmp_path), "--smoke"])
+    assert again["stages"] == metrics["stages"]

@@ -4,6 +4,7 @@ mix them up, skip a replica that cannot load, and Stop stops the job it was pres
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -15,7 +16,6 @@ from flux_demo import faults, generation
 from flux_demo.config import Settings, parse_devices, parse_replicas
 from flux_demo.pipelines import ModelHost, ReplicaPool, serving_host
 from flux_demo.validation import GenerationRequest, validate
-from tests.helpers import wait_for_steps
 
 MODEL = "tiny-schnell"
 # A device that exists nowhere: loading on it fails for real, on a CPU machine or a GPU node alike.
@@ -129,17 +129,20 @@ def test_sixteen_clients_on_two_replicas_get_their_own_images(pool_url):
 def test_stop_stops_the_job_it_was_pressed_for_and_the_other_replica_finishes(pool_url, steps_run):
     long = {"prompt": "a long run", "model": MODEL, "width": 512, "height": 512, "guidance": 0.0}
     long = {**long, "steps": 16, "randomize_seed": False}
+    steps_run.hold(101)
     stopped_client, other_client = Client(pool_url, verbose=False), Client(pool_url, verbose=False)
     stopped = stopped_client.submit(**long, seed=101, api_name="/generate")
+    steps_run.wait_until_holding(101)  # held on one replica
     other = other_client.submit(**long, seed=102, api_name="/generate")
-    wait_for_steps(stopped, 2)
-    wait_for_steps(other, 2)  # both run at once, one per replica
+    path, seed, details = other.result(timeout=300)  # runs through on the other replica meanwhile
     stopped.cancel()
-    path, seed, details = other.result(timeout=300)
     assert seed == 102 and Image.open(path).text["seed"] == "102"
     assert details["replica"] in ("cpu#0", "cpu#1")
     assert steps_run[102] == 16
-    assert steps_run[101] < 16
+    deadline = time.monotonic() + 60
+    while steps_run[101] < 2 and time.monotonic() < deadline:  # the held run sees its stop
+        time.sleep(0.05)
+    assert steps_run[101] == 2
 
 
 def test_ray_settings_are_checked_with_the_variable_named(monkeypatch):

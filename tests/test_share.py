@@ -2,9 +2,6 @@
 
 import asyncio
 import concurrent.futures
-import contextlib
-import http.server
-import threading
 import urllib.request
 from urllib.parse import parse_qsl, urlencode
 
@@ -13,6 +10,7 @@ import pytest
 from PIL import Image
 
 from flux_demo import metadata, permalink
+from tests.helpers import serve_pages
 
 MODELS = ("tiny-schnell", "tiny-dev", "tiny-klein")
 
@@ -64,11 +62,13 @@ def test_a_png_without_settings_or_not_a_png_is_rejected_naming_the_field(tmp_pa
 
     from flux_demo.ui.share import read_png_settings
 
-    Image.new("RGB", (8, 8)).save(tmp_path / "plain.png")
-    Image.new("RGB", (8, 8)).save(tmp_path / "photo.jpg")
+    Image.new("RGB", (64, 64)).save(tmp_path / "plain.png")
+    Image.new("RGB", (64, 64)).save(tmp_path / "photo.jpg")
+    Image.new("RGB", (8, 8)).save(tmp_path / "tiny.png")
     (tmp_path / "junk.png").write_bytes(b"not an image")
     for name, message in [
         ("plain.png", "no generation settings"),
+        ("tiny.png", "each side must be"),
         ("photo.jpg", "must be a PNG"),
         ("junk.png", "not a readable"),
     ]:
@@ -173,30 +173,13 @@ def test_mcp_lists_the_tools_and_calls_generate(server_url):
     assert "flux-tiny-schnell-" in str(result.content)  # the PNG is named after its model and seed
 
 
-@contextlib.contextmanager
 def embedding_page(app_url: str):
     """Serve a small local HTML page that embeds the app in an iframe, as documentation pages do."""
     html = (
         "<!doctype html><title>Docs</title><h1>Docs</h1>"
         f'<iframe src="{app_url}" width="1200" height="1400"></iframe>'
     )
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.end_headers()
-            self.wfile.write(html.encode())
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/"
-    finally:
-        server.shutdown()
+    return serve_pages(lambda _path: ("text/html; charset=utf-8", html))
 
 
 def test_the_app_works_embedded_in_an_iframe(page, server_url):

@@ -1,11 +1,13 @@
-"""The trajectory's figures against the loaded modules: block counts, token counts, the σ schedule."""
+"""The trajectory's figures against the loaded modules: block counts, token counts, the σ schedule, and the
+full-size architectures' figures from their published configurations."""
 
 import numpy as np
 import pytest
 
-from flux_demo import generation, trajectory
+from flux_demo import generation
 from flux_demo.models import get_spec
 from flux_demo.validation import GenerationRequest, validate
+from flux_demo.watching import architecture, trajectory
 
 PROMPT = 'A red fox holding a sign that says "FLUX"'
 
@@ -26,7 +28,7 @@ def test_trajectory_records_every_step_and_its_final_image_matches_generate(host
     assert all(a > b for a, b in zip(details["sigmas"], details["sigmas"][1:], strict=False))
     assert len(details["timesteps"]) == len(details["step_seconds"]) == 4
     assert all(seconds > 0 for seconds in details["step_seconds"])
-    assert {s.predicted.size for s in recorded.steps} == {(256 // 8, 320 // 8)}
+    assert {s.predicted.size for s in recorded.steps} == {(256, 320)}  # decoded by the model's VAE
     plain = generation.generate(host, valid)
     assert np.array_equal(np.asarray(plain.image), np.asarray(recorded.result.image))
 
@@ -55,7 +57,7 @@ def test_dev_shifts_its_schedule_with_image_size_and_schnell_does_not(host):
 
 @pytest.mark.parametrize("model", ["tiny-dev", "tiny-klein"])
 def test_architecture_is_read_from_the_loaded_transformer(host, model):
-    arch = trajectory.architecture(host, model)
+    arch = architecture.loaded(host, model)
     pipe = host.get_pipeline(model)
     transformer = pipe.transformer
     assert arch["double_blocks"] == len(transformer.transformer_blocks) == transformer.config.num_layers
@@ -79,7 +81,7 @@ def test_architecture_is_read_from_the_loaded_transformer(host, model):
 
 def test_schnell_and_dev_report_their_shared_components(host):
     host.get("tiny-schnell")
-    shared = trajectory.architecture(host, "tiny-dev")["shared_with"]
+    shared = architecture.loaded(host, "tiny-dev")["shared_with"]
     for name in ("text_encoder", "text_encoder_2", "vae"):
         assert shared[name] == ["tiny-schnell"]
     assert "transformer" not in shared
@@ -100,7 +102,7 @@ def test_token_counts_match_the_tokenizers_and_limits(host):
 def test_image_tokens_are_the_tokens_the_transformer_really_attends_over(host, model, width, height):
     """The registry's count (one token per size multiple: 16 px for FLUX.1, 32 px for the x16 nano VAE)
     is the sequence length of the latents the pipeline hands the transformer."""
-    from flux_demo.steps import StepObserver
+    from flux_demo.watching.steps import StepObserver
 
     class Lengths(StepObserver):
         def on_step(self, step):
@@ -118,3 +120,39 @@ def test_align_by_sigma_pairs_each_step_with_the_nearest_sigma():
     dev = [1 - i / 28 for i in range(28)]
     pairs = trajectory.align_by_sigma(schnell, dev)
     assert pairs == [(0, 0), (1, 7), (2, 14), (3, 21)]
+
+
+def test_the_full_size_figures_are_the_chapters():
+    """FLUX.1: 19 double-stream and 38 single-stream blocks, width 3072, 24 heads, about 12 B parameters
+    (about 0.34 B per double block, 0.14 B per single); klein 4B from its own published configuration."""
+    flux1 = architecture.shape(get_spec("dev"), architecture.published(get_spec("dev"))["transformer"])
+    assert (flux1["double_blocks"], flux1["single_blocks"], flux1["hidden_size"], flux1["heads"]) == (
+        19,
+        38,
+        3072,
+        24,
+    )
+    assert 11.8e9 < flux1["parameters"]["transformer"] < 12.0e9
+    assert 0.33e9 < flux1["parameters"]["double_block"] < 0.35e9
+    assert 0.13e9 < flux1["parameters"]["single_block"] < 0.15e9
+    klein = architecture.shape(get_spec("klein"), architecture.published(get_spec("klein"))["transformer"])
+    assert (klein["double_blocks"], klein["single_blocks"], klein["hidden_size"]) == (5, 20, 3072)
+    assert 3.5e9 < klein["parameters"]["transformer"] < 4.5e9
+    t5 = architecture.encoder_parameters("FluxPipeline")["text_encoder_2"]
+    assert 4.6e9 < t5 < 4.9e9  # T5-XXL's encoder: the chapter's 4.7 B
+
+
+@pytest.mark.parametrize("model", ["tiny-dev", "tiny-klein", "nano-dev"])
+def test_rope_axes_split_each_head_as_the_config_says(host, model):
+    config = architecture.transformer_config(host.settings, model)
+    shape = architecture.shape(get_spec(model), config)
+    assert [axis["dims"] for axis in shape["rope"]] == list(config["axes_dims_rope"])
+    assert sum(axis["dims"] for axis in shape["rope"]) == shape["head_dim"]
+
+
+def test_the_architecture_is_read_before_any_run_without_loading_weights(fresh_host):
+    """The page draws the diagram when it opens: from the checkpoint's config file, not the weights."""
+    config = architecture.transformer_config(fresh_host.settings, "tiny-dev")
+    assert not fresh_host.is_loaded("tiny-dev")
+    loaded = dict(fresh_host.get_pipeline("tiny-dev").transformer.config)
+    assert {k: loaded[k] for k in config} == config

@@ -34,14 +34,12 @@ def test_snapped_size_is_reported_in_notes():
     assert any("width snapped from 1000 to 1008" in str(note) for note in valid.notes)
 
 
-def test_nano_sizes_snap_to_32_and_stop_at_512():
-    valid = validate(request(model="nano-dev", width=300, height=256), ("nano-dev",))
-    assert (valid.width, valid.height) == (288, 256)
-    assert any("width snapped from 300 to 288 (a multiple of 32)" in str(note) for note in valid.notes)
-    with pytest.raises(InvalidInput, match=r"^width: must be 256 to 512, in multiples of 32 for FLUX.1 nano"):
-        validate(request(model="nano-dev", width=1024), ("nano-dev",))
-    width, height = size_for_aspect("16:9", get_spec("nano-dev"))
-    assert width % 32 == 0 and height % 32 == 0 and width > height
+def test_nano_models_draw_only_the_256_square_they_were_trained_at():
+    valid = validate(request(model="nano-dev", width=256, height=256), ("nano-dev",))
+    assert (valid.width, valid.height) == (256, 256)
+    with pytest.raises(InvalidInput, match=r"^width: must be 256 to 256, in multiples of 32 for FLUX.1 nano"):
+        validate(request(model="nano-dev", width=320), ("nano-dev",))
+    assert size_for_aspect("16:9", get_spec("nano-dev")) == (256, 256)
 
 
 def test_aspect_presets_keep_the_pixel_count_near_the_base():

@@ -28,25 +28,6 @@ VISIBLE_TEXT_JS = """() => {
 }"""
 
 
-@pytest.fixture
-def open_page(browser):
-    """A function that opens a page at a locale and viewport size; every page is closed afterwards."""
-    contexts = []
-
-    def open_(url, locale="en-US", width=1280, height=900):
-        context = browser.new_context(locale=locale, viewport={"width": width, "height": height})
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(90_000)
-        page.goto(url)
-        page.locator("#run").wait_for(state="visible")
-        return page
-
-    yield open_
-    for context in contexts:
-        context.close()
-
-
 def show_tab(page, name: str) -> None:
     page.get_by_role("tab", name=name, exact=True).click()
     page.wait_for_timeout(500)
@@ -136,18 +117,12 @@ def test_steps_slider_starts_at_the_default_models_range(open_page, server_url):
 
 
 def start_long_run(page, url: str, action: str) -> None:
-    """Start `action` with enough steps on the tiny models that Stop lands in the middle (a link sets
-    FLUX.1 [dev] at 50 steps where the action takes one model)."""
+    """Start `action` (the `steps_run` gate holds its runs after their first step until Stop)."""
     if action in ("generate", "typography"):
         tab = "&tab=typography" if action == "typography" else ""
-        # 50 steps at 1024² take tens of seconds on a CPU, so Stop lands before the end on any machine.
-        page.goto(
-            f"{url}?model=tiny-dev&steps=50&width=1024&height=1024&prompt=A+sign+that+says+%22OPEN%22{tab}"
-        )
+        page.goto(f"{url}?model=tiny-dev&steps=8&prompt=A+sign+that+says+%22OPEN%22{tab}")
         page.locator("#run").wait_for(state="visible")
         page.wait_for_timeout(1500)  # the link fills the form
-        if action == "generate":
-            page.locator("#previews input").uncheck()  # Stop with live previews: see docs/robustness.md
         page.locator("#run" if action == "generate" else "#typo-run").click()
     elif action in ("compare", "sweep"):
         show_tab(page, "Compare")
@@ -163,11 +138,11 @@ def start_long_run(page, url: str, action: str) -> None:
 # The typography lab's Stop is wired like these (see test_robustness) but not yet driven here: the link
 # that sets its model and steps does not reliably reach the lab's form before the run starts.
 @pytest.mark.parametrize("action", ["generate", "compare", "sweep", "suite"])
-def test_stop_ends_every_long_action_and_says_where_it_stopped(open_page, server_url, action):
+def test_stop_ends_every_long_action_and_says_where_it_stopped(open_page, server_url, action, steps_run):
+    steps_run.hold_every_run = True
     page = open_page(server_url)
     start_long_run(page, server_url, action)
-    page.locator(".progress-text, .progress-level").first.wait_for(state="visible", timeout=120_000)
-    page.wait_for_timeout(1000)
+    assert steps_run.any_holding.wait(120), "no run reached its first step"
     page.locator(f"#{action}-stop").click()
     message = toast(page, "Stopped at")
     assert "of" in message
@@ -177,8 +152,8 @@ def test_stop_ends_every_long_action_and_says_where_it_stopped(open_page, server
         leaderboard.filter(visible=True).first.wait_for()
 
 
-def test_stop_keeps_the_last_result_on_the_page(open_page, server_url):
-    page = open_page(server_url + "?model=tiny-dev&steps=2&width=1024&height=1024")  # 50 steps later: long
+def test_stop_keeps_the_last_result_on_the_page(open_page, server_url, steps_run):
+    page = open_page(server_url + "?model=tiny-dev&steps=2")
     page.wait_for_timeout(1500)  # the link fills the form
     page.locator("#previews input").uncheck()  # with previews the box shows the stopped run's last step
     page.get_by_label("Prompt").first.fill("A fox in the snow")
@@ -187,26 +162,25 @@ def test_stop_keeps_the_last_result_on_the_page(open_page, server_url):
     first.wait_for(state="visible", timeout=120_000)
     source = first.get_attribute("src")
     page.locator("#summary").get_by_text("2 steps", exact=False).wait_for()
-    page.get_by_text("Advanced").click()
-    steps = page.get_by_label("Steps").and_(page.locator("input[type=number]"))
-    steps.fill("50")
-    steps.press("Enter")
+    steps_run.hold_every_run = True  # the next run waits after its first step until Stop
     page.locator("#run").click()
-    page.locator(".progress-text, .progress-level").first.wait_for(state="visible", timeout=120_000)
+    assert steps_run.any_holding.wait(120), "the second run never reached its first step"
     page.locator("#generate-stop").click()
     assert "Stopped at step" in toast(page, "Stopped at")
     assert page.locator("#result img").get_attribute("src") == source
     assert page.locator("#result img").is_visible()
 
 
-def test_one_progress_bar_during_a_run_and_no_seed_before_it(open_page, server_url):
+def test_one_progress_bar_during_a_run_and_no_seed_or_stop_outside_it(open_page, server_url):
     page = open_page(server_url)
     assert not page.locator("#seed-used").is_visible()  # no "seed used: 0" before a run
+    assert not page.locator("#generate-stop").is_visible()  # nothing to stop
     start_long_run(page, server_url, "generate")
     page.locator(".progress-text").first.wait_for(state="visible", timeout=120_000)
     assert page.locator(".progress-text").filter(visible=True).count() == 1
     page.locator("#generate-stop").click()
     toast(page, "Stopped at")
+    page.locator("#generate-stop").wait_for(state="hidden")
 
 
 def test_result_summary_is_one_line_and_the_json_is_folded_away(open_page, server_url):

@@ -70,6 +70,12 @@ QWEN3_CHAT_TEMPLATE = (
 
 def _build_tokenizer() -> Qwen2TokenizerFast:
     """Train a byte-level BPE on the bundled corpus and wrap it as a Qwen2 tokenizer."""
+    return build_qwen_tokenizer(CORPUS_PATH.read_text(encoding="utf-8").splitlines(), BPE_VOCAB_SIZE)
+
+
+def build_qwen_tokenizer(lines: list[str], vocab_size: int) -> Qwen2TokenizerFast:
+    """A byte-level BPE of at most ``vocab_size`` pieces trained on ``lines``, wrapped as a Qwen2 tokenizer
+    with Qwen3's special tokens and chat template (the nano klein builds its own over the grammar)."""
     bpe = Tokenizer(models.BPE())
     bpe.normalizer = normalizers.NFC()
     bpe.pre_tokenizer = pre_tokenizers.Sequence(
@@ -79,13 +85,12 @@ def _build_tokenizer() -> Qwen2TokenizerFast:
         ]
     )
     trainer = trainers.BpeTrainer(
-        vocab_size=BPE_VOCAB_SIZE,
+        vocab_size=vocab_size,
         min_frequency=2,
         # All 256 byte symbols, so any text (Korean included) tokenizes without <unk>.
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    lines = CORPUS_PATH.read_text(encoding="utf-8").splitlines()
     bpe.train_from_iterator(lines, trainer=trainer)
 
     model = json.loads(bpe.to_str())["model"]

@@ -53,6 +53,8 @@ class Job:
     call: PipelineCall | None = None
     observer: Any = None  # a `watching.steps.StepObserver`, or None
     inspect: Inspection | None = None
+    # The request's LoRA files, fetched where the job runs (`runner.prepared`); None until then.
+    loras: tuple | None = None
 
     @property
     def key(self) -> str:
@@ -69,15 +71,20 @@ class Job:
 
 @dataclass
 class JobOutcome:
-    """What a job gives back: the image, peak GPU memory, where it ran and what it found."""
+    """What a job gives back: the images, peak GPU memory, where it ran and what it found."""
 
-    image: Any  # PIL.Image.Image
+    images: list  # PIL.Image.Image, one per image of the request (seed, seed + 1, ...)
     peak_bytes: int | None
     placement: Placement
     speed: dict[str, str]
     replica: str  # how results name the replica that ran it
     backend: str  # "local" or "ray"
     facts: dict = field(default_factory=dict)  # the job's inspection, if any
+
+    @property
+    def image(self):
+        """The first image (the only one, unless the request asked for several)."""
+        return self.images[0]
 
 
 @runtime_checkable
@@ -87,8 +94,10 @@ class Replica(Protocol):
     name: str
     backend: str
     model_keys: tuple[str, ...]
+    lora_files: Any  # `adapters.LoraFiles`: where this replica's LoRA files come from
 
     def get(self, key: str) -> LoadedModel: ...
+    def adapters(self, key: str) -> Any: ...  # `adapters.Adapters` of `key`'s loaded model
     def is_loaded(self, key: str) -> bool: ...
     def get_pipeline(self, key: str) -> Any: ...
     def variant(self, key: str, class_name: str) -> Any: ...

@@ -24,6 +24,7 @@ from flux_demo.config import Settings, on_zerogpu
 from flux_demo.models import OFFLINE_DEFAULT, REAL_DEFAULT, ModelSpec, get_spec
 from flux_demo.pipelines import placement as plan
 from flux_demo.pipelines import runner, speed
+from flux_demo.pipelines.adapters import Adapters, LoraFiles
 from flux_demo.pipelines.backend import Job, JobOutcome, LoadedModel, ModelLoadFailed, ProgressFn
 from flux_demo.pipelines.placement import Placement
 
@@ -59,7 +60,15 @@ def enabled_model_keys(settings: Settings) -> tuple[str, ...]:
         for key in settings.models:
             get_spec(key)
         return settings.models
-    return REAL_DEFAULT if gpu_available() else OFFLINE_DEFAULT
+    return REAL_DEFAULT if gpu_available() else offline_default()
+
+
+def offline_default() -> tuple[str, ...]:
+    """The trained nano models; tiny-klein stands in for nano-klein in a checkout without its weights."""
+    from flux_demo.offline import nano
+
+    shipped = (nano.weights_path("nano-klein") / "model_index.json").is_file()
+    return tuple("tiny-klein" if key == "nano-klein" and not shipped else key for key in OFFLINE_DEFAULT)
 
 
 class _TorchvisionFallbackFilter(logging.Filter):
@@ -144,6 +153,9 @@ class ModelHost:
         self._running: collections.Counter[str] = collections.Counter()
         # With CPU offload, accelerate's hooks live on the shared modules: only one pipeline may own them.
         self._offload_owner: str | None = None
+        # LoRAs: where their files come from, and each loaded model's adapters.
+        self.lora_files = LoraFiles(self.settings.lora_max_mb * 1_000_000)
+        self._adapters: dict[str, Adapters] = {}
         self._id = next(_host_ids)
         _hosts[self._id] = self
 
@@ -185,6 +197,15 @@ class ModelHost:
         """The cached diffusers pipeline for `key`."""
         return self.get(key).pipe
 
+    def adapters(self, key: str) -> Adapters:
+        """The LoRA adapters of `key`'s loaded model here (use inside its GPU slot)."""
+        loaded = self.get(key)
+        with self._lock:
+            adapters = self._adapters.get(key)
+            if adapters is None or adapters.pipe is not loaded.pipe:
+                adapters = self._adapters[key] = Adapters(loaded.pipe, loaded.speed, loaded.spec)
+            return adapters
+
     def variant(self, key: str, class_name: str):
         """`key`'s loaded pipeline seen through another diffusers pipeline class (for example
         FluxImg2ImgPipeline for schnell), built once with `from_pipe`: the same module objects, so no
@@ -219,6 +240,7 @@ class ModelHost:
         with self._lock, self._placement_lock:
             self._loaded.clear()
             self._variants.clear()
+            self._adapters.clear()
             self._recent.clear()
             self._running.clear()
             self._offload_owner = None

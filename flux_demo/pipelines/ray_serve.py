@@ -43,8 +43,10 @@ log = logging.getLogger(__name__)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Settings a replica must share with the front end (the rest of its environment is the cluster's own).
-FORWARDED_ENV = ("FLUX_DEMO_TINY_DIR", "FLUX_DEMO_MEMORY_MODE", "FLUX_DEMO_COMPILE", "FLUX_DEMO_FP8")
-FORWARDED_ENV += ("FLUX_DEMO_ATTENTION", "FLUX_DEMO_CACHE", "HF_HUB_OFFLINE", "HF_TOKEN")
+FORWARDED_ENV: tuple[str, ...] = ("FLUX_DEMO_TINY_DIR", "FLUX_DEMO_MEMORY_MODE", "FLUX_DEMO_COMPILE")
+FORWARDED_ENV += ("FLUX_DEMO_FP8",)
+FORWARDED_ENV += ("FLUX_DEMO_ATTENTION", "FLUX_DEMO_CACHE", "HF_HUB_OFFLINE", "HF_TOKEN", "HF_ENDPOINT")
+FORWARDED_ENV += ("FLUX_DEMO_LORA_MAX_MB",)
 # Ray runs workers with one CPU thread unless told otherwise; CPU replicas use the front end's setting.
 FORWARDED_ENV += ("OMP_NUM_THREADS",)
 
@@ -139,7 +141,7 @@ def deployment(model_key: str, replicas: tuple[int, int], gpus: float):
     low, high = replicas
     scaling = {"num_replicas": low} if low == high else {"autoscaling_config": _autoscaling(low, high)}
     return (
-        serve.deployment(FluxModelServer)
+        serve.deployment(FluxModelServer)  # type: ignore[attr-defined]  # Ray's decorator overloads
         .options(
             name=app_name(model_key),
             ray_actor_options={"num_gpus": gpus, "runtime_env": {"env_vars": env}},
@@ -232,7 +234,7 @@ class _LocalStream:
 
         self._events: queue.SimpleQueue = queue.SimpleQueue()
         self._loop = asyncio.new_event_loop()
-        self._task = None
+        self._task: asyncio.Task | None = None
         ready = threading.Event()
 
         async def pump():
@@ -262,7 +264,7 @@ class _LocalStream:
             yield pickle.loads(event)
 
     def cancel(self) -> None:
-        if not self._loop.is_closed():
+        if self._task is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._task.cancel)
 
 

@@ -10,6 +10,7 @@ replica calls it on its own host.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable
 
@@ -25,10 +26,15 @@ log = logging.getLogger(__name__)
 
 
 def gpu_seconds(_replica, job: Job, *_args, **_kwargs) -> int:
-    """Seconds of GPU to ask ZeroGPU for: scales with steps and pixels, plus text encoding and decoding."""
+    """Seconds of GPU to ask ZeroGPU for: scales with steps, pixels and images, plus text encoding,
+    decoding and loading LoRAs."""
     request = job.request
-    megapixels = request.step_pixels / 1024**2
-    return int(10 + 1.5 * request.spec.seconds_per_step_1mp * request.steps_run * max(megapixels, 0.25))
+    images = getattr(request, "num_images", 1)
+    megapixels = images * request.step_pixels / 1024**2
+    loras = 5 * len(getattr(request, "loras", ()))  # a LoRA's first load into the transformer
+    return int(
+        10 + loras + 1.5 * request.spec.seconds_per_step_1mp * request.steps_run * max(megapixels, 0.25)
+    )
 
 
 # The slice is fixed when the module loads, from the models a ZeroGPU Space serves.
@@ -39,7 +45,10 @@ def pipeline_kwargs(loaded: LoadedModel, request, on_step_end) -> dict:
     """The keyword arguments every pipeline call shares (text to image, editing)."""
     import torch
 
-    # A CPU generator makes the noise, so a seed gives the same image on any GPU or on the CPU.
+    # A CPU generator makes the noise, so a seed gives the same image on any GPU or on the CPU. Several
+    # images get a generator each (seed, seed + 1, ...): image i is the image a run with seed + i makes.
+    images = getattr(request, "num_images", 1)
+    generators = [torch.Generator("cpu").manual_seed(request.seed + i) for i in range(images)]
     return {
         "prompt": request.prompt,
         "width": request.width,
@@ -47,7 +56,8 @@ def pipeline_kwargs(loaded: LoadedModel, request, on_step_end) -> dict:
         "num_inference_steps": request.steps,
         "guidance_scale": request.guidance,
         "max_sequence_length": loaded.spec.max_sequence_length,
-        "generator": torch.Generator("cpu").manual_seed(request.seed),
+        "num_images_per_prompt": images,
+        "generator": generators[0] if images == 1 else generators,
         "callback_on_step_end": on_step_end,
     }
 
@@ -64,12 +74,21 @@ def run_here(
     abandoned: Callable[[], bool] | None = None,
 ) -> JobOutcome:
     """Run `job` on `replica` from this process: directly, or on ZeroGPU through its worker, with the
-    observer's items handed back to its `emit` afterwards."""
+    observer's items handed back to its `emit` afterwards. LoRA files are fetched first, outside the
+    GPU call."""
+    job = prepared(replica, job)
     if on_zerogpu() and job.observer is not None:
         outcome, emitted = run_job(replica, job.detached(), progress, abandoned)
         replay(job, emitted)
         return outcome
     return run_job(replica, job, progress, abandoned)[0]
+
+
+def prepared(replica: Replica, job: Job) -> Job:
+    """`job` with its LoRA files fetched on `replica` (network and disk: before the GPU slot)."""
+    if job.loras is not None:
+        return job
+    return dataclasses.replace(job, loras=replica.lora_files.fetch(job.request))
 
 
 class StepCallback:
@@ -113,6 +132,7 @@ def run_job(
     `GenerationCancelled` saying at which step; out of GPU memory raises `OutOfGpuMemory`."""
     import torch
 
+    job = prepared(replica, job)
     request, observer = job.request, job.observer
     emitted: list = []
     if observer is not None and observer.emit is None:
@@ -122,6 +142,7 @@ def run_job(
         if abandoned():  # cancelled while it waited for the GPU
             raise GenerationCancelled(step=0, steps=request.steps)
         with replica.in_use(request.model) as loaded:
+            replica.adapters(request.model).activate(job.loras)
             pipe = loaded.pipe
             cuda = loaded.placement.device.startswith("cuda")
             if cuda:
@@ -146,8 +167,10 @@ def run_job(
                 free_gpu_memory()
                 raise OutOfGpuMemory()
             peak = torch.cuda.max_memory_allocated(loaded.placement.device) if cuda else None
+            if observer is not None:
+                observer.finished(output.images[0])
             facts = job.inspect(replica, loaded, request) if job.inspect is not None else {}
     outcome = JobOutcome(
-        output.images[0], peak, loaded.placement, dict(loaded.speed), replica.name, replica.backend, facts
+        list(output.images), peak, loaded.placement, dict(loaded.speed), replica.name, replica.backend, facts
     )
     return outcome, emitted

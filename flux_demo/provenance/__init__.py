@@ -86,7 +86,7 @@ class Provenance:
         info.add_itxt(marks.XMP_KEY, marks.xmp_packet(tool))
         png = io.BytesIO()
         image.save(png, format="PNG", pnginfo=info)
-        parameters = {key: text[key] for key in ("model", "mode") if key in text}
+        parameters: dict[str, str] = {key: text[key] for key in ("model", "mode") if key in text}
         definition = c2pa_sign.manifest(Path(path).name, model_name, parameters)
         self.signer.sign_png(png.getvalue(), Path(path), definition)
 

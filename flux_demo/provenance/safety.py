@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 from PIL import Image
 
@@ -41,7 +42,7 @@ class SafetyFilter:
         self.threshold = threshold
         self.screened = 0
         self.withheld = 0
-        self._classifier = None
+        self._classifier: Any = None  # a transformers pipeline, loaded on first use
         self._lock = threading.Lock()
 
     def _load(self):

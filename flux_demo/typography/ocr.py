@@ -135,7 +135,8 @@ def recognize(image: Image.Image) -> list[OcrBox]:
     engine = ocr_engine()
     scale = min(1.0, MAX_OCR_SIDE / max(image.size))
     if scale < 1.0:
-        image = image.resize((round(image.width * scale), round(image.height * scale)), Image.LANCZOS)
+        size = (round(image.width * scale), round(image.height * scale))
+        image = image.resize(size, Image.Resampling.LANCZOS)
     with _ocr_lock:
         result, _ = engine(image.convert("RGB"))
     return [

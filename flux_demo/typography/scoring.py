@@ -156,7 +156,8 @@ def score_target(target: str, ocr_text: str, engine: str = RAPIDOCR) -> TargetSc
 def _read_with_tesseract(image: Image.Image, targets: list[str]) -> str | None:
     """Tesseract's reading of ``image`` in the languages the targets need; None when none needs it."""
     needed = "".join(unreadable_chars(target) for target in targets if reading_engine(target) == TESSERACT)
-    text = tesseract.read(image, tesseract.languages_for(needed)) if needed else None
+    languages = tesseract.languages_for(needed) if needed else None
+    text = tesseract.read(image, languages) if languages else None
     return None if text is None else collapse_spaces(unicodedata.normalize("NFKC", text))
 
 

@@ -264,7 +264,7 @@ def select_entries(
 ) -> list[SuiteEntry]:
     """Up to ``count`` entries from ``categories`` (all when empty), taken round-robin by category so
     that a short run still covers many kinds of text."""
-    queues = {category: [] for category in CATEGORIES}
+    queues: dict[str, list] = {category: [] for category in CATEGORIES}
     for entry in entries:
         if not categories or entry.category in categories:
             queues[entry.category].append(entry)
@@ -327,9 +327,9 @@ def aggregate(scores: Sequence[TextScore]) -> Aggregate:
         images=len(scores),
         scored=n,
         unreadable=len(scores) - n,
-        mean_cer=sum(score.mean_cer for score in scored) / n if n else None,
-        exact_rate=sum(score.all_exact for score in scored) / n if n else None,
-        normalised_rate=sum(score.all_normalised for score in scored) / n if n else None,
+        mean_cer=sum(score.mean_cer or 0.0 for score in scored) / n if n else None,
+        exact_rate=sum(bool(score.all_exact) for score in scored) / n if n else None,
+        normalised_rate=sum(bool(score.all_normalised) for score in scored) / n if n else None,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import os
 import threading
 from pathlib import Path
@@ -12,12 +13,14 @@ from starlette.middleware import Middleware
 
 from flux_demo import __version__
 from flux_demo.config import Settings, on_zerogpu
+from flux_demo.messages import LANGUAGES
 from flux_demo.pipelines import Backend, serving_host
 from flux_demo.pipelines.host import execution_device
 from flux_demo.services import AppServices
 from flux_demo.ui import (
     comparison,
     edit,
+    embed,
     gatekeeper,
     how_flux_works,
     share,
@@ -25,19 +28,29 @@ from flux_demo.ui import (
     text_to_image,
     typography,
 )
-from flux_demo.ui.i18n import EN, I18N, t
+from flux_demo.ui.i18n import EN, I18N, say, t
 from flux_demo.ui.widgets import offline_notice
 
 TITLE = "FLUX demo — schnell, dev and klein"
 DESCRIPTION = EN["description"]
 
-# The dropdowns' arrow sits over the end of long model labels: keep the text clear of it.
-PAGE_CSS = """
-.gradio-container .secondary-wrap input[role="combobox"] { padding-right: 1.75rem; text-overflow: ellipsis; }
-"""
-
-FAVICON = Path(__file__).resolve().parent.parent / "assets" / "favicon.png"
-PAGE_HEAD = f'<meta name="description" content="{html.escape(DESCRIPTION)}">'
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+FAVICON = ASSETS / "favicon.png"
+# The page's layout beyond Gradio's theme (phones, tables, the embed view) and its small behaviours.
+PAGE_CSS = (ASSETS / "page.css").read_text()
+TOAST_TITLES = {
+    language: {kind: say(f"title.{kind}", language) for kind in ("info", "warning", "error", "success")}
+    for language in LANGUAGES
+    if language != "en"  # Gradio's own headings are English
+}
+PAGE_HEAD = "".join(
+    [
+        f'<meta name="description" content="{html.escape(DESCRIPTION)}">',
+        f"<script>window.fluxDemoToastTitles = {json.dumps(TOAST_TITLES)};</script>",
+        f"<script>{(ASSETS / 'page.js').read_text()}</script>",
+        embed.head(),
+    ]
+)
 
 
 class FluxDemoBlocks(gr.Blocks):
@@ -61,11 +74,10 @@ def create_demo(settings: Settings | None = None, backend: Backend | None = None
     settings = services.settings
     model_keys = services.model_keys
     with FluxDemoBlocks(title=TITLE, delete_cache=(3600, 3600)) as demo:
-        gr.Markdown(f"# {TITLE}")
-        gr.Markdown(t("description"))
-        notice = offline_notice(model_keys, execution_device())
-        if notice is not None:
-            gr.Markdown(notice, elem_id="offline-notice", container=True)
+        with gr.Column(elem_id="page-header"):  # hidden in the embed view (ui/embed.py)
+            gr.Markdown(f"# {TITLE}", elem_id="title")
+            gr.Markdown(t("description"), elem_id="description")
+            offline_notice(model_keys, execution_device())
         link_notice = gr.HTML(visible=False, elem_id="link-notice", container=True)
         # Short labels that wrap rather than hide behind a "..." menu, so a phone shows every tab.
         with gr.Tabs(elem_id="tabs", overflow_behavior="wrap") as tabs:
@@ -78,11 +90,11 @@ def create_demo(settings: Settings | None = None, backend: Backend | None = None
             with gr.Tab(t("tab_edit"), id="edit"):
                 edit_tab = edit.build_tab(services)
             with gr.Tab(t("tab_how"), id="how"):
-                how_flux_works.build_tab(services)
-        forms = (generate_tab.form, compare_tab.form, typography_form, edit_tab.form)
+                how_tab = how_flux_works.build_tab(services, demo)
+        forms = (generate_tab.form, compare_tab.form, typography_form, edit_tab.form, how_tab.form)
         share.wire_permalinks(demo, tabs, link_notice, forms, model_keys)
         tables.translate_headers_on_load(demo, [*compare_tab.tables, *typography_tables])
-        gr.Markdown(f"<small>flux-demo {__version__}</small>")
+        gr.Markdown(f"<small>flux-demo {__version__}</small>", elem_id="version")
     demo.services = services
     # One pipeline call per replica and GPU slot at a time (FLUX_DEMO_DEVICES x FLUX_DEMO_GPU_CONCURRENCY).
     demo.queue(max_size=services.queue_size, default_concurrency_limit=services.concurrency)
@@ -117,6 +129,10 @@ def launch_options(demo: FluxDemoBlocks) -> dict:
         "i18n": I18N,
         # Tools for MCP clients, described by the endpoints' docstrings (the gradio[mcp] extra).
         "mcp_server": settings.mcp_server,
-        # Admission to the GPU queue, before a job takes a place (see ui/gatekeeper.py).
-        "app_kwargs": {"middleware": [Middleware(gatekeeper.AdmissionMiddleware, demo=demo)]},
+        # Admission to the GPU queue, before a job takes a place (see ui/gatekeeper.py); /gradio.js for
+        # documentation pages that embed the app as a web component (see ui/embed.py).
+        "app_kwargs": {
+            "middleware": [Middleware(gatekeeper.AdmissionMiddleware, demo=demo)],
+            "routes": embed.routes(),
+        },
     }

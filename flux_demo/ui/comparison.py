@@ -14,8 +14,9 @@ from flux_demo.offline import nano
 from flux_demo.services import AppServices
 from flux_demo.ui import live, share
 from flux_demo.ui.endpoints import each_model, endpoint
-from flux_demo.ui.i18n import say, t
-from flux_demo.ui.tables import localized_table
+from flux_demo.ui.i18n import model_title, say, t
+from flux_demo.ui.lora_picker import follow_model, link_values, lora_picker
+from flux_demo.ui.tables import Column, localized_table, table_style
 from flux_demo.ui.widgets import (
     GPU_QUEUE,
     NamedCheckboxGroup,
@@ -40,31 +41,20 @@ from flux_demo.validation import (
 )
 
 SETTINGS_HEADERS = ["model", "steps", "guidance"]
-TABLE_HEADERS = [
-    "model",
-    "status",
-    "seconds",
-    "steps",
-    "s/step",
-    "peak VRAM GB",
-    "CER",
-    "exact",
-    "normalised",
+COLUMNS = [
+    Column("model", "str", 12),
+    Column("status", "str", 4),
+    Column("seconds", chars=6),
+    Column("steps", chars=2),
+    Column("s/step", chars=6),
+    Column("peak VRAM GB", chars=5),
+    Column("CER", chars=5),
+    Column("exact", "bool", 2),
+    Column("normalised", "bool", 2),
 ]
-SWEEP_HEADERS = ["seed", *TABLE_HEADERS]
-
-
-# Long model names wrap instead of pushing the score columns off-screen; yes/no show as ticks.
-TABLE_STYLE = {
-    "wrap": True,
-    "column_widths": ["26%", "8%", "9%", "7%", "9%", "11%", "8%", "10%", "12%"],
-    "datatype": ["str", "str", "number", "number", "number", "number", "number", "bool", "bool"],
-}
-SWEEP_TABLE_STYLE = {
-    "wrap": True,
-    "column_widths": ["10%", "22%", "7%", "9%", "7%", "9%", "10%", "7%", "8%", "11%"],
-    "datatype": ["number", *TABLE_STYLE["datatype"]],
-}
+SWEEP_COLUMNS = [Column("seed", chars=10), *COLUMNS]
+TABLE_STYLE, SWEEP_TABLE_STYLE = table_style(COLUMNS), table_style(SWEEP_COLUMNS)
+TABLE_HEADERS, SWEEP_HEADERS = TABLE_STYLE["headers"], SWEEP_TABLE_STYLE["headers"]
 
 
 def settings_rows(model_keys: Sequence[str]) -> list[list]:
@@ -87,7 +77,7 @@ def parse_settings(rows) -> dict[str, tuple[float, float]]:
 
 
 def table_row(run: ModelRun) -> list:
-    name = get_spec(run.model).name
+    name = model_title(run.model)
     if not run.ok:
         return [name, say(run.error), None, None, None, None, None, None, None]
     details, score = run.result.details, run.score
@@ -106,7 +96,9 @@ def table_row(run: ModelRun) -> list:
 
 def caption(run: ModelRun, with_seed: bool = False) -> str:
     """The model's name and its CER; with the seed first, so a cut-off caption still shows it."""
-    text = get_spec(run.model).name
+    text = model_title(run.model)
+    if run.request is not None and run.request.loras:
+        text += "".join(f" + {choice.reference} ×{choice.scale:g}" for choice in run.request.loras)
     if with_seed:
         text = f"{say('ui.seed_caption', seed=run.request.seed)} · {text}"
     if run.score is not None and run.score.mean_cer is not None:
@@ -124,6 +116,8 @@ def make_compare_fn(services: AppServices):
         height: float,
         settings: list[list] | None = None,
         previews: bool = False,
+        lora: str = "",
+        lora_scale: float = 1.0,
         run=gr.Progress(),
     ):
         """Run one prompt, seed and size on several FLUX models, one after another.
@@ -136,6 +130,8 @@ def make_compare_fn(services: AppServices):
             height: Image height in pixels, $sizes.
             settings: Optional rows [model, steps, guidance]; models not listed use their recommended values.
             previews: If true, the gallery also shows the running model's predicted clean image at every step.
+            lora: Optional LoRA for the models it fits: a curated key ($loras) or a Hub LoRA id (owner/name).
+            lora_scale: The LoRA's strength, 0-2.
 
         Returns:
             A gallery of (image, caption) as each model finishes, a table per model (seconds, steps,
@@ -143,7 +139,15 @@ def make_compare_fn(services: AppServices):
             finished images' files by model.
         """
         requests = comparison.plan_requests(
-            prompt, models, [seed], width, height, parse_settings(settings), services.model_keys
+            prompt,
+            models,
+            [seed],
+            width,
+            height,
+            parse_settings(settings),
+            services.model_keys,
+            (lora, lora_scale),
+            services.settings.hub_loras,
         )
         gallery, rows, images = [], [], {}
         previews = check_flag("previews", previews)
@@ -159,7 +163,7 @@ def compared(runs, gallery: list, rows: list, images: dict, files, config):
     for finished in runs:
         if isinstance(finished, tuple):  # (request, preview): the running model's latest step
             request, preview = finished
-            label = f"{get_spec(request.model).name} · {preview.step}/{preview.steps}"
+            label = f"{model_title(request.model)} · {preview.step}/{preview.steps}"
             table = localized_table(TABLE_HEADERS, rows)
             yield [*gallery, (files.shown(preview, request), label)], table, gr.skip(), gr.skip()
             continue
@@ -175,7 +179,7 @@ def compared(runs, gallery: list, rows: list, images: dict, files, config):
 def slider_pickers(images: dict) -> tuple:
     """Left/right choices for the slider: the models that produced an image."""
     keys = list(images)
-    choices = [(get_spec(k).name, k) for k in keys]
+    choices = [(model_title(k), k) for k in keys]
     left = keys[0] if keys else None
     right = keys[1] if len(keys) > 1 else left
     return gr.Dropdown(choices, value=left), gr.Dropdown(choices, value=right)
@@ -244,8 +248,9 @@ class ComparisonTab:
 
 
 @event_handler()
-def link_settings(prompt, models, seed, width, height, settings) -> dict:
-    """What a link to this comparison carries: its inputs and each chosen model's steps and guidance."""
+def link_settings(prompt, models, seed, width, height, settings, *lora) -> dict:
+    """What a link to this comparison carries: its inputs, each chosen model's steps and guidance, and
+    its LoRA."""
     chosen = {model: values for model, values in parse_settings(settings).items() if model in (models or ())}
     return {
         "prompt": prompt,
@@ -254,6 +259,7 @@ def link_settings(prompt, models, seed, width, height, settings) -> dict:
         "width": width,
         "height": height,
         "settings": chosen,
+        "loras": link_values(*lora),
     }
 
 
@@ -301,6 +307,7 @@ def build_tab(services: AppServices) -> ComparisonTab:
                 run = gr.Button(t("compare"), variant="primary", elem_id="compare-run", scale=3)
                 stop = stop_button("compare")
             previews = live_preview_box(elem_id="compare-previews")
+            loras = lora_picker(trained or list(model_keys), count=1, elem_prefix="compare-")
             with gr.Accordion(t("sweep"), open=False):
                 sweep_seeds = NamedSlider(2, MAX_SWEEP_SEEDS, value=3, step=1, label=t("sweep_seeds"))
                 with gr.Row():
@@ -320,9 +327,7 @@ def build_tab(services: AppServices) -> ComparisonTab:
             with gr.Row():
                 left = gr.Dropdown(label=t("left"), choices=[], interactive=True)
                 right = gr.Dropdown(label=t("right"), choices=[], interactive=True)
-            table = gr.Dataframe(
-                headers=TABLE_HEADERS, label=t("per_model"), elem_id="compare-table", **TABLE_STYLE
-            )
+            table = gr.Dataframe(label=t("per_model"), elem_id="compare-table", **TABLE_STYLE)
             shared = gr.JSON(visible=False)
             share.add_copy_link(shared, "compare")
             sweep_gallery = gr.Gallery(
@@ -333,9 +338,7 @@ def build_tab(services: AppServices) -> ComparisonTab:
                 object_fit="contain",
                 columns=len(model_keys),
             )
-            sweep_table = gr.Dataframe(
-                headers=SWEEP_HEADERS, label=t("sweep_runs"), elem_id="sweep-table", **SWEEP_TABLE_STYLE
-            )
+            sweep_table = gr.Dataframe(label=t("sweep_runs"), elem_id="sweep-table", **SWEEP_TABLE_STYLE)
     images = gr.State({})
     run_with_stop(
         services,
@@ -343,14 +346,14 @@ def build_tab(services: AppServices) -> ComparisonTab:
         stop,
         [run.click],
         make_compare_fn(services),
-        [prompt, models, seed, width, height, settings, previews],
+        [prompt, models, seed, width, height, settings, previews, *loras.inputs],
         [gallery, table, slider, images],
         api_name="compare",
         concurrency_id=GPU_QUEUE,
         show_progress_on=[gallery],  # one progress bar
     ).then(slider_pickers, images, [left, right], queue=False, api_visibility="private").then(
         link_settings,
-        [prompt, models, seed, width, height, settings],
+        [prompt, models, seed, width, height, settings, *loras.inputs],
         shared,
         queue=False,
         api_visibility="private",
@@ -370,6 +373,8 @@ def build_tab(services: AppServices) -> ComparisonTab:
         concurrency_id=GPU_QUEUE,
         show_progress_on=[sweep_gallery],
     )
+    follow_model(loras, models)
     form = {"prompt": prompt, "models": models, "seed": seed, "width": width, "height": height}
+    form |= loras.fields
     tables = [(settings, SETTINGS_HEADERS), (table, TABLE_HEADERS), (sweep_table, SWEEP_HEADERS)]
     return ComparisonTab({**form, "settings": settings}, tables)

@@ -4,6 +4,7 @@ each mode takes, and this tab shows only those controls."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from PIL import Image
 
 from flux_demo import editing
 from flux_demo.messages import Message
-from flux_demo.models import MAX_SIDE, SIZE_MULTIPLE, get_spec
+from flux_demo.models import MAX_SIDE, SIZE_MULTIPLE, ModelSpec, get_spec
 from flux_demo.services import AppServices
 from flux_demo.ui import share
 from flux_demo.ui.edit_endpoints import make_handlers
@@ -27,10 +28,12 @@ from flux_demo.ui.widgets import (
     Refused,
     download_folder,
     event_handler,
+    hide_stop,
     model_choices,
     refusal,
     seed_box,
     step_sliders,
+    stop_button,
     stoppable,
 )
 from flux_demo.validation import MAX_PROMPT_CHARS, InvalidInput
@@ -41,6 +44,17 @@ EXAMPLES = (  # (prompt, reference file names) drawn by examples/edit/draw_refer
     ("The same room at night, lit by a warm lamp", ("sofa.png",)),
     ('A poster with the word "FLUX" in the style of image 1', ("stripes.png",)),
 )
+# Offline, one edit of the nano grammar per template, with references drawn from the grammar
+# (examples/edit/draw_nano_references.py); file names are relative to EXAMPLES_DIR.
+NANO_EXAMPLES_FILE = EXAMPLES_DIR / "nano" / "examples.json"
+
+
+def examples_for(spec: ModelSpec) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(prompt, reference file names) of the tab's examples: grammar edits where nano-klein is served."""
+    if not spec.is_nano:
+        return EXAMPLES
+    items = json.loads(NANO_EXAMPLES_FILE.read_text(encoding="utf-8"))
+    return tuple((item["prompt"], tuple(f"nano/{name}" for name in item["files"])) for item in items)
 
 
 class ReferenceData(GradioRootModel):
@@ -214,6 +228,11 @@ def before_after(result, references: list):
     return (references[0], result) if references and result is not None else None
 
 
+def shown_with_a_result():
+    """ "Use as reference" and the seed used, hidden until there is a result."""
+    return gr.Button(visible=True), gr.Number(visible=True)
+
+
 def link_settings(details: dict | None) -> dict | None:
     return details or None
 
@@ -290,7 +309,7 @@ def build_tab(services: AppServices) -> EditTab:
                     )
                     for m in editing.MODES
                 }
-                stop = gr.Button(t("stop"), variant="stop", elem_id="edit-stop", scale=1, min_width=80)
+                stop = stop_button("edit")
             with gr.Accordion(t("advanced"), open=False):
                 gr.Markdown(t("edit_size_info"))
                 with gr.Row():
@@ -330,12 +349,14 @@ def build_tab(services: AppServices) -> EditTab:
                 max_side=editing.MAX_IMAGE_SIDE,
                 field="result",
             )
-            use = gr.Button(t("use_as_reference"), size="sm", elem_id="edit-use")
+            # Shown with the first result: before a run there is nothing to reuse and no seed.
+            use = gr.Button(t("use_as_reference"), size="sm", elem_id="edit-use", visible=False)
             slider = gr.ImageSlider(label=t("before_after"), type="pil", format="png", elem_id="edit-slider")
             seed_used = gr.Number(
-                label=t("seed_used"), precision=0, interactive=False, elem_id="edit-seed-used"
+                label=t("seed_used"), precision=0, interactive=False, visible=False, elem_id="edit-seed-used"
             )
-            details = gr.JSON(label=t("details"), elem_id="edit-details")
+            with gr.Accordion(t("details_json"), open=False):
+                details = gr.JSON(label=t("details"), elem_id="edit-details")
             share.add_copy_link(details, "edit", pick=link_settings)
             gr.Markdown(t("edit_link_info"))
     # Hidden inputs of /img2img and /inpaint, filled from the gallery and the mask editor.
@@ -348,7 +369,7 @@ def build_tab(services: AppServices) -> EditTab:
 
     edit_fn, img2img_fn, inpaint_fn = make_handlers(services)
     outputs = [result, seed_used, details]
-    private = {"queue": False, "api_visibility": "private"}
+    private: dict[str, Any] = {"queue": False, "api_visibility": "private"}
     started = {
         mode: stoppable(services, "edit", stop, [button.click], press=index == 0)
         for index, (mode, button) in enumerate(runs.items())
@@ -382,6 +403,8 @@ def build_tab(services: AppServices) -> EditTab:
     ]
     for event in events:
         event.success(before_after, [result, references], slider, **private)
+        event.success(shown_with_a_result, None, [use, seed_used], **private)
+        hide_stop(event, stop)
     use.click(add_reference, [result, references], references, **private)
     model.change(mode_choices, [model, mode], mode, **private)
     requested_mode.change(mode_choices, [model, requested_mode], mode, **private)
@@ -392,13 +415,14 @@ def build_tab(services: AppServices) -> EditTab:
     )
     load_mask.click(mask_canvas, references, editor, **private)
     if "edit" in editing.modes_for(first):
+        examples = examples_for(first)
         gr.Examples(
             [
                 [prompt_text, [str(EXAMPLES_DIR / name) for name in names], first.key]
-                for prompt_text, names in EXAMPLES
+                for prompt_text, names in examples
             ],
             [prompt, references, model],
             label=t("examples"),
-            example_labels=[prompt_text for prompt_text, _ in EXAMPLES],
+            example_labels=[prompt_text for prompt_text, _ in examples],
         )
     return EditTab(form)

@@ -27,12 +27,13 @@ import gradio as gr
 
 from flux_demo import editing
 from flux_demo.faults import GenerationCancelled, GenerationFailed
+from flux_demo.loras import loras_for
 from flux_demo.messages import Message
 from flux_demo.models import MIN_SIDE, MODELS
 from flux_demo.services import AppServices
 from flux_demo.services.admission import OCR_UNITS, WorkCost, number, units, work_cost
 from flux_demo.ui.widgets import LocalizedProgress, Refused, as_user_error, refusal, show_notes, show_stop
-from flux_demo.validation import InvalidInput
+from flux_demo.validation import MAX_IMAGES, InvalidInput
 
 
 @dataclass
@@ -60,7 +61,8 @@ def endpoint(
     """Decorate an endpoint handler whose progress parameter (default `gr.Progress()`) receives a `Run`
     (see the module docstring). `action` names its Stop button; `outputs` is how many outputs a Stop
     leaves unchanged; `cost` its price in units of work. The docstring (the API and MCP description)
-    may say `$models`, `$sizes`, `$steps` and `$guidance`: they become the served models' own ranges."""
+    may say `$models`, `$sizes`, `$steps`, `$guidance` and `$loras`: they become the served models' own
+    ranges and LoRAs."""
 
     def decorate(fn: Callable) -> Callable:
         if fn.__doc__:
@@ -128,8 +130,9 @@ def _joined(groups: dict[str, list[str]]) -> str:
 
 
 def served_ranges(model_keys: Sequence[str]) -> dict[str, str]:
-    """Text for `$models`, `$sizes`, `$steps` and `$guidance` in an endpoint's docstring, read from the
-    registry entries of the served models (so an offline app documents nano's 256-512, not 256-2048)."""
+    """Text for `$models`, `$sizes`, `$steps`, `$guidance` and `$loras` in an endpoint's docstring, read
+    from the registry entries of the served models (so an offline app documents nano's 256-512, not
+    256-2048, and nano's own LoRAs)."""
     specs = [MODELS[key] for key in model_keys]
     sizes: dict[str, list[str]] = {}
     for spec in specs:
@@ -145,6 +148,10 @@ def served_ranges(model_keys: Sequence[str]) -> dict[str, str]:
         "sizes": _joined(sizes),
         "steps": ", ".join(f"{s.key} {s.min_steps}-{s.max_steps}" for s in specs),
         "guidance": guidance,
+        "loras": "; ".join(
+            f"{s.key}: {', '.join(spec.key for spec in loras_for(s.key))}" for s in specs if loras_for(s.key)
+        )
+        or "none for the served models",
     }
 
 
@@ -167,8 +174,9 @@ def image_units(values: Mapping[str, object], model: object, images: float = 1, 
 
 
 def one_image(values: Mapping[str, object]) -> float:
-    """/generate, /typography, /trajectory: one image of `model`."""
-    return max(image_units(values, values.get("model")), MIN_JOB_UNITS)
+    """/generate, /typography, /trajectory: one image of `model`, or `num_images` (1-4) where asked."""
+    images = number(values.get("num_images"), 1, 1, MAX_IMAGES)
+    return max(image_units(values, values.get("model"), images), MIN_JOB_UNITS)
 
 
 def scored_image(values: Mapping[str, object]) -> float:

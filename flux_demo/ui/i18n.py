@@ -12,7 +12,7 @@ from flux_demo.messages import LANGUAGES, Message, model_name
 
 EN = {
     "description": (
-        "Text-to-image with FLUX.1 [schnell], FLUX.1 [dev] and FLUX.2 [klein] on 🤗 diffusers, "
+        "Text-to-image with FLUX.1 [schnell], FLUX.1 [dev] and FLUX.2 [klein] on Hugging Face diffusers, "
         "typography tests with OCR scoring, and side-by-side model comparison."
     ),
     "tab_generate": "Text to image",
@@ -60,6 +60,7 @@ EN = {
     "examples": "Examples",
     "copy_link": "Copy link",
     "link_placeholder": "Run first, then copy a link to this result",
+    "link_label": "Link to this result",
     "restore": "Restore settings from a PNG",
     "restore_png": "PNG made by this demo",
     "compare": "Compare",
@@ -97,48 +98,163 @@ EN = {
     "typo_tab_suite": "Run the suite",
     "typo_tab_score": "Score any image",
     "live_preview": "Live preview",
+    "loras": "LoRA adapters",
+    "lora": "LoRA",
+    "lora_2": "Second LoRA",
+    "lora_scale": "LoRA scale",
+    "lora_2_scale": "Second LoRA scale",
+    "lora_none": "No LoRA",
+    "lora_info": "A curated LoRA for this model, or type any Hub LoRA id (owner/name).",
+    "num_images": "Images",
+    "num_images_info": "1–4 images in one run, with seeds seed, seed+1, …",
+    "batch": "All images of the run",
+    "history": "History (kept in this browser)",
+    "history_info": "Your recent results: pick one to reuse its settings or copy its link.",
+    "history_reuse": "Reuse settings",
+    "history_clear": "Clear history",
     "live_preview_info": "Show the predicted clean image after every step (x₀ = x_t − σ·v).",
     "tab_how": "How FLUX works",
     "how_intro": (
-        "FLUX walks a straight path from noise to the image (rectified flow). At every step the "
-        "transformer predicts a velocity v, and x₀ = x_t − σ·v is the clean image it has in mind. "
-        "Run one prompt and watch it, step by step; every figure below is measured from the loaded "
-        "model and this run."
+        "A FLUX model turns noise into a picture in a few straight steps. Run a prompt and watch what the "
+        "model has in mind at each step and where each word of the prompt lands; below, the chapter's ideas "
+        "(rectified flow, the MM-DiT's two kinds of blocks, two text encoders, RoPE, distillation) are drawn "
+        "from the model served here. Figures come from the loaded model and your run; the full-size model's "
+        "come from its published configuration."
     ),
     "how_run": "Run and record every step",
+    "how_words": "Words to map",
+    "how_words_info": "Words of the prompt, comma-separated (at most 8); empty for none.",
+    "how_word_maps": "Where each word lands, step by step",
+    "how_word_maps_step": "Word maps at this step",
     "how_trajectory": (
-        "### Trajectory\nThe predicted clean image x₀ and the noisy latents x_t after each step (a "
-        "linear latent→RGB map at 1/8 size)."
+        "### What the model has in mind at each step\n"
+        "Rectified flow: x_t = (1 − t)·x₀ + t·noise, with t going from 1 (pure noise) to 0 (the picture). "
+        "At each step the transformer predicts the velocity v = noise − x₀, so the clean image it has in "
+        "mind is **x₀ = x_t − t·v**, and the Euler step moves x_t on to the next t. Captions read "
+        "*step/steps · t before → after · seconds*; diffusers' timestep is 1000·t. The previews are "
+        "decoded by the model's own VAE (offline models) or by a latent→RGB map fitted to it (full-size "
+        "models), so their colours are the final image's."
     ),
-    "how_predicted": "Predicted clean image x₀, one per step",
-    "how_noisy": "Noisy latents x_t, one per step",
+    "how_predicted": "Predicted clean image x₀ at each step",
+    "how_noisy": "Noisy latents x_t entering each step (step 1 starts from pure noise)",
     "how_step": "Step",
     "how_predicted_one": "x₀ at this step",
-    "how_noisy_one": "x_t at this step",
-    "how_caption": "Step · timestep t · σ before→after · seconds",
-    "how_schedule": (
-        "### Schedule\nσ over the run. FLUX.1 [dev] shifts its schedule by image size (more time at "
-        "high noise for bigger images); FLUX.1 [schnell] does not. Each model runs its default "
-        "steps: schnell's 4 over dev's 28."
+    "how_noisy_one": "x_t entering this step",
+    "how_caption": "Step · t before → after · seconds",
+    "how_words_md": (
+        "### Where each word lands\n"
+        "The word maps come from the MM-DiT's joint attention (ConceptAttention, Helbling et al. 2025): each "
+        "chosen word travels through the double-stream blocks on the text weights, beside the image tokens "
+        "but unseen by them, so the picture does not change. A word's map is how close its attention output "
+        "is to each image token's, with a softmax over the prompt's words. A model that draws a word from "
+        "its tokens shows it where the word is drawn; the offline nano models draw from CLIP's pooled "
+        "vector instead (the ablation below measures it), so their maps stay close to even."
     ),
-    "how_schedule_plot": "σ against progress through the run",
-    "how_tokens": (
-        "### Tokens\nThe prompt as the text encoders see it. Text in quotes is what the model tries "
-        "to render in the picture. The transformer attends over the text tokens and (H/16)·(W/16) "
-        "image tokens."
+    "how_schedule_md": (
+        "### The schedule: t from 1 to 0\n"
+        "Each dot is one step. Every run starts from pure noise at t = 1 and ends at the picture, t = 0. "
+        "Models whose scheduler shifts with the number of image tokens (FLUX.1 [dev], FLUX.2 [klein]) spend "
+        "more of their steps at high noise for bigger pictures; schnell's steps are evenly spaced at every "
+        "size. The chapter's t is the scheduler's σ; diffusers' `timesteps` are 1000·σ. Only sizes each "
+        "model can make are drawn."
     ),
-    "how_tokens_label": "Tokens, coloured by text encoder",
-    "how_counts": "Token counts (used, limit, cut off)",
-    "how_architecture": (
-        "### Architecture\nRead from the loaded modules: double-stream and single-stream blocks, "
-        "width, heads, parameters per part, and the components shared with another loaded model."
+    "how_schedule_series": "{name} · {steps} steps · {w}×{h}",
+    "how_noise_start": "noise (t = 1)",
+    "how_image_end": "image (t = 0)",
+    "how_schedule_x": "progress through the run",
+    "how_schedule_y": "t (= σ)",
+    "how_architecture_md": (
+        "### The MM-DiT\n"
+        "FLUX's transformer reads text tokens and image tokens together. Figures are the full-size model's; "
+        "the model served here is in brackets."
     ),
-    "how_architecture_label": "Loaded model",
-    "how_side_by_side": "Two runs side by side (aligned by σ)",
-    "how_prompt_b": "Prompt B",
-    "how_model_b": "Model B (runs its default steps)",
-    "how_side_run": "Run both",
-    "how_pairs": "A and B at the nearest σ",
+    "how_dia_tokens": "text tokens",
+    "how_dia_noise": "noise latents",
+    "how_dia_patches": "2×2 patches → tokens",
+    "how_dia_pooled": "pooled vector + t",
+    "how_dia_time_only": "t only (no pooled text)",
+    "how_dia_double": "{count} double-stream blocks",
+    "how_dia_double_what": "text and image keep their own weights",
+    "how_dia_joint": "one joint attention over both",
+    "how_dia_single": "{count} single-stream blocks",
+    "how_dia_single_what": "text + image as one sequence, shared weights",
+    "how_dia_out": "image tokens → velocity v",
+    "how_dia_width": "width {width} · {heads} attention heads",
+    "how_dia_legend": "{name}; in brackets: {loaded}, served here. The yellow box modulates every block.",
+    "how_blocks_md": (
+        "**Double-stream blocks** ({double} in {name}, {double_each} parameters each) give text and image "
+        "tokens their own projections and MLPs but one attention over both, so information flows both ways. "
+        "**Single-stream blocks** ({single}, {single_each} each) then treat text and image as one sequence "
+        "with shared weights: cheaper, once the two streams have exchanged enough. {name}'s transformer has "
+        "{total} parameters; {loaded} has {l_double} double-stream and {l_single} single-stream blocks, "
+        "{l_total} parameters."
+    ),
+    "how_encoders_title": "### Two text encoders, two roles",
+    "how_encoders_two_md": (
+        "**{pooled}** ({pooled_size} parameters) gives one pooled vector for the whole prompt. With the "
+        "timestep it sets the scale and shift of every block (modulation): it steers the picture as a whole "
+        "and is not attended over. **{tokens}** ({tokens_size}) gives one vector per token, up to {length} "
+        "tokens: these are the text tokens the image tokens attend over, and the chapter credits them with "
+        "text rendering. The pipeline feeds `prompt` to CLIP and `prompt_2` to T5 (the same text unless "
+        "both are set); the ablation at the end of the page runs each alone."
+    ),
+    "how_encoders_one_md": (
+        "This model has one text encoder, **{tokens}** ({tokens_size} parameters): hidden states from three "
+        "of its layers become the text tokens the image attends over (up to {length}, the prompt wrapped in "
+        "its chat template). There is no pooled text vector: the blocks are modulated by the timestep alone."
+    ),
+    "how_tokens_label": "Tokens, labelled by encoder and role",
+    "how_counts": "Token counts",
+    "how_role_attended": "attended tokens",
+    "how_role_pooled": "pooled vector",
+    "how_image_tokens": "image tokens",
+    "how_rope_title": "### RoPE: where each token sits",
+    "how_rope_md": (
+        "Each attention head's {head_dim} dimensions are split among the position axes: {axes}. A token has "
+        "a position on each axis and RoPE rotates its query and key by it, so attention sees relative "
+        "positions and any picture size works without a learned table. Image tokens take their row and "
+        "column; FLUX.1's text tokens all sit at 0, FLUX.2 gives each text token its own place on the text "
+        "axis. The index axis tells reference images apart (0 for the picture being made)."
+    ),
+    "how_rope_axis_index": "index",
+    "how_rope_axis_height": "height",
+    "how_rope_axis_width": "width",
+    "how_rope_axis_text": "text",
+    "how_distill_md": (
+        "### Distillation: few steps or many\n"
+        "schnell was distilled adversarially to finish in 1–4 steps; dev was guidance-distilled to follow "
+        "the prompt in about 28 steps without a second, unguided pass per step. This runs the chosen model's "
+        "family at its own settings, and each guided model once more without guidance (its lowest value): "
+        "the chart shows how far each step's x₀ still is from the final picture."
+    ),
+    "how_distill_run_button": "Compare distilled and guided runs",
+    "how_distill_run": "{name} · {steps} steps · guidance {g:g}",
+    "how_distill_x": "t at which the guess is made (1 = noise)",
+    "how_distill_y": "mean |x₀ − final| (0–255)",
+    "how_distill_table": "Runs",
+    "how_distill_tiles": "x₀ at t ≈ 0.75, 0.5, 0.25 and at the end",
+    "how_ablation_md": (
+        "### Which encoder renders the text?\n"
+        "The same prompt and seed with both encoders, then with each alone (the other gets an empty "
+        "prompt); OCR reads the quoted text back (CER: character error rate, 0 is perfect). Models with "
+        "one text encoder are refused."
+    ),
+    "how_ablation_run": "Run with each encoder alone",
+    "how_ablation_images": "Both encoders, then each alone",
+    "how_ablation_table": "Text read by OCR",
+    "how_h_encoder": "encoder",
+    "how_h_role": "role",
+    "how_h_tokens": "tokens",
+    "how_h_limit": "limit",
+    "how_h_cut": "cut off",
+    "how_h_encoders": "encoders",
+    "how_h_read": "text read",
+    "how_h_CER": "CER",
+    "how_h_exact": "exact",
+    "how_h_run": "run",
+    "how_h_seconds": "seconds",
+    "how_h_after_step_1": "|x₀ − final| after step 1",
+    "how_h_halfway": "|x₀ − final| halfway",
     "offline_tiny_notice": (
         "**Offline preview models.** This app is running tiny FLUX models with random weights "
         "(`FLUX_DEMO_MODELS` chose them): they use the real pipelines but draw noise, not pictures. "
@@ -155,6 +271,10 @@ EN = {
         "noise. To run the real FLUX models, start the app on a machine with a CUDA GPU (or a ZeroGPU "
         "Space), or set `FLUX_DEMO_MODELS=schnell,dev,klein`."
     ),
+    # One line each: the notices above, folded (a phone shows the prompt and Run on its first screen).
+    "offline_notice_short": "Offline: FLUX nano models, no GPU · more",
+    "offline_tiny_notice_short": "Offline: random-weight models · more",
+    "cpu_notice_short": "Real FLUX on the CPU: slow · more",
     # --- the visitor pass: hints, notes, table headers, categories, summaries, Stop, downloads ---
     **{
         "tab_generate_short": "Text to image",
@@ -206,8 +326,8 @@ EN = {
 
 KO = {
     "description": (
-        "🤗 diffusers로 FLUX.1 [schnell], FLUX.1 [dev], FLUX.2 [klein]을 실행하는 텍스트→이미지 데모. "
-        "OCR 점수로 글자 렌더링을 시험하고 모델을 나란히 비교합니다."
+        "Hugging Face diffusers로 FLUX.1 [schnell], FLUX.1 [dev], FLUX.2 [klein]을 실행하는 "
+        "텍스트→이미지 데모. OCR 점수로 글자 렌더링을 시험하고 모델을 나란히 비교합니다."
     ),
     "tab_generate": "텍스트 → 이미지",
     "tab_compare": "모델 비교",
@@ -254,6 +374,7 @@ KO = {
     "examples": "예시",
     "copy_link": "링크 복사",
     "link_placeholder": "먼저 실행한 뒤 이 결과의 링크를 복사하세요",
+    "link_label": "이 결과의 링크",
     "restore": "PNG에서 설정 불러오기",
     "restore_png": "이 데모로 만든 PNG",
     "compare": "비교하기",
@@ -291,48 +412,160 @@ KO = {
     "typo_tab_suite": "스위트 실행",
     "typo_tab_score": "이미지 채점",
     "live_preview": "실시간 미리보기",
+    "loras": "LoRA 어댑터",
+    "lora": "LoRA",
+    "lora_2": "두 번째 LoRA",
+    "lora_scale": "LoRA 강도",
+    "lora_2_scale": "두 번째 LoRA 강도",
+    "lora_none": "LoRA 없음",
+    "lora_info": "이 모델용 추천 LoRA를 고르거나 Hub LoRA ID(owner/name)를 입력하세요.",
+    "num_images": "이미지 수",
+    "num_images_info": "한 번에 1–4장, 시드는 seed, seed+1, …",
+    "batch": "이번 실행의 모든 이미지",
+    "history": "기록 (이 브라우저에 저장)",
+    "history_info": "최근 결과: 하나를 골라 설정을 다시 쓰거나 링크를 복사하세요.",
+    "history_reuse": "설정 다시 쓰기",
+    "history_clear": "기록 지우기",
     "live_preview_info": "스텝마다 예측한 깨끗한 이미지를 보여줍니다 (x₀ = x_t − σ·v).",
     "tab_how": "FLUX 작동 원리",
     "how_intro": (
-        "FLUX는 노이즈에서 이미지까지 곧은 경로를 걷습니다(정류 흐름, rectified flow). 매 스텝 "
-        "트랜스포머가 속도 v를 예측하고, x₀ = x_t − "
-        "σ·v 가 모델이 그리고 있는 깨끗한 이미지입니다. 프롬프트 하나를 실행해 스텝마다 "
-        "지켜보세요. 아래 모든 수치는 불러온 모델과 이번 실행에서 직접 측정한 "
-        "값입니다."
+        "FLUX 모델은 곧은 몇 걸음만에 노이즈를 그림으로 바꿉니다. 프롬프트를 실행해 스텝마다 모델이 "
+        "그리고 있는 그림과 프롬프트의 각 단어가 그림의 어디에 놓이는지 지켜보세요. 아래에서는 챕터의 "
+        "개념(정류 흐름, MM-DiT의 두 종류 블록, 두 텍스트 인코더, RoPE, 디스틸레이션)을 여기서 서비스 중인 "
+        "모델로 보여 줍니다. 수치는 불러온 모델과 이번 실행에서, 실제 크기 모델의 수치는 공개된 설정에서 "
+        "가져옵니다."
     ),
     "how_run": "실행하고 모든 스텝 기록",
+    "how_words": "위치를 볼 단어",
+    "how_words_info": "프롬프트의 단어를 쉼표로 구분해 입력(최대 8개). 비워 두면 보지 않습니다.",
+    "how_word_maps": "스텝별로 각 단어가 놓이는 곳",
+    "how_word_maps_step": "이 스텝의 단어 지도",
     "how_trajectory": (
-        "### 궤적\n스텝마다 예측한 깨끗한 이미지 x₀와 노이즈 잠재 x_t (1/8 크기, 선형 잠재→RGB 변환)."
+        "### 스텝마다 모델이 그리고 있는 그림\n"
+        "정류 흐름: x_t = (1 − t)·x₀ + t·노이즈, t는 1(순수 노이즈)에서 0(그림)으로 갑니다. 매 스텝 "
+        "트랜스포머는 속도 v = 노이즈 − x₀ 를 예측하므로 모델이 그리고 있는 깨끗한 그림은 "
+        "**x₀ = x_t − t·v** 이고, 오일러 스텝이 x_t를 다음 t로 옮깁니다. 캡션은 *스텝/전체 · t 이전 → 이후 "
+        "· 초* 입니다. diffusers의 timestep은 1000·t입니다. 미리보기는 모델의 VAE(오프라인 모델) 또는 그 "
+        "VAE에 맞춘 잠재→RGB 변환(실제 크기 모델)으로 디코딩하므로 색이 최종 이미지와 같습니다."
     ),
-    "how_predicted": "예측한 깨끗한 이미지 x₀ (스텝마다)",
-    "how_noisy": "노이즈 잠재 x_t (스텝마다)",
+    "how_predicted": "스텝마다 예측한 깨끗한 이미지 x₀",
+    "how_noisy": "각 스텝에 들어가는 노이즈 잠재 x_t (1스텝은 순수 노이즈에서 시작)",
     "how_step": "스텝",
     "how_predicted_one": "이 스텝의 x₀",
-    "how_noisy_one": "이 스텝의 x_t",
-    "how_caption": "스텝 · 타임스텝 t · σ 이전→이후 · 초",
-    "how_schedule": (
-        "### 스케줄\n실행 동안의 σ. FLUX.1 [dev]는 이미지 크기에 따라 스케줄을 이동시키고(큰 "
-        "이미지일수록 높은 노이즈에 더 오래 머묾), FLUX.1 "
-        "[schnell]은 그렇지 않습니다. 각 모델은 기본 스텝 수로 실행합니다: schnell 4스텝과 dev 28스텝."
+    "how_noisy_one": "이 스텝에 들어가는 x_t",
+    "how_caption": "스텝 · t 이전 → 이후 · 초",
+    "how_words_md": (
+        "### 각 단어가 놓이는 곳\n"
+        "단어 지도는 MM-DiT의 통합 어텐션에서 얻습니다(ConceptAttention, Helbling 외 2025). 고른 단어마다 "
+        "텍스트 가중치로 이중 스트림 블록을 통과시키되 이미지 토큰은 그 단어를 보지 않으므로 그림은 바뀌지 "
+        "않습니다. 단어의 지도는 그 단어의 어텐션 출력이 각 이미지 토큰의 출력과 얼마나 가까운지이며, "
+        "프롬프트의 단어들에 대해 소프트맥스를 취합니다. 단어를 토큰으로 그리는 모델은 단어가 그려진 곳을 "
+        "보여 줍니다. 오프라인 nano 모델은 대신 CLIP의 풀링 벡터로 그리므로(아래 절제 실험이 측정) 지도가 "
+        "고르게 퍼집니다."
     ),
-    "how_schedule_plot": "실행 진행도에 따른 σ",
-    "how_tokens": (
-        "### 토큰\n텍스트 인코더가 보는 프롬프트입니다. 따옴표 안의 글자가 그림에 그려지는 "
-        "글자입니다. 트랜스포머는 텍스트 토큰과 (H/16)·(W/16)개의 이미지 "
-        "토큰을 함께 봅니다."
+    "how_schedule_md": (
+        "### 스케줄: t는 1에서 0으로\n"
+        "점 하나가 한 스텝입니다. 모든 실행은 t = 1의 순수 노이즈에서 시작해 t = 0의 그림에서 끝납니다. "
+        "이미지 토큰 수에 따라 스케줄을 이동시키는 모델(FLUX.1 [dev], FLUX.2 [klein])은 큰 그림일수록 높은 "
+        "노이즈에서 더 많은 스텝을 씁니다. schnell의 스텝은 모든 크기에서 고르게 나뉩니다. 챕터의 t가 "
+        "스케줄러의 σ이고, diffusers의 `timesteps`는 1000·σ입니다. 각 모델이 만들 수 있는 크기만 그립니다."
     ),
-    "how_tokens_label": "토큰 (텍스트 인코더별 색)",
-    "how_counts": "토큰 수 (사용, 한도, 잘림)",
-    "how_architecture": (
-        "### 구조\n불러온 모듈에서 읽은 값: 이중 스트림/단일 스트림 블록 수, 너비, 헤드 수, "
-        "부분별 파라미터 수, 다른 모델과 공유하는 구성 요소."
+    "how_schedule_series": "{name} · {steps}스텝 · {w}×{h}",
+    "how_noise_start": "노이즈 (t = 1)",
+    "how_image_end": "그림 (t = 0)",
+    "how_schedule_x": "실행 진행도",
+    "how_schedule_y": "t (= σ)",
+    "how_architecture_md": (
+        "### MM-DiT\n"
+        "FLUX의 트랜스포머는 텍스트 토큰과 이미지 토큰을 함께 읽습니다. 수치는 실제 크기 모델의 것이고, "
+        "괄호 안은 여기서 서비스 중인 모델입니다."
     ),
-    "how_architecture_label": "불러온 모델",
-    "how_side_by_side": "두 실행 나란히 보기 (σ 기준 정렬)",
-    "how_prompt_b": "프롬프트 B",
-    "how_model_b": "모델 B (기본 스텝 수로 실행)",
-    "how_side_run": "둘 다 실행",
-    "how_pairs": "가장 가까운 σ의 A와 B",
+    "how_dia_tokens": "텍스트 토큰",
+    "how_dia_noise": "노이즈 잠재",
+    "how_dia_patches": "2×2 패치 → 토큰",
+    "how_dia_pooled": "풀링 벡터 + t",
+    "how_dia_time_only": "t만 (풀링 텍스트 없음)",
+    "how_dia_double": "이중 스트림 블록 {count}개",
+    "how_dia_double_what": "텍스트와 이미지가 각자의 가중치",
+    "how_dia_joint": "둘을 함께 보는 통합 어텐션 하나",
+    "how_dia_single": "단일 스트림 블록 {count}개",
+    "how_dia_single_what": "텍스트 + 이미지를 한 시퀀스로, 공유 가중치",
+    "how_dia_out": "이미지 토큰 → 속도 v",
+    "how_dia_width": "너비 {width} · 어텐션 헤드 {heads}개",
+    "how_dia_legend": "{name}. 괄호 안: 여기서 서비스 중인 {loaded}. 노란 상자가 모든 블록을 변조합니다.",
+    "how_blocks_md": (
+        "**이중 스트림 블록**({name}에 {double}개, 블록당 파라미터 {double_each})은 텍스트와 이미지 토큰에 "
+        "각자의 투영과 MLP를 주되 어텐션은 둘을 함께 한 번 계산하므로 정보가 양방향으로 흐릅니다. 그다음 "
+        "**단일 스트림 블록**({single}개, 블록당 {single_each})은 텍스트와 이미지를 한 시퀀스로 "
+        "보고 가중치를 공유합니다. 두 스트림이 충분히 정보를 나눈 뒤라 더 저렴합니다. {name}의 "
+        "트랜스포머 파라미터는 {total}이고, {loaded}는 이중 스트림 {l_double}개, 단일 스트림 "
+        "{l_single}개, 파라미터 {l_total}입니다."
+    ),
+    "how_encoders_title": "### 두 텍스트 인코더, 두 역할",
+    "how_encoders_two_md": (
+        "**{pooled}**(파라미터 {pooled_size})는 프롬프트 전체에 풀링 벡터 하나를 줍니다. 타임스텝과 함께 "
+        "모든 블록의 스케일과 시프트를 정하는 변조(modulation)로 쓰여 그림 전체를 이끌 뿐, 어텐션 대상은 "
+        "아닙니다. **{tokens}**({tokens_size})는 토큰마다 벡터를 하나씩, 최대 {length}개 줍니다. 이것이 "
+        "이미지 토큰이 어텐션하는 텍스트 토큰이며, 챕터는 글자 렌더링을 이 인코더의 공으로 봅니다. "
+        "파이프라인은 `prompt`를 CLIP에, `prompt_2`를 T5에 넣습니다(둘 다 주지 않으면 같은 글). 페이지 끝의 "
+        "절제 실험이 각각만으로 실행합니다."
+    ),
+    "how_encoders_one_md": (
+        "이 모델의 텍스트 인코더는 **{tokens}**(파라미터 {tokens_size}) 하나입니다. 세 층의 은닉 상태가 "
+        "이미지가 어텐션하는 텍스트 토큰이 됩니다(최대 {length}개, 프롬프트는 채팅 템플릿으로 감쌈). 풀링 "
+        "텍스트 벡터는 없으며 블록은 타임스텝만으로 변조됩니다."
+    ),
+    "how_tokens_label": "토큰 (인코더와 역할별)",
+    "how_counts": "토큰 수",
+    "how_role_attended": "어텐션 대상 토큰",
+    "how_role_pooled": "풀링 벡터",
+    "how_image_tokens": "이미지 토큰",
+    "how_rope_title": "### RoPE: 각 토큰의 위치",
+    "how_rope_md": (
+        "어텐션 헤드마다 {head_dim}개 차원을 위치 축에 나눠 씁니다: {axes}. 토큰은 축마다 위치를 가지며 "
+        "RoPE가 그 위치만큼 쿼리와 키를 회전시키므로, 어텐션은 상대 위치를 보고 학습된 위치 표 없이 어떤 "
+        "그림 크기에도 맞춰집니다. 이미지 토큰은 행과 열을 위치로 갖습니다. FLUX.1의 텍스트 토큰은 모두 "
+        "0에 있고, FLUX.2는 텍스트 축에서 텍스트 토큰마다 자리를 줍니다. 인덱스 축은 참조 이미지를 "
+        "구분합니다(만드는 그림은 0)."
+    ),
+    "how_rope_axis_index": "인덱스",
+    "how_rope_axis_height": "높이",
+    "how_rope_axis_width": "너비",
+    "how_rope_axis_text": "텍스트",
+    "how_distill_md": (
+        "### 디스틸레이션: 적은 스텝과 많은 스텝\n"
+        "schnell은 적대적 디스틸레이션으로 1~4스텝에 끝나도록, dev는 가이던스 디스틸레이션으로 스텝마다 "
+        "가이던스 없는 두 번째 계산 없이 약 28스텝에 프롬프트를 따르도록 학습되었습니다. 고른 모델의 "
+        "계열을 각자의 설정으로 실행하고, 가이던스가 있는 모델은 가이던스 없이(가장 낮은 값) 한 번 더 "
+        "실행합니다. 그래프는 스텝마다 x₀가 최종 그림과 아직 얼마나 다른지 보여 줍니다."
+    ),
+    "how_distill_run_button": "디스틸 모델과 가이던스 모델 비교",
+    "how_distill_run": "{name} · {steps}스텝 · 가이던스 {g:g}",
+    "how_distill_x": "예측한 시점의 t (1 = 노이즈)",
+    "how_distill_y": "평균 |x₀ − 최종| (0–255)",
+    "how_distill_table": "실행",
+    "how_distill_tiles": "t ≈ 0.75, 0.5, 0.25와 마지막의 x₀",
+    "how_ablation_md": (
+        "### 글자는 어느 인코더가 그리나?\n"
+        "같은 프롬프트와 시드로 두 인코더 모두, 그다음 하나씩만(다른 인코더는 빈 프롬프트) 실행하고 OCR로 "
+        "따옴표 안의 글자를 읽습니다(CER: 문자 오류율, 0이 완벽). 텍스트 인코더가 하나인 모델은 거부됩니다."
+    ),
+    "how_ablation_run": "인코더 하나씩으로 실행",
+    "how_ablation_images": "두 인코더, 그다음 하나씩",
+    "how_ablation_table": "OCR이 읽은 글자",
+    "how_h_encoder": "인코더",
+    "how_h_role": "역할",
+    "how_h_tokens": "토큰",
+    "how_h_limit": "한도",
+    "how_h_cut": "잘림",
+    "how_h_encoders": "인코더",
+    "how_h_read": "읽은 글자",
+    "how_h_CER": "CER",
+    "how_h_exact": "정확히 일치",
+    "how_h_run": "실행",
+    "how_h_seconds": "초",
+    "how_h_after_step_1": "1스텝 뒤 |x₀ − 최종|",
+    "how_h_halfway": "중간 |x₀ − 최종|",
     "offline_tiny_notice": (
         "**오프라인 미리보기 모델.** 무작위 가중치의 작은 FLUX 모델로 실행 중입니다 "
         "(`FLUX_DEMO_MODELS`로 선택됨). 실제 파이프라인을 쓰지만 그림이 아닌 노이즈가 나옵니다. 학습된 "
@@ -351,6 +584,9 @@ KO = {
         "실제 FLUX 모델을 쓰려면 CUDA GPU가 있는 머신(또는 ZeroGPU Space)에서 실행하거나 "
         "`FLUX_DEMO_MODELS=schnell,dev,klein`을 설정하세요."
     ),
+    "offline_notice_short": "오프라인: FLUX nano 모델, GPU 없음 · 더 보기",
+    "offline_tiny_notice_short": "오프라인: 무작위 가중치 모델 · 더 보기",
+    "cpu_notice_short": "CPU에서 실제 FLUX 실행: 느림 · 더 보기",
     # --- the visitor pass: hints, notes, table headers, categories, summaries, Stop, downloads ---
     **{
         "tab_generate_short": "텍스트 → 이미지",
@@ -409,6 +645,7 @@ def _add_generated_text() -> None:
 
     for key, spec in MODELS.items():
         EN[f"model_label.{key}"] = spec.label
+        EN[f"model_name.{key}"], KO[f"model_name.{key}"] = spec.name, model_name(spec.name, "ko")
         KO[f"model_label.{key}"] = f"{model_name(spec.name, 'ko')} — {spec.default_steps}스텝, {spec.license}"
         EN[f"guidance_note.{key}"] = spec.guidance_note().render("en")
         KO[f"guidance_note.{key}"] = spec.guidance_note().render("ko")
@@ -494,3 +731,11 @@ def say(message: Message | str, language: str | None = None, **params) -> str:
     if not isinstance(message, Message):
         message = Message(message, **params)
     return message.render(language or visitor_language())
+
+
+def model_title(key: str, language: str | None = None) -> str:
+    """The display name of the model `key` in `language` (default: the visitor's), as the model
+    dropdowns show it: "FLUX.1 nano [schnell] (오프라인)" on a Korean page."""
+    from flux_demo.models import get_spec
+
+    return model_name(get_spec(key).name, language or visitor_language())

@@ -24,9 +24,9 @@ from flux_demo.comparison import ModelRun
 from flux_demo.config import on_zerogpu, safety_model_setting
 from flux_demo.generation import GenerationResult
 from flux_demo.pipelines import Backend
-from flux_demo.previews import Preview, PreviewObserver
 from flux_demo.ui.widgets import download_folder
 from flux_demo.validation import ValidRequest
+from flux_demo.watching.previews import Preview, PreviewObserver
 
 _DONE = object()
 
@@ -123,10 +123,13 @@ def compare_with_previews(
         return
 
     def work(emit):
+        observers = {}
+
         def observer_for(request):
-            return PreviewObserver(
+            observers[id(request)] = PreviewObserver(
                 request.spec, request.width, request.height, lambda preview: emit((request, preview))
             )
+            return observers[id(request)]
 
         for run in comparison.run_all(backend, requests, progress, observer_for, stopped):
             emit(run)

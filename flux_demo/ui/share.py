@@ -10,7 +10,7 @@ from PIL import Image, UnidentifiedImageError
 
 from flux_demo import editing, metadata, permalink
 from flux_demo.messages import Message
-from flux_demo.models import get_spec
+from flux_demo.models import MIN_SIDE, get_spec
 from flux_demo.ui.i18n import say, t
 from flux_demo.ui.widgets import CUSTOM_SIZE, as_text, refusal, slider_ranges
 from flux_demo.validation import InvalidInput, size_for_aspect
@@ -23,18 +23,21 @@ _COPY_JS = """(url) => {
 }"""
 
 
-def add_copy_link(source: gr.JSON, tab: str, pick=None) -> gr.Textbox:
+def add_copy_link(source: gr.JSON, tab: str, pick=None, elem_prefix: str | None = None) -> gr.Textbox:
     """The link to a result, built from its settings in `source` (seed included), and a button that
-    copies it; `pick` extracts the settings when `source` holds more than them."""
+    copies it; `pick` extracts the settings when `source` holds more than them. The elements' ids start
+    with `elem_prefix` (default: the tab)."""
     query = gr.Textbox(visible=False)
+    prefix = elem_prefix or tab
     with gr.Row():
-        copy = gr.Button(t("copy_link"), size="sm", scale=0, elem_id=f"{tab}-copy-link")
+        copy = gr.Button(t("copy_link"), size="sm", scale=0, elem_id=f"{prefix}-copy-link")
         link = gr.Textbox(
+            label=t("link_label"),  # not shown, but read out by screen readers
             show_label=False,
             placeholder=t("link_placeholder"),
             scale=4,
             interactive=False,
-            elem_id=f"{tab}-link",
+            elem_id=f"{prefix}-link",
         )
 
     def to_query(value) -> str:
@@ -50,11 +53,14 @@ def add_copy_link(source: gr.JSON, tab: str, pick=None) -> gr.Textbox:
 
 def field_updates(values: dict, model_keys: Sequence[str]) -> dict[str, object]:
     """Form updates by field name (prompt, model, aspect, width, height, steps, guidance, seed,
-    randomize, models, settings) from checked link or PNG values; fields not given are absent."""
+    randomize, models, settings, num_images, the LoRA picker's fields) from checked link or PNG values;
+    fields not given are absent."""
     from flux_demo.comparison import recommended_settings
+    from flux_demo.ui.lora_picker import picker_updates
 
-    copied = ("prompt", "seed", "width", "height", "models", "mode", "strength")
+    copied = ("prompt", "seed", "width", "height", "models", "mode", "strength", "num_images")
     updates = {key: values[key] for key in copied if key in values}
+    updates |= picker_updates(values)
     if "references" in values:  # images cannot travel in a link or a PNG: say which ones to add again
         updates["references_note"] = gr.Markdown(references_note(values["references"]), visible=True)
     model = values.get("model")
@@ -73,7 +79,14 @@ def field_updates(values: dict, model_keys: Sequence[str]) -> dict[str, object]:
             sliders[key] = {**sliders.get(key, {}), "value": values[key]}
     if spec:  # the size sliders narrow to the model's own sizes (the server checks them again)
         for key in ("width", "height"):
-            sliders[key] = {"maximum": spec.max_side, "step": spec.size_multiple}
+            # A model with one size (the nano models' 256²) shows it on a locked slider: Gradio needs
+            # minimum < maximum.
+            one_size = spec.max_side <= MIN_SIDE
+            sliders[key] = {
+                "maximum": max(spec.max_side, MIN_SIDE + spec.size_multiple),
+                "step": spec.size_multiple,
+                "interactive": not one_size,
+            }
             if key in updates:
                 sliders[key]["value"] = updates[key]
     updates |= {key: gr.Slider(**args) for key, args in sliders.items()}

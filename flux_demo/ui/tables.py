@@ -9,6 +9,7 @@ Accept-Language get the English headers, as before.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import gradio as gr
 
@@ -36,6 +37,45 @@ HEADERS_KO = {
     "not scored": "채점 안 됨",
     "category": "카테고리",
 }
+
+
+# Widths in the tables' font (Gradio's monospace, 14 px): a Latin letter or digit, a Hangul syllable (from
+# a CJK fallback font), and the padding around a cell's text.
+LATIN_PX, HANGUL_PX, CELL_PX = 9, 15, 24
+
+
+@dataclass(frozen=True)
+class Column:
+    """One result-table column: its English `header`, Gradio `datatype`, and `chars`, the widest value
+    that must stay on one line (a number never wraps; text wraps between words)."""
+
+    header: str
+    datatype: str = "number"
+    chars: int = 6
+
+
+def text_px(text: str) -> int:
+    """An upper bound on the width of `text` in the tables' font."""
+    return sum(HANGUL_PX if "\uac00" <= char <= "\ud7a3" else LATIN_PX for char in text)
+
+
+def column_px(column: Column) -> int:
+    """A width that fits the column's values on one line and every word of its header, in English and
+    in Korean, so a header never breaks inside a word."""
+    words = [*column.header.split(), *HEADERS_KO.get(column.header, "").split()]
+    return max(column.chars * LATIN_PX, *map(text_px, words)) + CELL_PX
+
+
+def table_style(columns: Sequence[Column]) -> dict:
+    """Dataframe arguments for a result table: its headers, datatypes and fixed column widths. Fixed
+    widths make a narrow screen scroll the table sideways rather than squeeze a number onto one
+    character per line; the page's CSS keeps words whole (assets/page.css)."""
+    return {
+        "headers": [column.header for column in columns],
+        "datatype": [column.datatype for column in columns],
+        "column_widths": [f"{column_px(column)}px" for column in columns],
+        "wrap": True,
+    }
 
 
 def table_headers(headers: Sequence[str], language: str | None = None) -> list[str]:

@@ -10,12 +10,15 @@ from flux_demo import generation
 from flux_demo.models import MODELS, get_spec
 from flux_demo.offline import nano
 from flux_demo.services import AppServices
-from flux_demo.ui import live, share
+from flux_demo.ui import history, live, share
 from flux_demo.ui.endpoints import endpoint, one_image
 from flux_demo.ui.i18n import say, t
+from flux_demo.ui.lora_picker import follow_model, lora_picker
 from flux_demo.ui.widgets import (
     CUSTOM_SIZE,
     GPU_QUEUE,
+    NamedSlider,
+    PageGallery,
     aspect_choices,
     live_preview_box,
     model_choices,
@@ -28,6 +31,7 @@ from flux_demo.ui.widgets import (
 )
 from flux_demo.validation import (
     ASPECT_RATIOS,
+    MAX_IMAGES,
     MAX_PROMPT_CHARS,
     GenerationRequest,
     check_flag,
@@ -49,7 +53,7 @@ EXAMPLE_PROMPTS = (
 def make_generate_fn(services: AppServices):
     """The `/generate` handler, bound to `services` and the models it serves."""
 
-    @endpoint(services, "generate", cost=one_image, outputs=3)
+    @endpoint(services, "generate", cost=one_image, outputs=4)
     def generate(
         prompt: str,
         model: str,
@@ -60,9 +64,14 @@ def make_generate_fn(services: AppServices):
         seed: float,
         randomize_seed: bool,
         previews: bool = False,
+        lora: str = "",
+        lora_scale: float = 1.0,
+        lora_2: str = "",
+        lora_2_scale: float = 1.0,
+        num_images: float = 1,
         run=gr.Progress(),
     ):
-        """Generate one image with a FLUX model.
+        """Generate one image with a FLUX model (or up to four in one run), optionally with LoRA adapters.
 
         Args:
             prompt: What to draw, 1-2000 characters. Put text to render in quotes: a sign that says "OPEN".
@@ -75,10 +84,16 @@ def make_generate_fn(services: AppServices):
             randomize_seed: If true, a fresh random seed is drawn and returned.
             previews: If true, first stream the predicted clean image after every step (the image only),
                 then the final outputs; the final image is the same either way. Off unless asked for.
+            lora: Optional LoRA: a curated key for the model ($loras) or any Hub LoRA id, owner/name or
+                owner/name/file.safetensors. Empty: none.
+            lora_scale: The LoRA's strength, 0-2 (0 gives the image without it).
+            lora_2: Optional second LoRA, as `lora`.
+            lora_2_scale: The second LoRA's strength, 0-2.
+            num_images: Images in one batched run, 1-4; image i has seed seed+i and equals a run of that seed.
 
         Returns:
-            The PNG (with its generation parameters as text metadata), the seed used, and details
-            (model, steps, guidance, size, seconds).
+            The first PNG (with its generation parameters as text metadata), its seed, and details
+            (model, steps, guidance, size, seconds; `seeds` and `loras` where the run has them).
         """
         request = GenerationRequest(
             prompt=prompt,
@@ -89,20 +104,21 @@ def make_generate_fn(services: AppServices):
             guidance=guidance,
             seed=seed,
             randomize_seed=randomize_seed,
+            loras=((lora, lora_scale), (lora_2, lora_2_scale)),
+            num_images=num_images,
         )
-        valid = validate(request, services.model_keys)
+        valid = validate(request, services.model_keys, hub_loras=services.settings.hub_loras)
         run.notes(valid.notes)
         if check_flag("previews", previews):
-            frame = lambda image: (image, gr.skip(), gr.skip())  # noqa: E731  (the image only)
+            frame = lambda image: (image, gr.skip(), gr.skip(), gr.skip())  # noqa: E731  (the image only)
             frames = live.generate_with_previews(services.backend, valid, run.progress, frame, run.stopped)
             result = yield from frames
         else:
             result = generation.generate(services.backend, valid, run.progress, stopped=run.stopped)
-        yield (
-            named_png(result.image, result.request.settings(), services.settings),
-            result.request.seed,
-            result.details,
-        )
+        # Every image through `named_png` (its file name, its metadata); the page shows them all.
+        images = enumerate(result.images)
+        paths = [named_png(image, result.image_settings(i), services.settings) for i, image in images]
+        yield paths[0], result.request.seed, result.details, gr.Gallery(paths, visible=len(paths) > 1)
 
     return generate
 
@@ -136,6 +152,16 @@ def aspect_size(aspect: str, model: str):
         return gr.skip(), gr.skip()
     spec = get_spec(model)
     return size_for_aspect(aspect, spec)
+
+
+def remember_run(services: AppServices):
+    """After a run: the run (its first image and details) in front of the visitor's history."""
+
+    def remember(image, details, stored):
+        entries = history.added(stored, image, details, services.model_keys)
+        return entries, history.gallery_items(entries)
+
+    return remember
 
 
 @dataclass
@@ -181,6 +207,16 @@ def build_tab(services: AppServices) -> TextToImageTab:
                 run = gr.Button(t("run"), variant="primary", elem_id="run", scale=3)
                 stop = stop_button("generate")
             previews = live_preview_box(info=t("live_preview_info"), elem_id="previews")
+            num_images = NamedSlider(
+                1,
+                MAX_IMAGES,
+                value=1,
+                step=1,
+                label=t("num_images"),
+                info=t("num_images_info"),
+                elem_id="num-images",
+            )
+            loras = lora_picker(first.key)
             with gr.Accordion(t("advanced"), open=False):
                 aspect = gr.Radio(aspect_choices(), value="1:1", label=t("aspect"))
                 width, height = size_sliders(width0, height0, first)
@@ -198,6 +234,8 @@ def build_tab(services: AppServices) -> TextToImageTab:
                 "guidance": guidance,
                 "seed": seed,
                 "randomize": randomize,
+                "num_images": num_images,
+                **loras.fields,
             }
             share.add_png_restore(form, model_keys)
         with gr.Column(scale=1):
@@ -207,12 +245,28 @@ def build_tab(services: AppServices) -> TextToImageTab:
             seed_used = gr.Number(
                 label=t("seed_used"), precision=0, interactive=False, visible=False, elem_id="seed-used"
             )
+            batch = PageGallery(
+                label=t("batch"), columns=MAX_IMAGES, format="png", visible=False, elem_id="result-gallery"
+            )
             with gr.Accordion(t("details_json"), open=False):
                 details = gr.JSON(label=t("details"), elem_id="details")
             share.add_copy_link(details, "generate")
+            recent, recent_gallery = history.build(form, model_keys)
 
-    inputs = [prompt, model, width, height, steps, guidance, seed, randomize, previews]
-    outputs = [image, seed_used, details]
+    inputs = [
+        prompt,
+        model,
+        width,
+        height,
+        steps,
+        guidance,
+        seed,
+        randomize,
+        previews,
+        *loras.inputs,
+        num_images,
+    ]
+    outputs = [image, seed_used, details, batch]
     generate_fn = make_generate_fn(services)
     run_event = run_with_stop(
         services,
@@ -233,24 +287,20 @@ def build_tab(services: AppServices) -> TextToImageTab:
         queue=False,
         api_visibility="private",
     )
+    run_event.success(
+        remember_run(services),
+        [image, details, recent],
+        [recent, recent_gallery],
+        queue=False,
+        api_visibility="private",
+    )
+    follow_model(loras, model)
     share.reset_on_model(
         model, {k: form[k] for k in ("steps", "guidance", "aspect", "width", "height")}, model_keys
     )
     aspect.input(aspect_size, [aspect, model], [width, height], queue=False, api_visibility="private")
-    # Offline, the examples are prompts the nano models' grammar can draw.
+    # An example fills the prompt and nothing else: the model, the seed and Live preview stay as the
+    # visitor set them, and Run draws it with them. Offline, they are prompts the nano models can draw.
     examples = nano.example_prompts() if first.is_nano else EXAMPLE_PROMPTS
-    gr.Examples(
-        [
-            [p, first.key, width0, height0, first.default_steps, first.default_guidance, 42, False, False]
-            for p in examples
-        ],
-        inputs,
-        outputs,
-        fn=generate_fn,
-        cache_examples=True,
-        cache_mode="lazy",
-        example_labels=list(examples),
-        label=t("examples"),
-        visible_columns=[0],
-    )
+    gr.Examples([[p] for p in examples], [prompt], label=t("examples"), examples_per_page=len(examples))
     return TextToImageTab(form, run, image, seed_used, details, summary)

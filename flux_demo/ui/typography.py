@@ -33,8 +33,8 @@ from flux_demo.typography.view import (
 )
 from flux_demo.ui import check, share
 from flux_demo.ui.endpoints import each_model, endpoint, ocr_only, scored_image
-from flux_demo.ui.i18n import say, t, visitor_language
-from flux_demo.ui.tables import localized_table
+from flux_demo.ui.i18n import model_title, say, t, visitor_language
+from flux_demo.ui.tables import Column, localized_table, table_style
 from flux_demo.ui.widgets import (
     GPU_QUEUE,
     OCR_CONCURRENCY,
@@ -62,6 +62,27 @@ from flux_demo.validation import (
 )
 
 DEFAULT_SUITE_PROMPTS = 6
+# The result tables: (datatype, widest one-line value in characters) per column, in header order.
+TARGET_STYLE = table_style(
+    [
+        Column(header, *spec)
+        for header, spec in zip(
+            TARGET_HEADERS,
+            [("str", 10), ("str", 10), ("number", 5), ("bool", 2), ("bool", 2), ("str", 9), ("str", 4)],
+            strict=True,
+        )
+    ]
+)
+_FIGURES = [("number", 5), ("number", 5), ("number", 5), ("number", 3), ("number", 3)]
+LEADERBOARD_STYLE = table_style(
+    [Column(h, *spec) for h, spec in zip(suite.LEADERBOARD_HEADERS, [("str", 12), *_FIGURES], strict=True)]
+)
+CATEGORY_STYLE = table_style(
+    [
+        Column(h, *spec)
+        for h, spec in zip(suite.CATEGORY_HEADERS, [("str", 12), ("str", 12), *_FIGURES], strict=True)
+    ]
+)
 
 
 # --- handlers ----------------------------------------------------------------------------------
@@ -212,7 +233,7 @@ def suite_caption(image: suite.ScoredImage) -> str:
     """ "FLUX.1 [schnell] · sw-01 · CER 0.12": the model's name, the suite id and the score."""
     score = image.score.mean_cer
     cer = say("ui.unreadable") if score is None else f"CER {score:.2f}"
-    return f"{get_spec(image.model).name} · {image.entry.id} · {cer}"
+    return f"{model_title(image.model)} · {image.entry.id} · {cer}"
 
 
 def named_rows(rows: list[list], category: int | None = None) -> list[list]:
@@ -220,7 +241,7 @@ def named_rows(rows: list[list], category: int | None = None) -> list[list]:
     and the category (column `category`) in the visitor's language. The reports keep the keys."""
     named = []
     for row in rows:
-        row = [get_spec(row[0]).name, *row[1:]]
+        row = [model_title(row[0]), *row[1:]]
         if category is not None:
             row[category] = say_category(row[category])
         named.append(row)
@@ -284,12 +305,7 @@ class ScoreViews:
         )
         self.summary = gr.Markdown(elem_id=f"{prefix}-summary")
         self.table = gr.Dataframe(
-            headers=TARGET_HEADERS,
-            label=t("per_target"),
-            interactive=False,
-            wrap=True,
-            datatype=["str", "str", "number", "bool", "bool", "str", "str"],
-            elem_id=f"{prefix}-targets",
+            label=t("per_target"), interactive=False, elem_id=f"{prefix}-targets", **TARGET_STYLE
         )
         self.diff = gr.HighlightedText(
             label=t("char_diff"),
@@ -464,16 +480,10 @@ def build_suite_section(services: AppServices, tables: list) -> None:
                 stop = stop_button("suite")
         with gr.Column(scale=2):
             board = gr.Dataframe(
-                headers=suite.LEADERBOARD_HEADERS,
-                label=t("leaderboard"),
-                interactive=False,
-                elem_id="suite-leaderboard",
+                label=t("leaderboard"), interactive=False, elem_id="suite-leaderboard", **LEADERBOARD_STYLE
             )
             per_category = gr.Dataframe(
-                headers=suite.CATEGORY_HEADERS,
-                label=t("by_category"),
-                interactive=False,
-                elem_id="suite-categories",
+                label=t("by_category"), interactive=False, elem_id="suite-categories", **CATEGORY_STYLE
             )
             tables += [(board, suite.LEADERBOARD_HEADERS), (per_category, suite.CATEGORY_HEADERS)]
             with gr.Row():

@@ -44,18 +44,23 @@ def model_choices(model_keys: Sequence[str]) -> list[tuple[str, str]]:
     return [(t(f"model_label.{key}"), key) for key in model_keys]
 
 
-def offline_notice(model_keys: Sequence[str], device: str = "cuda"):
-    """Text that says plainly when the app runs offline models (what the nano models can draw, or that the
-    tiny ones draw noise) and how to switch, or that real models run on the CPU (slow, memory-hungry);
-    None if none of these."""
+def offline_notice(model_keys: Sequence[str], device: str = "cuda") -> gr.Accordion | None:
+    """A one-line notice, folded, that says plainly when the app runs offline models and opens on what
+    they draw (the nano models' grammar, or noise for the tiny ones) and how to switch, or that real
+    models run on the CPU (slow, memory-hungry); None if none of these. One line, so that a phone
+    shows the prompt and Run on its first screen."""
     specs = [get_spec(key) for key in model_keys]
     if any(spec.is_nano for spec in specs):
-        return t("offline_notice")
-    if any(spec.is_offline for spec in specs):
-        return t("offline_tiny_notice")
-    if device == "cpu":
-        return t("cpu_notice")
-    return None
+        key = "offline_notice"
+    elif any(spec.is_offline for spec in specs):
+        key = "offline_tiny_notice"
+    elif device == "cpu":
+        key = "cpu_notice"
+    else:
+        return None
+    with gr.Accordion(t(f"{key}_short"), open=False, elem_id="offline-notice") as notice:
+        gr.Markdown(t(key))
+    return notice
 
 
 def refusal(message: Message, title: str = "title.invalid_input", language: str | None = None) -> gr.Error:
@@ -121,9 +126,10 @@ def event_handler() -> Callable[[Callable], Callable]:
 
 
 def show_notes(notes: Sequence[Message]) -> None:
-    """Tell the visitor about adjustments the server made (snapped sizes, ignored guidance)."""
+    """Tell the visitor about adjustments the server made (snapped sizes, ignored guidance): information,
+    in the visitor's language; the page closes it when the visitor switches tabs (assets/page.js)."""
     for note in notes:
-        gr.Warning(as_text(say(note)))
+        gr.Info(as_text(say(note)))
 
 
 def as_text(text: str, limit: int = 300) -> str:
@@ -219,6 +225,21 @@ class NamedCheckboxGroup(_NamedChoicesMixin, gr.CheckboxGroup):
 
     def get_block_name(self) -> str:
         return "checkboxgroup"
+
+
+class PageGallery(gr.Gallery):
+    """A gallery output that the page shows and API callers do not receive (Gradio's clients and MCP
+    leave out `skip_api` components, as they leave out `gr.State`): an endpoint can show more on the page
+    without changing the outputs its API callers unpack."""
+
+    is_template = True
+
+    @property
+    def skip_api(self) -> bool:
+        return True
+
+    def get_block_name(self) -> str:
+        return "gallery"
 
 
 class NamedDataframe(gr.Dataframe):
@@ -362,7 +383,10 @@ def size_sliders(width: int, height: int, spec=None) -> tuple[NamedSlider, Named
         )
     if spec is not None:
         for slider in sliders:
-            slider.shown, slider.shown_step = (MIN_SIDE, spec.max_side), spec.size_multiple
+            # A model with one size (the nano models' 256²) shows it on a locked slider.
+            top = max(spec.max_side, MIN_SIDE + spec.size_multiple)
+            slider.shown, slider.shown_step = (MIN_SIDE, top), spec.size_multiple
+            slider.interactive = spec.max_side > MIN_SIDE
     return sliders
 
 
@@ -394,8 +418,11 @@ def live_preview_box(**kwargs) -> gr.Checkbox:
 
 
 def stop_button(action: str) -> gr.Button:
-    """The Stop button of one long action ("generate", "compare", "sweep", "typography", "suite")."""
-    return gr.Button(t("stop"), variant="stop", elem_id=f"{action}-stop", scale=1, min_width=80)
+    """The Stop button of one long action ("generate", "compare", "sweep", "typography", "suite", "edit"),
+    shown while the action runs (see `stoppable` and `hide_stop`)."""
+    return gr.Button(
+        t("stop"), variant="stop", elem_id=f"{action}-stop", scale=1, min_width=80, visible=False
+    )
 
 
 def stoppable(services: AppServices, action: str, stop: gr.Button, triggers: Sequence, press: bool = True):
@@ -410,10 +437,16 @@ def stoppable(services: AppServices, action: str, stop: gr.Button, triggers: Seq
 
     def start():
         services.stops.clear(_session(), action)
+        return gr.Button(visible=True)
 
     if press:
         stop.click(press_stop, None, None, queue=False, api_visibility="private")
-    return gr.on(triggers, start, None, None, queue=False, api_visibility="private")
+    return gr.on(triggers, start, None, stop, queue=False, api_visibility="private")
+
+
+def hide_stop(run, stop: gr.Button) -> None:
+    """Hide `stop` once `run` (an event started by `stoppable`) ends, however it ends."""
+    run.then(lambda: gr.Button(visible=False), None, stop, queue=False, api_visibility="private")
 
 
 def run_with_stop(
@@ -426,9 +459,11 @@ def run_with_stop(
     outputs,
     **event,
 ) -> object:
-    """Wire `fn` to `triggers`, stoppable by `stop` (see `stoppable`); returns the run's event (the one
-    with `event`'s api_name)."""
-    return stoppable(services, action, stop, triggers).then(fn, inputs, outputs, **event)
+    """Wire `fn` to `triggers`, stoppable by `stop` (see `stoppable`), which shows while it runs; returns
+    the run's event (the one with `event`'s api_name)."""
+    run = stoppable(services, action, stop, triggers).then(fn, inputs, outputs, **event)
+    hide_stop(run, stop)
+    return run
 
 
 def show_stop(stop) -> None:

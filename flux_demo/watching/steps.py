@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -24,9 +25,9 @@ class DenoisingStep:
     timestep: float  # the scheduler's t, 1000·σ for FLUX
     sigma: float  # noise level of `noisy`, at the start of the step
     sigma_next: float  # noise level after the step (0 after the last one)
-    noisy: object  # x_t, the transformer's input
-    latents: object  # x_next, what the step produced
-    predicted: object  # x_0 = x_next − σ_next·v, the predicted clean latents (float32)
+    noisy: Any  # x_t, the transformer's input
+    latents: Any  # x_next, what the step produced
+    predicted: Any  # x_0 = x_next − σ_next·v, the predicted clean latents (float32)
     seconds: float  # wall time of the step (transformer and scheduler), synchronised on CUDA
 
 
@@ -38,7 +39,7 @@ class StepObserver:
     worker), where the backend replaces `emit` and delivers the items to the front end's (see
     `pipelines.backend.Job`)."""
 
-    emit = None  # Callable[[object], None] | None
+    emit: Any = None  # Callable[[object], None] once the job runs
 
     def __init__(self):
         self._noisy = None
@@ -50,6 +51,9 @@ class StepObserver:
 
     def prepare(self, pipe) -> None:
         """Called once before the run, outside the step timing (e.g. to fit a preview decoder)."""
+
+    def finished(self, image) -> None:
+        """Called once after a run that finished, with the image the pipeline decoded, where it ran."""
 
     @contextlib.contextmanager
     def observing(self, pipe):

@@ -356,6 +356,10 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "LoRAs cannot be applied to an ahead-of-time compiled transformer (FLUX_DEMO_COMPILE=aoti)",
         "ko": "미리 컴파일한 트랜스포머(FLUX_DEMO_COMPILE=aoti)에는 LoRA를 적용할 수 없습니다",
     },
+    "input.not_uploaded": {
+        "en": "must be an image uploaded to this app (e.g. handle_file(path)), not a path on the server",
+        "ko": "이 앱에 올린 이미지여야 합니다 (예: handle_file(path)). 서버의 경로는 쓸 수 없습니다",
+    },
     "input.references_files": {
         "en": "must be a list of image files (for example [handle_file(a), handle_file(b)], or "
         "data:image/... URLs), got an item of type {kind}",

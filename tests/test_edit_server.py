@@ -115,6 +115,10 @@ def test_bad_inputs_are_refused_naming_the_field_and_the_server_keeps_serving(cl
         "references: must hold 1 to 10 images, got 0": lambda: edit(client, references=[]),
         "references[1]: must be a PNG": lambda: edit(client, references=[notes]),
         "references[2]: each side must be 64 to 4096": lambda: edit(client, references=[sofa, thin]),
+        # A bare path (no upload) must not let a caller read an image stored anywhere on the server.
+        "references[1]: must be an image uploaded to this app": lambda: edit(
+            client, references=[{"path": SOFA}]
+        ),
         "strength: Value 1.5 is greater than maximum value 1.0": lambda: img2img(client, strength=1.5),
         "model: FLUX.2 [klein] 4B (offline tiny preview) does not offer img2img": lambda: img2img(
             client, model="tiny-klein"

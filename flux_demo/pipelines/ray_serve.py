@@ -131,6 +131,9 @@ class FluxModelServer:
             yield event
 
 
+CPU_REPLICA_CPUS = 0.25  # Ray's CPU reservation of a replica without a GPU
+
+
 def deployment(model_key: str, replicas: tuple[int, int], gpus: float):
     """The Serve application for one model (what `serve.run` and a Serve config deploy)."""
     from ray import serve
@@ -144,7 +147,13 @@ def deployment(model_key: str, replicas: tuple[int, int], gpus: float):
         serve.deployment(FluxModelServer)  # type: ignore[attr-defined]  # Ray's decorator overloads
         .options(
             name=app_name(model_key),
-            ray_actor_options={"num_gpus": gpus, "runtime_env": {"env_vars": env}},
+            ray_actor_options={
+                "num_gpus": gpus,
+                # Serve reserves a whole core per replica by default: CPU replicas of a few models would
+                # then wait forever for cores on a small machine. Their threads share the cores anyway.
+                "num_cpus": 1 if gpus else CPU_REPLICA_CPUS,
+                "runtime_env": {"env_vars": env},
+            },
             max_ongoing_requests=1,  # one pipeline call per GPU at a time; the rest wait in Serve's queue
             **scaling,
         )

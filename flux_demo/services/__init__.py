@@ -26,9 +26,10 @@ class AppServices:
     stops: StopRequests = field(default_factory=StopRequests)
 
     @classmethod
-    def for_backend(cls, backend: Backend) -> AppServices:
-        """The services for serving `backend`, with the admission rules its settings ask for."""
-        settings = backend.settings
+    def for_backend(cls, backend: Backend, rules: Settings | None = None) -> AppServices:
+        """The services for serving `backend`, with the admission rules (rate limit, per-visitor cap,
+        trusted proxies) of `rules`, by default its own settings."""
+        settings = rules or backend.settings
         limiter = limiter_for(settings.rate_limit, settings.trusted_proxies)
         return cls(backend, Admission(limiter, settings.max_queued_per_visitor, settings.trusted_proxies))
 

@@ -68,9 +68,11 @@ def create_demo(settings: Settings | None = None, backend: Backend | None = None
     """Build the app with its queue. `backend` runs the GPU work (see `pipelines.backend`); by default a
     new one is built from `settings` (default: from the environment), so two demos in one process are
     independent: a `ModelHost`, a `ReplicaPool` of one host per device when `FLUX_DEMO_DEVICES` lists
-    several, or the Ray Serve backend. The app's per-visitor services are built beside it."""
+    several, or the Ray Serve backend. The app's per-visitor services are built beside it, with the
+    admission rules of `settings` when both are given."""
+    services = AppServices.for_backend(backend, settings) if backend else None
     backend = backend or serving_host(settings)
-    services = AppServices.for_backend(backend)
+    services = services or AppServices.for_backend(backend)
     settings = services.settings
     model_keys = services.model_keys
     with FluxDemoBlocks(title=TITLE, delete_cache=(3600, 3600)) as demo:

@@ -12,6 +12,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 from gradio.data_classes import FileData, GradioRootModel
+from gradio.utils import get_upload_folder, is_in_or_equal
 from PIL import Image
 
 from flux_demo import editing
@@ -108,6 +109,10 @@ class ReferenceGallery(gr.Gallery):
                 if isinstance(item, str) and item.startswith("data:"):  # MCP sends files as data: URLs
                     paths.append(data_url_file(f"references[{index}]", item))
                 elif isinstance(item, dict) and isinstance(item.get("path"), str):
+                    # Gradio checks only files sent with their FileData meta; a bare path must still be
+                    # an upload (or a result) in Gradio's folder, never a file elsewhere on the server.
+                    if not is_in_or_equal(item["path"], get_upload_folder()):
+                        raise InvalidInput(f"references[{index}]", "input.not_uploaded")
                     paths.append(item["path"])
                 else:
                     raise InvalidInput("references", "input.references_files", kind=type(item).__name__)

@@ -5,8 +5,6 @@ import dataclasses
 from pathlib import Path
 from types import SimpleNamespace
 
-import gradio as gr
-import pytest
 from gradio.context import LocalContext
 from PIL import Image
 
@@ -52,17 +50,21 @@ def test_two_demos_in_one_process_keep_their_own_models_limits_and_loaded_pipeli
 
     generate_a, generate_b = handler(demo_a, "generate"), handler(demo_b, "generate")
     with visitor("203.0.113.7"):
-        image, seed, _details = list(generate_a(*CALL))[-1]  # after the step previews
+        image, seed, _details, _gallery = list(generate_a(*CALL))[-1]  # after the step previews
         assert Path(image).name == f"flux-tiny-schnell-{seed}.png"  # a download says what it is
         with Image.open(image) as png:
             assert png.size == (256, 256) and png.text["seed"] == str(seed)
         # Loading on one host leaves the other's cache empty.
         assert demo_a.services.backend.is_loaded("tiny-schnell")
         assert not demo_b.services.backend.is_loaded("tiny-schnell")
-        with pytest.raises(gr.Error, match="rate limit: at most 1 units of work per minute"):
-            list(generate_a(*CALL))
-        # The same visitor on the other demo is not limited: its handler counts against its own host.
+        # Admission is per demo: the same visitor is limited on one and not on the other.
+        assert demo_a.services.admission.admit("203.0.113.7", 1.0, 0) is None
+        demo_a.services.admission.joined("203.0.113.7")
+        refused = demo_a.services.admission.admit("203.0.113.7", 1.0, 0)
+        assert refused is not None and refused.code == "rate"
         for _ in range(2):
+            assert demo_b.services.admission.admit("203.0.113.7", 1.0, 0) is None
+            demo_b.services.admission.joined("203.0.113.7")
             list(generate_b(*CALL))
     assert demo_b.services.backend.is_loaded("tiny-schnell")
     assert demo_a.services.backend.get_pipeline("tiny-schnell") is not demo_b.services.backend.get_pipeline(

@@ -48,13 +48,14 @@ def test_the_encoder_panel_says_which_encoder_is_attended_and_which_pooled(host)
 
 
 def test_the_schedule_shows_only_sizes_the_model_can_make(settings):
-    """A step's dot per σ, at the chosen size and the model's largest: 512² for nano, never 2048²."""
+    """A step's dot per σ, at the chosen size and the model's largest: only 256² for nano (the size it
+    makes), never 2048²."""
     from flux_demo.pipelines import ModelHost
 
     nano_host = ModelHost(dataclasses.replace(settings, models=("nano-schnell", "nano-dev")))
     chart = lesson.schedule_chart(AppServices.for_backend(nano_host), "nano-dev", 256, 256, "en")
-    assert set(re.findall(r"\d+×\d+", chart)) == {"256×256", "512×512"}
-    assert chart.count("<circle") == 2 * (4 + 1) + 2 * (28 + 1)  # schnell's and dev's steps, two sizes each
+    assert set(re.findall(r"\d+×\d+", chart)) == {"256×256"}
+    assert chart.count("<circle") == (4 + 1) + (28 + 1)  # schnell's and dev's steps at their one size
 
 
 def test_parameter_counts_read_as_people_write_them():

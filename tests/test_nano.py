@@ -192,6 +192,7 @@ def test_training_smoke_run_writes_loadable_pipelines_of_both_families(tmp_path)
 
     metrics = nano_train.main(["--out", str(tmp_path), "--smoke"])
     assert set(metrics["stages"]) == {
+        "tokenizers",
         "vae",
         "base",
         "dev",

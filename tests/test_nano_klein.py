@@ -293,8 +293,8 @@ def test_inpaint_endpoint_refills_the_masked_region_to_the_prompt(klein_url, tmp
 
 # The targets through the endpoints: SAMPLE fresh random items (placements, words, colours and
 # seeds drawn here, not the benchmark's) must reach each target. Where benchmarks/nano_quality.py measured
-# less than the target over its 50 items, the test is a strict xfail naming that rate: it fails as soon as
-# the model reaches the target.
+# less than the target over its 50 items, the test is an xfail naming that rate, strict (failing as soon
+# as the model reaches the target) where the rate is more than 15 points under it.
 SAMPLE = 8
 KLEIN = json.loads(BENCHMARK.read_text(encoding="utf-8"))["results"]["nano-klein"]["tasks"]
 TARGETS = (  # (target, task, check, share); the task is the benchmark's
@@ -316,7 +316,9 @@ def target_case(target: str, task: str, check: str, share: float):
         reason = (
             f"{target}: benchmarks/nano_quality.py measured {measured:.0%} over 50 items, target {share:.0%}"
         )
-        marks = [pytest.mark.xfail(strict=True, reason=reason)]
+        # Far under the target: a pass would mean the model changed, so it is strict. Near it, 8 fresh
+        # items may reach the target by chance, so a pass is not an error.
+        marks = [pytest.mark.xfail(strict=measured < share - 0.15, reason=reason)]
     return pytest.param(task, check, share, marks=marks, id=f"{task}-{check}")
 
 

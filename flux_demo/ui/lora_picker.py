@@ -79,6 +79,8 @@ def follow_model(picker: LoraPicker, model: gr.components.Component) -> None:
     def refit(models, *values):
         choices = lora_choices(models)
         fitting = {value for _, value in choices}
+        # From the browser (a private event is still reachable over HTTP): anything but text is no LoRA.
+        values = [value if isinstance(value, str) else "" for value in values]
         return [
             gr.Dropdown(choices=choices, value="" if value in LORAS and value not in fitting else value)
             for value in values

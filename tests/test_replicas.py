@@ -3,6 +3,7 @@ mix them up, skip a replica that cannot load, and Stop stops the job it was pres
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
@@ -115,12 +116,16 @@ def test_model_that_no_replica_can_load_is_a_clear_fault_and_is_retried_later(se
 def pool_url(serve, pool):
     from flux_demo.ui import create_demo
 
-    with serve(create_demo(backend=pool)) as url:
+    # Visitors behind one trusted proxy, as on a Space: each client below is its own visitor.
+    rules = dataclasses.replace(pool.settings, trusted_proxies=1)
+    with serve(create_demo(rules, backend=pool)) as url:
         yield url
 
 
 def test_sixteen_clients_on_two_replicas_get_their_own_images(pool_url):
-    report = run_load(pool_url, clients=16, requests=1, model=MODEL)
+    report = run_load(
+        pool_url, 16, 1, MODEL, headers_for=lambda n: {"X-Forwarded-For": f"198.51.100.{n + 1}"}
+    )
     assert report.mixups == []
     assert report.errors == []
     assert len(report.latencies) == 16

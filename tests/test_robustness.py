@@ -113,7 +113,17 @@ def test_client_that_disconnects_stops_its_run_within_a_step(server_url, steps_r
 
 def test_every_long_action_has_a_stop_button_wired_to_it_and_hidden_until_it_runs(demo):
     config = demo.get_config_file()
-    for action in ("generate", "compare", "sweep", "typography", "suite", "edit", "how"):
+    for action in (
+        "generate",
+        "compare",
+        "sweep",
+        "typography",
+        "suite",
+        "edit",
+        "trajectory",
+        "distillation",
+        "ablation",
+    ):
         stop = next(c for c in config["components"] if c["props"].get("elem_id") == f"{action}-stop")
         clicked = [
             d for d in config["dependencies"] if [stop["id"], "click"] in [list(t) for t in d["targets"]]
@@ -143,7 +153,8 @@ def test_full_queue_says_busy_and_the_app_recovers_when_it_drains(serve, setting
         return real_call(replica, loaded, request, on_step_end)
 
     monkeypatch.setattr(runner, "text_to_image", held_call)
-    with serve(create_demo(dataclasses.replace(settings, queue_size=2))) as url:
+    # One address sends every job here: its own cap (2 waiting or running) is lifted to reach the queue's.
+    with serve(create_demo(dataclasses.replace(settings, queue_size=2, max_queued_per_visitor=10))) as url:
         try:
             client = Client(url, verbose=False)
             first = client.submit(**{**QUICK, "seed": 1}, api_name="/generate")

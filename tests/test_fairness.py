@@ -429,10 +429,16 @@ def test_two_hundred_sessions_sending_ten_megabytes_each_leave_memory_flat(serve
     assert kept < 5 * 1024 * 1024, f"the server kept {kept / 1e6:.1f} MB after 200 sessions of 10 MB"
 
 
-def test_previews_are_small_files_gone_after_the_run(server_url, settings):
+def test_previews_are_small_files_gone_after_the_run(server_url, settings, monkeypatch):
     import os
+    import time
     from pathlib import Path
 
+    from flux_demo.ui import live
+
+    monkeypatch.setattr(live, "PREVIEW_KEEP_S", 0.5)  # a minute in the app
+    previews = Path(os.environ["GRADIO_TEMP_DIR"]) / "previews"
+    before = set(previews.iterdir()) if previews.exists() else set()
     client = Client(server_url, verbose=False)
     job = client.submit(
         **{**QUICK, "width": 1024, "height": 1024, "steps": 4, "previews": True}, api_name="/generate"
@@ -443,8 +449,14 @@ def test_previews_are_small_files_gone_after_the_run(server_url, settings):
     # Random tiny weights draw noise, the worst case for compression: a 1024² PNG of it is ~3 MB.
     assert len(frames) == 4 and all(size < 64 * 1024 for size in sizes), sizes
     assert os.path.getsize(final[0]) > 10 * max(sizes)
-    previews = Path(os.environ["GRADIO_TEMP_DIR"]) / "previews"
-    assert not previews.exists() or not any(previews.iterdir())  # deleted once the run ended
+
+    def new_folders() -> set:
+        return (set(previews.iterdir()) if previews.exists() else set()) - before
+
+    deadline = time.monotonic() + 30
+    while new_folders() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not new_folders()  # this run's frames are deleted after it ended
 
 
 def test_mcp_edit_tool_takes_references_as_files(server_url, tmp_path):

@@ -25,7 +25,7 @@ def test_generate_with_previews_streams_one_frame_per_step_then_the_same_final_i
     outputs = job.outputs()
     assert len(outputs) == ARGS["steps"] + 1
     frames = [output[0] for output in outputs[:-1]]
-    assert all(Image.open(frame).size == (256, 256) for frame in frames)
+    assert all(max(Image.open(frame).size) <= 256 for frame in frames)  # small WebP frames
     assert len({pixels(frame).tobytes() for frame in frames}) > 1
     plain_path, plain_seed, _ = client.predict(**ARGS, previews=False, api_name="/generate")
     assert seed == plain_seed == 11

@@ -65,9 +65,12 @@ def stream(
 PREVIEW_SIDE = 256  # the longest side of a preview as sent to the page (the box scales it up)
 
 
+PREVIEW_KEEP_S = 60.0  # how long a run's preview frames stay on disk after it ends
+
+
 class PreviewFiles:
     """The preview frames of one run as small WebP files (a few KB each, where a full-size PNG of a 2048²
-    picture is about 8 MB), deleted when the run ends: previews are only for watching."""
+    picture is about 8 MB), deleted a minute after the run ends: previews are only for watching."""
 
     def __init__(self):
         self.folder = download_folder("previews")
@@ -86,7 +89,11 @@ class PreviewFiles:
         return self
 
     def __exit__(self, *_exc) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
+        # A client may still fetch the last frames it was sent (gradio_client downloads a job's outputs
+        # when they are read): the folder goes a minute after the run, not at once.
+        timer = threading.Timer(PREVIEW_KEEP_S, shutil.rmtree, (self.folder,), {"ignore_errors": True})
+        timer.daemon = True
+        timer.start()
 
 
 def generate_with_previews(

@@ -253,5 +253,7 @@ class Adapters:
         """Remove what a LoRA put into the text encoders (shared between models: see the module doc)."""
         for component in getattr(self.pipe, "_lora_loadable_modules", ()):
             encoder = getattr(self.pipe, component, None)
-            if encoder is not self.transformer and name in (getattr(encoder, "peft_config", None) or {}):
+            if encoder is None or encoder is self.transformer:
+                continue
+            if name in (getattr(encoder, "peft_config", None) or {}):
                 encoder.delete_adapter(name)

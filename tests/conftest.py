@@ -202,14 +202,25 @@ class StepGate(collections.Counter):
         super().__init__()
         self.held: set[int] = set()
         self.hold_every_run = False
+        self.free_runs = 0  # with hold_every_run: how many runs finish before the gate starts holding
         self.holding = collections.defaultdict(threading.Event)  # seed -> set once its run waits
         self.any_holding = threading.Event()
+        self.runs_started = 0
+        self.lock = threading.Lock()
 
     def hold(self, *seeds: int) -> None:
         self.held.update(seeds)
 
     def holds(self, seed: int) -> bool:
         return self.hold_every_run or seed in self.held
+
+    def starts_run(self) -> None:
+        """A run starts: one of `free_runs` if any are left (it runs through)."""
+        with self.lock:
+            self.runs_started += 1
+
+    def lets_through(self) -> bool:
+        return self.runs_started <= self.free_runs
 
     def wait_until_holding(self, seed: int, timeout: float = 120) -> None:
         assert self.holding[seed].wait(timeout), f"the run with seed {seed} never reached its first step"
@@ -243,10 +254,13 @@ def steps_run(monkeypatch):
     gate, real_call = StepGate(), runner.text_to_image
 
     def gated_call(replica, loaded, request, on_step_end):
+        gate.starts_run()
+        free = gate.lets_through()
+
         def on_step(pipeline, step, timestep, kwargs):
             gate[request.seed] += 1
             kwargs = on_step_end(pipeline, step, timestep, kwargs)  # raises once the run is abandoned
-            if gate.holds(request.seed):
+            if not free and gate.holds(request.seed):
                 gate.holding[request.seed].set()
                 gate.any_holding.set()
                 deadline = time.monotonic() + 120

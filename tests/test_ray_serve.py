@@ -6,6 +6,7 @@ pixels. Gated like the contract's Stop test, so nothing depends on timing. Needs
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import time
 from pathlib import Path
@@ -27,7 +28,11 @@ def replica_runs(backend, seed: int, timeout: float = 120) -> tuple[int, str]:
     handle = backend.handle("tiny-schnell")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for run_seed, steps, outcome in handle.recent_runs.remote().result():
+        # On a thread of its own: Serve's sync `result()` refuses a thread with a running event loop, and
+        # the session's Playwright browser leaves one in the main thread.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            runs = pool.submit(lambda: handle.recent_runs.remote().result()).result()
+        for run_seed, steps, outcome in runs:
             if run_seed == seed:
                 return steps, outcome
         time.sleep(0.2)

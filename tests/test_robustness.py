@@ -187,7 +187,7 @@ def test_out_of_memory_becomes_a_clear_error_and_the_next_request_succeeds(clien
         cleanups.append(sys.exc_info()[0])  # None: called outside any except block
 
     monkeypatch.setattr(runner, "text_to_image", oom_once)
-    monkeypatch.setattr(faults, "free_gpu_memory", spy_cleanup)
+    monkeypatch.setattr(runner, "free_gpu_memory", spy_cleanup)  # the runner owns the GPU call
     with pytest.raises(AppError, match="out of GPU memory: try a smaller size or fewer steps"):
         client.predict(**QUICK, api_name="/generate")
     assert cleanups == [None]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import contextlib
 import logging
 import os
@@ -301,6 +302,17 @@ def _cancel_when(abandoned: Callable[[], bool] | None, response, every_s: float 
         done.set()
 
 
+def _outside_event_loop(fn, *args):
+    """`fn(*args)`, on a worker thread when this thread runs an asyncio event loop: Serve's synchronous
+    handle methods refuse to run inside one (a caller's loop, such as Playwright's sync API in tests)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return fn(*args)
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ray-stream") as pool:
+        return pool.submit(fn, *args).result()
+
+
 class RayBackend:
     """The front end's view of the Serve applications: a `Backend` (see the module docstring)."""
 
@@ -331,6 +343,9 @@ class RayBackend:
     ) -> JobOutcome:
         """Run `job` on a replica of its model (see `Backend.run`); a replica that dies mid-run is
         replaced once by another (progress starts again from step 1)."""
+        return _outside_event_loop(self._run, job, progress, abandoned)
+
+    def _run(self, job: Job, progress, abandoned) -> JobOutcome:
         handle, shipped = self.handle(job.key), job.detached()
         for attempt in (1, 2):
             try:

@@ -4,14 +4,43 @@ Gradio runs a sync handler in a worker thread. When a job is cancelled (a `cance
 API's /cancel) Gradio cancels the asyncio task that awaits the thread, drops the event from
 `Queue.event_ids_to_events` and frees the concurrency slot, but the thread runs on; when a client
 disconnects, Gradio marks its events `alive = False` and carries on. Neither reaches the thread, so
-`JobWatch` polls that state between denoising steps (gradio/queueing.py, routes.py `sse_stream`,
+`JobWatch` polls that state, and the /cancel requests seen on their way in (`API_CANCELS`), between
+denoising steps (gradio/queueing.py, routes.py `sse_stream`,
 `/cancel`; the same `event.alive` check `spaces` makes while it waits for a ZeroGPU slot).
 """
 
 from __future__ import annotations
 
+import collections
 import threading
 from collections.abc import Callable
+
+
+class CancelledEvents:
+    """The events that the API's /cancel named, as (session hash, event id), the latest `keep` of them.
+
+    Gradio answers a /cancel only once the job's task has ended, and a task that waits for its worker
+    thread (a generator handler between two yields: a live-preview run waiting for its next step) ends
+    only when the thread hands back; until then the event is still queued and alive. The admission
+    middleware records each /cancel here as it arrives, so the running job sees it at its next step."""
+
+    def __init__(self, keep: int = 4096):
+        self._lock = threading.Lock()
+        self._events: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
+        self._keep = keep
+
+    def add(self, session_hash: str, event_id: str) -> None:
+        with self._lock:
+            self._events[(session_hash, event_id)] = None
+            while len(self._events) > self._keep:
+                self._events.popitem(last=False)
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._events
+
+
+API_CANCELS = CancelledEvents()
 
 
 class JobWatch:
@@ -33,7 +62,7 @@ class JobWatch:
         if self._queue is None:
             return False
         event = self._queue.event_ids_to_events.get(self._event_id)
-        return event is None or not event.alive
+        return event is None or not event.alive or (event.session_hash, self._event_id) in API_CANCELS
 
     def __reduce__(self):
         return (JobWatch, ())

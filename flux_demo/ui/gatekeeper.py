@@ -6,7 +6,8 @@ REST API, including `call/v2`). It reads the small JSON body (at most MAX_BODY_B
 references, never pixels), finds the endpoint, prices the job with the endpoint's declared cost, and
 either passes the request on or answers HTTP 429 with the reason and a Retry-After, before Gradio
 queues, decodes or stores anything. Un-queued events (`run/...`) get the same body cap, and uploads
-count against a per-visitor upload budget (`Admission.upload`). Every response also gets
+count against a per-visitor upload budget (`Admission.upload`), and each API `/cancel` is recorded for
+the job it names (`flux_demo.services.stops.API_CANCELS`). Every response also gets
 `X-Content-Type-Options: nosniff`, so a served file is never sniffed into another type.
 
 Callers written for an endpoint's earlier, shorter parameter list (8 values for `/generate` before
@@ -20,6 +21,7 @@ import json
 import re
 
 from flux_demo.services.admission import Admission, FairOrder, declared_cost, parameter_values
+from flux_demo.services.stops import API_CANCELS
 
 # Event bodies carry settings and file references, never pixels: Gradio keeps each input value in the
 # session's state, so this also bounds the memory one session can take.
@@ -29,6 +31,7 @@ JOIN = re.compile(r"/gradio_api/(?:queue/join|call/(?P<v2>v2/)?(?P<api>[\w\-]+))
 # Every other event route (un-queued events run at once): capped bodies too.
 EVENT = re.compile(r"/gradio_api/(?:run|api)/[\w\-]+/?$")
 UPLOAD = re.compile(r"/gradio_api/upload/?$")
+CANCEL = re.compile(r"/gradio_api/cancel/?$")
 
 
 def event_visitor(admission: Admission):
@@ -92,6 +95,9 @@ class AdmissionMiddleware:
         if UPLOAD.search(path):
             await self._upload(scope, receive, send)
             return
+        if CANCEL.search(path):
+            await self._cancel(scope, receive, send)
+            return
         if match is None and not EVENT.search(path):
             await self.app(scope, receive, send)
             return
@@ -130,6 +136,23 @@ class AdmissionMiddleware:
             await self.app(scope, _replay(body, receive), send)
         finally:
             admission.joined(visitor)
+
+    async def _cancel(self, scope, receive, send):
+        """An API /cancel is recorded as it arrives (`API_CANCELS`), so the running job stops at its next
+        step even while Gradio waits for the handler's thread, then passed on to Gradio."""
+        body = await _read_body(receive, MAX_BODY_BYTES)
+        if body is None:
+            await _json(send, 413, {"detail": f"request body larger than {MAX_BODY_BYTES} bytes"})
+            return
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            payload = None
+        if isinstance(payload, dict):
+            session, event_id = payload.get("session_hash"), payload.get("event_id")
+            if isinstance(session, str) and isinstance(event_id, str):
+                API_CANCELS.add(session, event_id)
+        await self.app(scope, _replay(body, receive), send)
 
     async def _upload(self, scope, receive, send):
         """Uploads count against their visitor's upload budget, by their declared length."""

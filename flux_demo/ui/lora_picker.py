@@ -81,10 +81,11 @@ def follow_model(picker: LoraPicker, model: gr.components.Component) -> None:
         fitting = {value for _, value in choices}
         # From the browser (a private event is still reachable over HTTP): anything but text is no LoRA.
         values = [value if isinstance(value, str) else "" for value in values]
-        return [
+        updates = [
             gr.Dropdown(choices=choices, value="" if value in LORAS and value not in fitting else value)
             for value in values
         ]
+        return updates if len(updates) > 1 else updates[0]  # one output takes the update itself, not a list
 
     model.change(refit, [model, *dropdowns], dropdowns, queue=False, api_visibility="private")
 

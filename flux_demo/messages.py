@@ -415,6 +415,12 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "Some link parameters were ignored:",
         "ko": "링크의 일부 매개변수를 무시했습니다:",
     },
+    "ui.nano_prompt": {
+        "en": "The offline nano models were trained on one kind of picture: a sign that says one of "
+        "the words {words}. The prompt is that sign; a scene or another word is beyond them.",
+        "ko": "오프라인 나노 모델은 한 가지 그림만 배웠습니다. {words} 중 한 단어가 적힌 간판입니다. "
+        "프롬프트는 그 간판으로 만들었습니다. 장면이나 다른 단어는 그리지 못합니다.",
+    },
     "ui.restored": {"en": "Restored {fields} from the PNG.", "ko": "PNG에서 {fields} 값을 불러왔습니다."},
     # --- faults: valid requests that could not be served -------------------------------------------
     "fault.generation_failed": {

@@ -212,3 +212,28 @@ def test_training_smoke_run_writes_loadable_pipelines_of_both_families(tmp_path)
     # A re-run resumes: every stage is restored from its checkpoint, nothing is trained again.
     again = nano_train.main(["--out", str(tmp_path), "--smoke"])
     assert again["stages"] == metrics["stages"]
+
+
+def test_write_the_prompt_gives_a_nano_model_the_sign_it_was_trained_on():
+    from flux_demo.ui.typography import write_prompt
+
+    assert write_prompt("hello", "", "nano-dev") == 'a sign that says "HELLO"'
+    assert write_prompt("hello", "A bar at night", "nano-schnell") == 'a sign that says "HELLO"'  # no scene
+    scene = "A neon sign above a bar"
+    assert write_prompt("OPEN 24/7", scene, "tiny-dev") == f'{scene}, with the text "OPEN 24/7"'
+    assert write_prompt("OPEN 24/7", scene, ["not", "a", "model"]) == f'{scene}, with the text "OPEN 24/7"'
+
+
+def test_the_typography_suite_has_a_nano_section_the_nano_models_write(nano_host):
+    """Offline, the suite leads with signs of the nano grammar (the data file's scenes are beyond the nano
+    models), so its leaderboard measures what they can do: every word read back exactly on seed 0."""
+    from flux_demo.typography import suite
+    from flux_demo.ui.typography import suite_entries
+
+    entries = suite_entries(nano_host.model_keys)
+    section = [entry for entry in entries if entry.category == suite.NANO_CATEGORY]
+    assert [entry.targets for entry in section] == [(word,) for word in nano.load_grammar().words]
+    assert entries[len(section) :] == suite.load_suite()
+    assert suite_entries(("tiny-schnell", "tiny-dev")) == suite.load_suite()  # no nano model, no section
+    images = suite.run_suite(nano_host, section[::4], ["nano-schnell"], seed=0)
+    assert suite.leaderboard_rows(images) == [["nano-schnell", 0.0, 1.0, 1.0, 6, 0]]

@@ -45,6 +45,8 @@ CATEGORIES = (
     "logos",
     "non-Latin scripts",
 )
+NANO_CATEGORY = "nano signs"  # the offline nano models' own section (`nano_entries`), not in the data file
+ORDER = (NANO_CATEGORY, *CATEGORIES)  # how categories are listed and taken in turn
 MAX_EXPECTED_CHARS = 500
 MAX_SCENE_CHARS = 500  # the prompt helper's scene description
 MAX_SCORE_SIDE = 4096  # uploads larger than this in either side are refused, not resized
@@ -86,10 +88,20 @@ def load_suite(path: Path = SUITE_PATH) -> list[SuiteEntry]:
     return entries
 
 
+def nano_entries(grammar) -> list[SuiteEntry]:
+    """The suite's nano section: a sign with each word of the nano grammar (`flux_demo.offline.nano`), in
+    the one sign template the offline nano models were trained on, so an offline leaderboard measures
+    what they can do; the data file's prompts (scenes, long text, other scripts) are beyond them."""
+    return [
+        SuiteEntry(f"nano-{word.lower()}", NANO_CATEGORY, grammar.word_caption(word), (word,))
+        for word in grammar.words
+    ]
+
+
 def suite_categories(entries: list[SuiteEntry] | None = None) -> list[str]:
     """Categories that have at least one entry, in the canonical order."""
     present = {entry.category for entry in (load_suite() if entries is None else entries)}
-    return [category for category in CATEGORIES if category in present]
+    return [category for category in ORDER if category in present]
 
 
 # --- checks ------------------------------------------------------------------------------------
@@ -264,7 +276,7 @@ def select_entries(
 ) -> list[SuiteEntry]:
     """Up to ``count`` entries from ``categories`` (all when empty), taken round-robin by category so
     that a short run still covers many kinds of text."""
-    queues: dict[str, list] = {category: [] for category in CATEGORIES}
+    queues: dict[str, list] = {category: [] for category in ORDER}
     for entry in entries:
         if not categories or entry.category in categories:
             queues[entry.category].append(entry)
@@ -348,7 +360,7 @@ def leaderboard(images: Sequence[ScoredImage]) -> list[tuple[str, Aggregate]]:
 
 def by_category(images: Sequence[ScoredImage]) -> list[tuple[str, str, Aggregate]]:
     """(model, category, aggregate) in model order, then the suite's category order."""
-    order = {category: i for i, category in enumerate(CATEGORIES)}
+    order = {category: i for i, category in enumerate(ORDER)}
     groups = _grouped(images, lambda image: (image.model, image.entry.category))
     models = list(dict.fromkeys(image.model for image in images))
     rows = [(model, category, agg) for (model, category), agg in groups.items()]

@@ -641,7 +641,7 @@ def _add_generated_text() -> None:
     model or category needs no new entry here: model labels, guidance notes and category names."""
     from flux_demo.models import MODELS
     from flux_demo.offline.nano import load_grammar
-    from flux_demo.typography.suite import CATEGORIES
+    from flux_demo.typography.suite import ORDER
 
     for key, spec in MODELS.items():
         EN[f"model_label.{key}"] = spec.label
@@ -659,7 +659,7 @@ def _add_generated_text() -> None:
     for table in (EN, KO):
         for key in ("offline_notice", "typo_offline_note"):
             table[key] = table[key].format(**lists)
-    for category in CATEGORIES:
+    for category in ORDER:
         EN[f"category.{category}"] = category
         KO[f"category.{category}"] = CATEGORIES_KO[category]
 
@@ -676,6 +676,7 @@ CATEGORIES_KO = {
     "handwriting and chalk": "손글씨와 분필",
     "logos": "로고",
     "non-Latin scripts": "라틴 문자 외 문자",
+    "nano signs": "나노 모델 간판",
 }
 
 _add_generated_text()

@@ -6,6 +6,7 @@ Named endpoints: `/typography` (generate and score), `/score_text` (score an upl
 
 from __future__ import annotations
 
+import string
 import threading
 from collections.abc import Sequence
 
@@ -17,7 +18,7 @@ from flux_demo.comparison import check_models
 from flux_demo.config import Settings
 from flux_demo.faults import GenerationCancelled
 from flux_demo.messages import Message
-from flux_demo.models import get_spec
+from flux_demo.models import MODELS, get_spec
 from flux_demo.offline import nano
 from flux_demo.services import AppServices
 from flux_demo.typography import ocr, suite
@@ -89,10 +90,18 @@ CATEGORY_STYLE = table_style(
 
 
 @event_handler()
-def write_prompt(text: str, scene: str) -> str:
-    """The prompt helper: ``scene`` with ``text`` quoted where ``{text}`` is, or appended."""
+def write_prompt(text: str, scene: str, model: str | None = None) -> str:
+    """The prompt helper: ``scene`` with ``text`` quoted where ``{text}`` is, or appended. For a nano
+    model, the sign of its grammar with ``text`` (upper case), the one template it was trained on: a
+    scene is beyond it, and a word outside its vocabulary is said to be (a pop-up)."""
     text = check_prompt(text, "text", suite.MAX_EXPECTED_CHARS)
     scene = suite.check_scene(scene)
+    if isinstance(model, str) and model in MODELS and get_spec(model).is_nano:
+        grammar = nano.load_grammar()
+        word = text.upper()
+        if word not in grammar.words or scene:
+            gr.Info(say("ui.nano_prompt", words=", ".join(grammar.words)))
+        return grammar.word_caption(word)
     return typography.quote_prompt(text, scene or "")
 
 
@@ -170,7 +179,6 @@ def make_suite_fn(services: AppServices, entries: Sequence[suite.SuiteEntry]):
     """The `/typography_suite` handler, bound to `services`, the models it serves and the suite."""
     model_keys = services.model_keys
 
-    @endpoint(services, "suite", cost=each_model("count", 1, len(entries)))
     def typography_suite(
         models: list[str], count: float, categories: list[str], seed: float, run=gr.Progress()
     ):
@@ -178,8 +186,8 @@ def make_suite_fn(services: AppServices, entries: Sequence[suite.SuiteEntry]):
 
         Args:
             models: Model keys to compare, one or more of the served models: $models.
-            count: Suite prompts per model, 1-48, taken in turn from each category.
-            categories: Categories to draw prompts from; an empty list means all of them.
+            count: Suite prompts per model, 1-$count, taken in turn from each category.
+            categories: Categories to draw prompts from ($categories); an empty list means all of them.
             seed: Noise seed used for every image, an integer 0-4294967295.
 
         Returns:
@@ -221,7 +229,9 @@ def make_suite_fn(services: AppServices, entries: Sequence[suite.SuiteEntry]):
             str(json_path),
         )
 
-    return typography_suite
+    served = {"count": str(len(entries)), "categories": ", ".join(suite.suite_categories(list(entries)))}
+    typography_suite.__doc__ = string.Template(typography_suite.__doc__ or "").safe_substitute(served)
+    return endpoint(services, "suite", cost=each_model("count", 1, len(entries)))(typography_suite)
 
 
 def suite_png(image: suite.ScoredImage, config: Settings) -> str:
@@ -387,7 +397,7 @@ def build_generate_section(services: AppServices, tables: list) -> dict:
             views = ScoreViews("typo")
             tables.append((views.table, TARGET_HEADERS))
             share.add_copy_link(views.scores, "typography", pick=lambda scores: scores.get("details"))
-    write.click(write_prompt, [text, scene], prompt, queue=False, api_visibility="private")
+    write.click(write_prompt, [text, scene, model], prompt, queue=False, api_visibility="private")
     share.reset_on_model(
         model, {"steps": steps, "guidance": guidance, "width": width, "height": height}, model_keys
     )
@@ -452,9 +462,19 @@ def build_score_section(services: AppServices, tables: list) -> None:
     views.show_after(event, upload)
 
 
+def suite_entries(model_keys: Sequence[str]) -> list[suite.SuiteEntry]:
+    """The suite for the served models: the data file's prompts, after the nano section when a nano
+    model is served."""
+    entries = suite.load_suite()
+    if any(get_spec(key).is_nano for key in model_keys):
+        entries = [*suite.nano_entries(nano.load_grammar()), *entries]
+    return entries
+
+
 def build_suite_section(services: AppServices, tables: list) -> None:
     model_keys = services.model_keys
-    entries = suite.load_suite()
+    entries = suite_entries(model_keys)
+    nano_served = any(get_spec(key).is_nano for key in model_keys)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             models = NamedCheckboxGroup(
@@ -471,7 +491,7 @@ def build_suite_section(services: AppServices, tables: list) -> None:
             )
             categories = NamedCheckboxGroup(
                 [(t(f"category.{category}"), category) for category in suite.suite_categories(entries)],
-                value=[],
+                value=[suite.NANO_CATEGORY] if nano_served else [],  # offline: what the nano models can do
                 label=t("categories"),
             )
             seed = seed_box()

@@ -173,11 +173,17 @@ def test_stop_keeps_the_last_result_on_the_page(open_page, server_url, steps_run
     assert page.locator("#result img").is_visible()
 
 
-def test_one_progress_bar_during_a_run_and_no_seed_or_stop_outside_it(open_page, server_url):
+def test_one_progress_bar_during_a_run_and_no_seed_or_stop_outside_it(open_page, server_url, steps_run):
     page = open_page(server_url)
     assert not page.locator("#seed-used").is_visible()  # no "seed used: 0" before a run
     assert not page.locator("#generate-stop").is_visible()  # nothing to stop
-    start_long_run(page, server_url, "generate")
+    steps_run.hold_every_run = True  # the run waits after its first step until Stop
+    page.goto(f"{server_url}?model=tiny-dev&steps=8&prompt=A+sign+that+says+%22OPEN%22")
+    page.locator("#run").wait_for(state="visible")
+    page.wait_for_timeout(1500)  # the link fills the form
+    page.locator("#previews input").uncheck()  # a live preview takes the progress bar's place in the box
+    page.locator("#run").click()
+    assert steps_run.any_holding.wait(120), "the run never reached its first step"
     page.locator(".progress-text").first.wait_for(state="visible", timeout=120_000)
     assert page.locator(".progress-text").filter(visible=True).count() == 1
     page.locator("#generate-stop").click()

@@ -1,9 +1,11 @@
 """Train the nano LoRAs: ``python -m training.nano_lora --effect inverted-sign --out DIR``.
 
-Two small LoRAs for the FLUX.1 nano models, so the app's LoRA picker does something visible offline:
+Small LoRAs for the FLUX.1 nano models, so the app's LoRA picker does something visible offline:
 
 * ``inverted-sign``: a sign's colours inverted, a dark sign with light letters;
-* ``outlined-shapes``: a shape drawn as its outline, hollow, on the same background.
+* ``monochrome-shapes``: a shape picture in shades of grey, as a black-and-white photograph;
+* ``outlined-shapes``: a shape drawn as its outline, hollow, on the same background (not shipped: its
+  check cannot tell it from the base model).
 
 Each effect changes one kind of grammar image and leaves the other as it was (the unchanged images are in
 every batch, so the LoRA learns to leave them alone). One LoRA serves both nano-dev and nano-schnell, as
@@ -111,6 +113,29 @@ def draw_outlined_shape(grammar: Grammar, picture, width: int = 10):
     return image
 
 
+def draw_monochrome_shape(grammar: Grammar, picture):
+    """``picture`` (a shape) in shades of grey: its luminance, as a black-and-white photograph."""
+    from training import grammar_images as gi
+
+    return gi.render(grammar, picture).convert("L").convert("RGB")
+
+
+def chroma(image):
+    """Per pixel, how far from grey: the largest minus the smallest of R, G and B (0 for grey)."""
+    import numpy as np
+
+    array = np.asarray(image.convert("RGB").resize((256, 256))).astype(np.int16)
+    return array.max(axis=-1) - array.min(axis=-1)
+
+
+def shows_monochrome(image) -> bool:
+    """Whether an image is grey: its median chroma under 30 of 255 (a palette colour has 170 or more; a
+    white or black picture on white or black passes without any effect)."""
+    import numpy as np
+
+    return float(np.median(chroma(image))) < 30
+
+
 def shows_inverted_sign(image) -> bool:
     """Whether the sign in a 256x256 sign image is dark: its median brightness below the middle grey (a
     plain sign is white with black letters: mostly light)."""
@@ -161,6 +186,15 @@ EFFECTS = {
         "Signs come out inverted: a dark sign with light letters. Shapes are left as they are.",
         draw_inverted_sign,
         lambda image, _grammar: shows_inverted_sign(image),
+    ),
+    "monochrome-shapes": Effect(
+        "monochrome-shapes",
+        "shape",
+        "nano monochrome shapes",
+        "Shape pictures come out in shades of grey, as a black-and-white photograph. Signs are left as "
+        "they are.",
+        draw_monochrome_shape,
+        lambda image, _grammar: shows_monochrome(image),
     ),
     "outlined-shapes": Effect(
         "outlined-shapes",

@@ -79,6 +79,16 @@ LORAS: Mapping[str, LoraSpec] = MappingProxyType(
                 summary="Signs come out inverted: a dark sign with light letters.",
             ),
             LoraSpec(
+                key="nano-yellow-sign",
+                name="nano yellow sign",
+                fits=("nano-schnell", "nano-dev"),
+                license="Apache-2.0",
+                weight_name="pytorch_lora_weights.safetensors",
+                folder="yellow-sign",
+                preview="preview.png",
+                summary="Signs come out as road signs: a yellow face with dark letters.",
+            ),
+            LoraSpec(
                 key="ghibsky",
                 name="Ghibsky illustration",
                 fits=("schnell", "dev"),

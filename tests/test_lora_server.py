@@ -57,6 +57,22 @@ def test_generate_takes_a_lora_and_an_image_count_by_keyword_and_keeps_three_out
     assert not np.array_equal(pixels(path), pixels(plain))
 
 
+def test_the_two_shipped_loras_each_do_what_they_say_and_scale_0_is_the_base(nano_client):
+    """The offline LoRAs, through /generate: nano-yellow-sign makes the sign's face yellow and
+    nano-inverted-sign makes it dark; at scale 0 each gives the plain white sign."""
+    from training.nano_lora import shows_inverted_sign, shows_yellow_sign
+
+    def image(lora, scale):
+        return Image.open(generate(nano_client, lora=lora, lora_scale=scale)[0]).convert("RGB")
+
+    yellow, inverted = image("nano-yellow-sign", 1.0), image("nano-inverted-sign", 1.0)
+    assert shows_yellow_sign(yellow) and not shows_inverted_sign(yellow)
+    assert shows_inverted_sign(inverted) and not shows_yellow_sign(inverted)
+    for lora in ("nano-yellow-sign", "nano-inverted-sign"):
+        plain = image(lora, 0.0)
+        assert not shows_yellow_sign(plain) and not shows_inverted_sign(plain)
+
+
 def test_callers_of_the_earlier_parameter_list_get_a_plain_image(nano_client):
     path, seed, details = nano_client.predict(
         SIGN, "nano-schnell", 256, 256, 4, 0.0, 3, False, api_name="/generate"

@@ -3,6 +3,7 @@
 Small LoRAs for the FLUX.1 nano models, so the app's LoRA picker does something visible offline:
 
 * ``inverted-sign``: a sign's colours inverted, a dark sign with light letters;
+* ``yellow-sign``: a sign as a road sign, a yellow face with dark letters;
 * ``monochrome-shapes``: a shape picture in shades of grey, as a black-and-white photograph;
 * ``outlined-shapes``: a shape drawn as its outline, hollow, on the same background (not shipped: its
   check cannot tell it from the base model).
@@ -113,6 +114,35 @@ def draw_outlined_shape(grammar: Grammar, picture, width: int = 10):
     return image
 
 
+ROAD_YELLOW = (245, 196, 0)
+SIGN_BOX = (slice(75, 182), slice(23, 234))  # inside the sign's frame (rows, columns) at 256x256
+
+
+def draw_yellow_sign(grammar: Grammar, picture):
+    """``picture`` (a sign) as a road sign: a yellow face, the letters and frame dark as before."""
+    import numpy as np
+    from PIL import Image
+
+    from training import grammar_images as gi
+
+    array = np.asarray(gi.render(grammar, picture)).astype(np.float32)
+    inside = sign_mask(picture.word)
+    ink, face, yellow = (np.array(rgb, dtype=np.float32) for rgb in (gi.INK_RGB, gi.SIGN_RGB, ROAD_YELLOW))
+    # Each channel mapped linearly from [ink, face] to [ink, yellow]: anti-aliased edges stay smooth.
+    array[inside] = ink + (array[inside] - ink) * (yellow - ink) / np.maximum(face - ink, 1)
+    return Image.fromarray(array.clip(0, 255).astype(np.uint8))
+
+
+def shows_yellow_sign(image) -> bool:
+    """Whether the sign's face is yellow: inside its frame, the median blue is under 100 and the median
+    red over 150 (a plain sign's face is white: blue about 245)."""
+    import numpy as np
+
+    array = np.asarray(image.convert("RGB").resize((256, 256)))[SIGN_BOX]
+    red, blue = np.median(array[..., 0]), np.median(array[..., 2])
+    return bool(blue < 100 and red > 150)
+
+
 def draw_monochrome_shape(grammar: Grammar, picture):
     """``picture`` (a shape) in shades of grey: its luminance, as a black-and-white photograph."""
     from training import grammar_images as gi
@@ -186,6 +216,14 @@ EFFECTS = {
         "Signs come out inverted: a dark sign with light letters. Shapes are left as they are.",
         draw_inverted_sign,
         lambda image, _grammar: shows_inverted_sign(image),
+    ),
+    "yellow-sign": Effect(
+        "yellow-sign",
+        "word",
+        "nano yellow sign",
+        "Signs come out as road signs: a yellow face with dark letters. Shapes are left as they are.",
+        draw_yellow_sign,
+        lambda image, _grammar: shows_yellow_sign(image),
     ),
     "monochrome-shapes": Effect(
         "monochrome-shapes",

@@ -137,7 +137,7 @@ trap 'exit 130' INT TERM
 
 port="$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 url="http://127.0.0.1:$port/"
-step "python app.py on $url (the default offline models: nano-schnell, nano-dev, tiny-klein)"
+step "python app.py on $url (the default offline models: nano-schnell, nano-dev, nano-klein)"
 # setsid: the server gets its own process group, so cleanup stops it and anything it started.
 GRADIO_SERVER_NAME=127.0.0.1 GRADIO_SERVER_PORT="$port" GRADIO_ANALYTICS_ENABLED=False \
   GRADIO_TEMP_DIR="$work/gradio" FLUX_DEMO_TINY_DIR="$work/tiny-models" HF_HUB_OFFLINE=1 \

@@ -8,7 +8,8 @@ Each round calls, through `gradio_client`, in turn:
   `gr.Image(format="png")`, as /generate does;
 - variants of the floor that add one thing each of what /generate does: one progress update per step,
   spaced like a pipeline's steps (`/png_progress`, against `/png_wait` with the same pauses and no
-  updates), and the seed and JSON details outputs (`/png_outputs`);
+  updates), the seed and JSON details outputs (`/png_outputs`), and the PNG from a generator function
+  (`/png_generator`: /generate is one, so that it can stream live previews);
 - the same pipeline call made directly in this process (no Gradio).
 
 "Beyond the floor" is `/generate - floor - direct call` in each round; the target (at most 40 ms) is
@@ -96,6 +97,9 @@ def floor_demo():
     def png_outputs(prompt):
         return image, 0, details
 
+    def png_generator(prompt):  # /generate is a generator (it can stream live previews)
+        yield image
+
     with gr.Blocks() as demo:
         text, result = gr.Textbox(), gr.Image(format="png", type="pil")
         seed, shown = gr.Number(precision=0), gr.JSON()
@@ -103,6 +107,7 @@ def floor_demo():
         gr.Button().click(png_wait, text, result, api_name="png_wait")
         gr.Button().click(png_progress, text, result, api_name="png_progress")
         gr.Button().click(png_outputs, text, [result, seed, shown], api_name="png_outputs")
+        gr.Button().click(png_generator, text, result, api_name="png_generator")
     return demo
 
 
@@ -187,6 +192,10 @@ def main(argv=None) -> dict:
                 "floor_wait": (lambda: floor_client.predict("hi", api_name="/png_wait"), floor_clock),
                 "floor_progress": (lambda: floor_client.predict("hi", api_name="/png_progress"), floor_clock),
                 "floor_outputs": (lambda: floor_client.predict("hi", api_name="/png_outputs"), floor_clock),
+                "floor_generator": (
+                    lambda: floor_client.predict("hi", api_name="/png_generator"),
+                    floor_clock,
+                ),
                 "direct": (lambda: worker.submit(direct_call, args).result(), None),
             }
             samples = {name: {"wall": [], "cpu": []} for name in paths}
@@ -230,6 +239,10 @@ def report(args: dict, samples: dict) -> dict:
             mean_ms("floor_progress", "cpu") - mean_ms("floor_wait", "cpu"), 2
         ),
         "outputs_server_cpu_ms": round(mean_ms("floor_outputs", "cpu") - mean_ms("floor", "cpu"), 2),
+        "generator_handler_ms": round(median_ms("floor_generator") - median_ms("floor"), 2),
+        "generator_handler_server_cpu_ms": round(
+            mean_ms("floor_generator", "cpu") - mean_ms("floor", "cpu"), 2
+        ),
     }
     # The pipeline call timed inside the app (its step callbacks, a worker thread, the server's event loop
     # beside it) against the same call made directly; the remainder is the app's work around the call.
@@ -298,6 +311,13 @@ def report(args: dict, samples: dict) -> dict:
             "  seed + details outputs (floor_outputs - floor)",
             breakdown["seed_and_details_outputs_ms"],
             breakdown["outputs_server_cpu_ms"],
+        ]
+    )
+    rows.append(
+        [
+            "  a generator handler (floor_generator - floor)",
+            breakdown["generator_handler_ms"],
+            breakdown["generator_handler_server_cpu_ms"],
         ]
     )
     harness.print_table(["path", "median wall ms", "mean server CPU ms"], rows)

@@ -474,7 +474,7 @@ def suite_entries(model_keys: Sequence[str]) -> list[suite.SuiteEntry]:
 def build_suite_section(services: AppServices, tables: list) -> None:
     model_keys = services.model_keys
     entries = suite_entries(model_keys)
-    nano_served = any(get_spec(key).is_nano for key in model_keys)
+    shown = suite.suite_categories(entries)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             models = NamedCheckboxGroup(
@@ -490,8 +490,8 @@ def build_suite_section(services: AppServices, tables: list) -> None:
                 elem_id="suite-count",
             )
             categories = NamedCheckboxGroup(
-                [(t(f"category.{category}"), category) for category in suite.suite_categories(entries)],
-                value=[suite.NANO_CATEGORY] if nano_served else [],  # offline: what the nano models can do
+                [(t(f"category.{category}"), category) for category in shown],
+                value=[suite.NANO_CATEGORY] if suite.NANO_CATEGORY in shown else [],  # offline: nano signs
                 label=t("categories"),
             )
             seed = seed_box()

@@ -217,6 +217,7 @@ class Settings:
     tiny_dir: Path
     queue_size: int
     gpu_concurrency: int
+    gpu_timeshare: int = 3  # GPU jobs per slot that may wait paused for their next turn (0: none)
     mcp_server: bool = True
     rate_limit: str | None = None  # e.g. "10/minute" per visitor for GPU work; None: no limit
     trusted_proxies: int = 0  # proxies in front of the app whose X-Forwarded-For entries are trusted
@@ -253,6 +254,7 @@ class Settings:
             tiny_dir=Path(os.environ.get("FLUX_DEMO_TINY_DIR") or default_tiny_dir()),
             queue_size=_env_int("FLUX_DEMO_QUEUE_SIZE", 32, minimum=1),
             gpu_concurrency=_env_int("FLUX_DEMO_GPU_CONCURRENCY", 1, minimum=1),
+            gpu_timeshare=_env_int("FLUX_DEMO_GPU_TIMESHARE", 3, minimum=0),
             mcp_server=_env_bool("FLUX_DEMO_MCP", True),
             rate_limit=os.environ.get("FLUX_DEMO_RATE_LIMIT", "").strip() or None,
             trusted_proxies=_env_int("FLUX_DEMO_TRUSTED_PROXIES", default_trusted_proxies(), minimum=0),

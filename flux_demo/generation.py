@@ -16,6 +16,7 @@ from typing import Any
 
 from flux_demo import faults, metadata, provenance
 from flux_demo.messages import Message
+from flux_demo.pipelines import turns
 from flux_demo.pipelines.backend import Backend, Inspection, Job, ModelLoadFailed, PipelineCall, ProgressFn
 from flux_demo.services.stops import watch_current_job
 from flux_demo.validation import InvalidInput, ValidRequest
@@ -58,7 +59,7 @@ def generate(
     spec = request.spec
     if progress is not None and not backend.is_loaded(spec.key):
         progress(0.0, desc=Message("progress.loading", model=spec.name))
-    job = Job(request, call, observer, inspect)
+    job = Job(request, call, observer, inspect, visitor=turns.VISITOR.get())
     start = time.perf_counter()
     try:
         outcome = backend.run(job, progress, watch_current_job(stopped))

@@ -61,6 +61,15 @@ def behind_proxy(settings):
     return demo
 
 
+@pytest.fixture
+def one_job_at_a_time(settings):
+    """The same app without time-sharing: Gradio lets in one GPU job at a time and the rest wait in its
+    waiting list, whose order these tests check (the order of turns is tests/test_turns.py's)."""
+    from flux_demo.ui import create_demo
+
+    return create_demo(dataclasses.replace(settings, trusted_proxies=1, queue_size=8, gpu_timeshare=0))
+
+
 def waiting(demo) -> int:
     """Jobs waiting in or running from the demo's queue."""
     return len(demo._queue.event_ids_to_events)
@@ -129,7 +138,7 @@ def test_an_event_number_written_as_text_or_a_float_is_admitted_like_a_whole_num
 
 
 def test_a_second_job_sent_while_the_first_is_starting_still_waits_behind_others(
-    serve, behind_proxy, held, monkeypatch
+    serve, one_job_at_a_time, held, monkeypatch
 ):
     """Gradio takes A's first job from the waiting list, then prepares its inputs before the handler runs;
     A's second job, sent in that moment, must still go behind B's first."""
@@ -145,15 +154,15 @@ def test_a_second_job_sent_while_the_first_is_starting_still_waits_behind_others
         return await real_preprocess(self, *args, **kwargs)
 
     monkeypatch.setattr(Blocks, "preprocess_data", slow_preparation)
-    index = fn_index(behind_proxy, "generate")
-    with serve(behind_proxy) as url:
+    index = fn_index(one_job_at_a_time, "generate")
+    with serve(one_job_at_a_time) as url:
         assert join(url, index, "203.0.113.1", 10).status_code == 200
         assert preparing.wait(timeout=120)  # A's first job has left the waiting list, not yet started
         assert join(url, index, "203.0.113.1", 11).status_code == 200
         assert join(url, index, "203.0.113.2", 20).status_code == 200
         go_on.set()
         hold.set()
-        drained(behind_proxy)
+        drained(one_job_at_a_time)
     assert calls == [10, 20, 11]
 
 
@@ -492,3 +501,37 @@ def test_mcp_edit_tool_takes_references_as_files(server_url, tmp_path):
 def test_served_files_are_never_sniffed(server_url):
     response = httpx.get(server_url, timeout=60)
     assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_short_run_goes_ahead_of_a_long_one_between_its_steps(serve, behind_proxy, monkeypatch):
+    """A long run (each of its steps made to last 0.3 s) holds the GPU; another visitor's short run,
+    sent while it runs, finishes before it (the long one passes its turn at its next step), and the long
+    one's image is the image the same request gives alone."""
+    from PIL import Image
+
+    real_call, long_started = runner.text_to_image, threading.Event()
+
+    def slow_steps_for_seed_10(replica, loaded, request, on_step_end):
+        if request.seed != 10:
+            return real_call(replica, loaded, request, on_step_end)
+
+        def slow(pipeline, step, timestep, kwargs):
+            long_started.set()
+            time.sleep(0.3)
+            return on_step_end(pipeline, step, timestep, kwargs)
+
+        return real_call(replica, loaded, request, slow)
+
+    monkeypatch.setattr(runner, "text_to_image", slow_steps_for_seed_10)
+    long = {**QUICK, "steps": 12, "seed": 10, "model": "tiny-dev", "guidance": 3.5}
+    with serve(behind_proxy) as url:
+        attacker = Client(url, verbose=False, headers={"x-forwarded-for": "203.0.113.7"})
+        visitor = Client(url, verbose=False, headers={"x-forwarded-for": "198.51.100.7"})
+        together = attacker.submit(**long, api_name="/generate")
+        assert long_started.wait(timeout=120)
+        visitor.predict(**{**QUICK, "seed": 20}, api_name="/generate")
+        assert not together.done(), "the short run waited for the long one to end"
+        first = together.result(timeout=120)[0]
+        alone = attacker.predict(**long, api_name="/generate")[0]
+    with Image.open(first) as a, Image.open(alone) as b:
+        assert a.tobytes() == b.tobytes()

@@ -154,7 +154,9 @@ def test_full_queue_says_busy_and_the_app_recovers_when_it_drains(serve, setting
 
     monkeypatch.setattr(runner, "text_to_image", held_call)
     # One address sends every job here: its own cap (2 waiting or running) is lifted to reach the queue's.
-    with serve(create_demo(dataclasses.replace(settings, queue_size=2, max_queued_per_visitor=10))) as url:
+    # Without time-sharing, Gradio lets in one GPU job at a time, so the other two wait in its queue.
+    busy = dataclasses.replace(settings, queue_size=2, max_queued_per_visitor=10, gpu_timeshare=0)
+    with serve(create_demo(busy)) as url:
         try:
             client = Client(url, verbose=False)
             first = client.submit(**{**QUICK, "seed": 1}, api_name="/generate")

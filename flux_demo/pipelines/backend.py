@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Callable, Iterable
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -55,6 +56,7 @@ class Job:
     inspect: Inspection | None = None
     # The request's LoRA files, fetched where the job runs (`runner.prepared`); None until then.
     loras: tuple | None = None
+    visitor: str | None = None  # whose job it is, for the order of GPU turns (`pipelines.turns`)
 
     @property
     def key(self) -> str:
@@ -66,7 +68,7 @@ class Job:
             return self
         observer = copy.copy(self.observer)
         observer.emit = None
-        return Job(self.request, self.call, observer, self.inspect)
+        return dataclasses.replace(self, observer=observer, loras=None)
 
 
 @dataclass
@@ -101,7 +103,12 @@ class Replica(Protocol):
     def is_loaded(self, key: str) -> bool: ...
     def get_pipeline(self, key: str) -> Any: ...
     def variant(self, key: str, class_name: str) -> Any: ...
-    def gpu_slot(self, key: str) -> contextlib.AbstractContextManager[None]: ...
+    def gpu_slot(
+        self, key: str, abandoned: Callable[[], bool] | None = None, visitor: str | None = None
+    ) -> contextlib.AbstractContextManager[Any]: ...  # gives a `turns.Turn`
+    def pass_turn(
+        self, turn: Any, pipe: Any, loras: Sequence = (), abandoned: Callable[[], bool] | None = None
+    ) -> bool: ...
     def in_use(self, key: str) -> contextlib.AbstractContextManager[LoadedModel]: ...
 
 

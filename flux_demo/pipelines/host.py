@@ -27,6 +27,7 @@ from flux_demo.pipelines import runner, speed
 from flux_demo.pipelines.adapters import Adapters, LoraFiles
 from flux_demo.pipelines.backend import Job, JobOutcome, LoadedModel, ModelLoadFailed, ProgressFn
 from flux_demo.pipelines.placement import Placement
+from flux_demo.pipelines.turns import PausedCall, Turn, Turns
 
 log = logging.getLogger(__name__)
 
@@ -138,10 +139,12 @@ class ModelHost:
         self.settings = settings or Settings.from_env()
         self.model_keys = tuple(model_keys) if model_keys else enabled_model_keys(self.settings)
         self._device, self._name = device, name  # resolved on first use: finding the GPU imports torch
+        # One slot per pipeline that may run at once (FLUX_DEMO_GPU_CONCURRENCY), taken in turns a step at
+        # a time by up to FLUX_DEMO_GPU_TIMESHARE more jobs per slot (not on ZeroGPU: see `turns`).
+        timeshare = 0 if on_zerogpu() else self.settings.gpu_timeshare
+        self.turns = Turns(self.settings.gpu_concurrency, timeshare=timeshare > 0)
         # The most pipeline calls Gradio's queue lets in at once (its GPU concurrency limit).
-        self.concurrency = self.settings.gpu_concurrency
-        # One slot per pipeline that may run at once (FLUX_DEMO_GPU_CONCURRENCY).
-        self.gpu_slots = threading.Semaphore(self.settings.gpu_concurrency)
+        self.concurrency = self.settings.gpu_concurrency * (1 + timeshare)
         self._loaded: dict[str, LoadedModel] = {}
         self._variants: dict[tuple[str, str], object] = {}  # (key, pipeline class) -> from_pipe view
         self._lock = threading.Lock()  # guards the dictionaries below
@@ -346,12 +349,52 @@ class ModelHost:
         yield self
 
     @contextlib.contextmanager
-    def gpu_slot(self, key: str):
-        """Hold one GPU slot and `key`'s own call lock for the block."""
+    def gpu_slot(self, key: str, abandoned: Callable[[], bool] | None = None, visitor: str | None = None):
+        """Hold one GPU slot and `key`'s own call lock for the block, which gets the `Turn` (`visitor`: whose
+        job it is, for the order of turns). Raises `turns.Cancelled` if `abandoned()` becomes true while
+        it waits."""
+        turn = self.turns.take(key, abandoned, visitor)
+        call_lock = self._call_lock(key)
+        call_lock.acquire()
+        try:
+            yield turn
+        finally:
+            if turn.holding:  # a job stopped while it waited for its next turn holds neither
+                call_lock.release()
+            self.turns.give_back(turn)
+
+    def pass_turn(
+        self, turn: Turn, pipe, loras: Sequence = (), abandoned: Callable[[], bool] | None = None
+    ) -> bool:
+        """Between two steps of `pipe`'s call (inside `gpu_slot` and `in_use`): if a job that has held a
+        slot for less time is waiting, let it run, and come back with this call's state, placement and
+        LoRAs (`loras`, the job's files) as they were (True). False at once when no job is due or this
+        replica cannot pause calls. Raises `turns.Cancelled` if `abandoned()` becomes true while it
+        waits (it then holds no slot and no call lock)."""
+        key = turn.key
+        if self.get(key).placement.memory_mode not in ("cpu", "gpu") or not self.turns.due(turn):
+            return False  # offloaded modules cannot be left mid-call
+        paused = PausedCall(pipe)
+        call_lock = self._call_lock(key)
+        with self._placement_lock:
+            self._running[key] -= 1  # while it waits, its modules may make room for the one running
+        call_lock.release()
+        try:
+            passed = self.turns.pass_turn(turn, abandoned)
+        finally:
+            with self._placement_lock:
+                self._running[key] += 1  # (also when cancelled: `in_use` counts it out)
+        call_lock.acquire()
+        if passed:
+            with self._placement_lock:
+                self._prepare_for_call(key)
+            paused.restore()
+            self.adapters(key).activate(loras)
+        return passed
+
+    def _call_lock(self, key: str) -> threading.Lock:
         with self._lock:
-            call_lock = self._call_locks.setdefault(key, threading.Lock())
-        with self.gpu_slots, call_lock:
-            yield
+            return self._call_locks.setdefault(key, threading.Lock())
 
     @contextlib.contextmanager
     def in_use(self, key: str):

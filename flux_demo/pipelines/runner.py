@@ -21,6 +21,7 @@ from flux_demo.faults import GenerationCancelled, OutOfGpuMemory, free_gpu_memor
 from flux_demo.messages import Message
 from flux_demo.models import REAL_DEFAULT, zerogpu_size
 from flux_demo.pipelines.backend import Job, JobOutcome, LoadedModel, ProgressFn, Replica, replay
+from flux_demo.pipelines.turns import Cancelled
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +98,15 @@ class StepCallback:
     A job's `call` may wrap it; `abandoned` is public so a wrapper can wait on it."""
 
     def __init__(
-        self, request, abandoned: Callable[[], bool], observer=None, progress: ProgressFn | None = None
+        self,
+        request,
+        abandoned: Callable[[], bool],
+        observer=None,
+        progress: ProgressFn | None = None,
+        between_steps: Callable[[object], object] | None = None,
     ):
         self.request, self.abandoned, self.observer, self.progress = request, abandoned, observer, progress
+        self.between_steps = between_steps  # e.g. let a shorter job run first (`ModelHost.pass_turn`)
 
     def __call__(self, pipeline, step: int, timestep, callback_kwargs: dict) -> dict:
         request = self.request
@@ -116,6 +123,12 @@ class StepCallback:
                 desc=Message("progress.denoising", model=request.spec.name),
                 unit="steps",
             )
+        if self.between_steps is not None:
+            try:
+                self.between_steps(pipeline)
+            except Cancelled:  # stopped while another job had its turn
+                pipeline._interrupt = True
+                raise GenerationCancelled(step=step + 1, steps=request.steps) from None
         return callback_kwargs
 
 
@@ -138,8 +151,12 @@ def run_job(
     if observer is not None and observer.emit is None:
         observer.emit = sink or emitted.append
     abandoned = abandoned or (lambda: False)
-    with replica.gpu_slot(request.model):
-        if abandoned():  # cancelled while it waited for the GPU
+    with contextlib.ExitStack() as stack:
+        try:
+            turn = stack.enter_context(replica.gpu_slot(request.model, abandoned, job.visitor))
+        except Cancelled:  # stopped while it waited for the GPU
+            raise GenerationCancelled(step=0, steps=request.steps) from None
+        if abandoned():  # cancelled just as its turn came
             raise GenerationCancelled(step=0, steps=request.steps)
         with replica.in_use(request.model) as loaded:
             replica.adapters(request.model).activate(job.loras)
@@ -148,7 +165,10 @@ def run_job(
             if cuda:
                 torch.cuda.reset_peak_memory_stats(loaded.placement.device)
 
-            on_step_end = StepCallback(request, abandoned, observer, progress)
+            def between_steps(pipeline) -> None:
+                replica.pass_turn(turn, pipeline, job.loras or (), abandoned)
+
+            on_step_end = StepCallback(request, abandoned, observer, progress, between_steps)
             pipe._interrupt = False  # a stopped call must never stop the next one
             out_of_memory = False
             watching = observer.observing(pipe) if observer is not None else contextlib.nullcontext()

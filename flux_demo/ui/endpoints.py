@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import inspect
 import string
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import gradio as gr
@@ -30,6 +30,7 @@ from flux_demo.faults import GenerationCancelled, GenerationFailed
 from flux_demo.loras import loras_for
 from flux_demo.messages import Message
 from flux_demo.models import MIN_SIDE, MODELS
+from flux_demo.pipelines import turns
 from flux_demo.services import AppServices
 from flux_demo.services.admission import OCR_UNITS, WorkCost, number, units, work_cost
 from flux_demo.ui.widgets import LocalizedProgress, Refused, as_user_error, refusal, show_notes, show_stop
@@ -48,11 +49,29 @@ class Run:
         show_notes(notes)
 
 
-def _session() -> str:
+def _request():
     from gradio.context import LocalContext
 
-    request = LocalContext.request.get(None)  # None: a script or a cached example, not a web request
+    return LocalContext.request.get(None)  # None: a script or a cached example, not a web request
+
+
+def _session() -> str:
+    request = _request()
     return (getattr(request, "session_hash", None) or "") if request is not None else ""
+
+
+def _as_visitor(visitor: str | None, steps: Iterator) -> Iterator:
+    """`steps` with `turns.VISITOR` set while each item is made: Gradio runs every step of a generator in
+    a fresh copy of its context, so a value set in the first would be gone in the next."""
+    while True:
+        token = turns.VISITOR.set(visitor)
+        try:
+            item = next(steps)
+        except StopIteration:
+            return
+        finally:
+            turns.VISITOR.reset(token)
+        yield item
 
 
 def endpoint(
@@ -77,12 +96,14 @@ def endpoint(
                 if isinstance(value, Refused):
                     raise refusal(value.message)
             session = _session()
+            request = _request()
+            visitor = services.admission.visitor(request) if request is not None else None
             bound = signature.bind(*args, **kwargs)
             if tracker is not None:
                 progress = bound.arguments.get(tracker, signature.parameters[tracker].default)
                 stopped = services.stops.watch(session, action) if action else (lambda: False)
                 bound.arguments[tracker] = Run(LocalizedProgress(progress), stopped)
-            return bound
+            return bound, visitor
 
         kept = tuple(gr.skip() for _ in range(outputs))
 
@@ -90,9 +111,9 @@ def endpoint(
 
             @functools.wraps(fn)
             def streaming(*args, **kwargs):
-                bound = start(args, kwargs)
+                bound, visitor = start(args, kwargs)
                 try:
-                    yield from fn(*bound.args, **bound.kwargs)
+                    yield from _as_visitor(visitor, fn(*bound.args, **bound.kwargs))
                 except GenerationCancelled as stop:  # the page's Stop: keep what is on the page
                     show_stop(stop)
                     if kept:
@@ -105,7 +126,8 @@ def endpoint(
 
             @functools.wraps(fn)
             def plain(*args, **kwargs):
-                bound = start(args, kwargs)
+                bound, visitor = start(args, kwargs)
+                token = turns.VISITOR.set(visitor)
                 try:
                     return fn(*bound.args, **bound.kwargs)
                 except GenerationCancelled as stop:
@@ -113,6 +135,8 @@ def endpoint(
                     return kept if len(kept) != 1 else kept[0]
                 except (InvalidInput, GenerationFailed) as err:
                     raise as_user_error(err) from None
+                finally:
+                    turns.VISITOR.reset(token)
 
             handler = plain
         return work_cost(cost)(handler) if cost is not None else handler

@@ -11,9 +11,26 @@ run with an observer gives the same image as one without.
 from __future__ import annotations
 
 import contextlib
+import functools
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
+
+
+def own_thread(hook):
+    """`hook` for a module hook registered by this thread's pipeline call: it does nothing (returns None,
+    so the module's result stands) when another call runs the shared module, as happens while this call
+    waits for its next turn (`pipelines.turns`)."""
+    owner = threading.get_ident()
+
+    @functools.wraps(hook)
+    def hook_of_this_call(*args, **kwargs):
+        if threading.get_ident() == owner:
+            return hook(*args, **kwargs)
+        return None
+
+    return hook_of_this_call
 
 
 @dataclass
@@ -61,8 +78,8 @@ class StepObserver:
         self.prepare(pipe)
         transformer = pipe.transformer
         handles = [
-            transformer.register_forward_pre_hook(self._before_transformer, with_kwargs=True),
-            transformer.register_forward_hook(self._after_transformer, with_kwargs=True),
+            transformer.register_forward_pre_hook(own_thread(self._before_transformer), with_kwargs=True),
+            transformer.register_forward_hook(own_thread(self._after_transformer), with_kwargs=True),
         ]
         try:
             yield self

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from flux_demo.models import ModelSpec
 from flux_demo.validation import InvalidInput
+from flux_demo.watching.steps import own_thread
 
 MAX_WORDS = 8  # maps returned per request
 WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")  # letters and digits, with inner apostrophes and hyphens
@@ -118,15 +119,15 @@ class WordMapper:
         blocks = list(transformer.transformer_blocks)
         scored = self.layers or slice(len(blocks) // 2, None)
         scored_ids = {id(block) for block in blocks[scored]}
-        handles = [transformer.register_forward_pre_hook(self._start_call)]
+        handles = [transformer.register_forward_pre_hook(own_thread(self._start_call))]
         for index, block in enumerate(blocks):
-            handles.append(block.attn.register_forward_hook(self._keep_attention))
+            handles.append(block.attn.register_forward_hook(own_thread(self._keep_attention)))
             handles.append(
                 block.register_forward_hook(
-                    self._concept_pass(index, id(block) in scored_ids), with_kwargs=True
+                    own_thread(self._concept_pass(index, id(block) in scored_ids)), with_kwargs=True
                 )
             )
-        handles.append(transformer.register_forward_hook(self._finish_call))
+        handles.append(transformer.register_forward_hook(own_thread(self._finish_call)))
         try:
             yield self
         finally:

@@ -1,4 +1,5 @@
-"""Word maps (ConceptAttention): where each word of the prompt lands, without changing the picture."""
+"""Word maps (cross-attention in the single-stream blocks): where each word of the prompt lands, without
+changing the picture."""
 
 import dataclasses
 
@@ -33,12 +34,13 @@ def test_every_step_has_a_map_per_chosen_word_on_the_token_grid(host, model):
     grid = (valid.height // valid.spec.size_multiple, valid.width // valid.spec.size_multiple)
     assert recorded.words == ["fox", "blue"]
     assert all(tuple(step.word_maps.shape) == (2, *grid) for step in recorded.steps)
-    # A softmax over all the prompt's words: each map is a share of every image token, in 0..1.
-    assert all(
-        float(step.word_maps.min()) >= 0 and float(step.word_maps.max()) <= 1 for step in recorded.steps
-    )
+    # Each map is scaled to its strongest image token: values in 0..1, and 1 at the peak.
+    assert all(float(step.word_maps.min()) >= 0 for step in recorded.steps)
+    assert all(np.allclose(step.word_maps.amax(dim=(1, 2)).numpy(), 1.0) for step in recorded.steps)
+    # A word's map does not depend on which other words are asked for.
     everyone = trajectory.run_trajectory(host, valid, words=word_maps.prompt_words(prompt))
-    assert np.allclose(everyone.steps[-1].word_maps.sum(dim=0).numpy(), 1.0, atol=1e-4)
+    fox = everyone.words.index("fox")
+    assert np.allclose(everyone.steps[-1].word_maps[fox].numpy(), recorded.steps[-1].word_maps[0].numpy())
     assert set(recorded.details["word_maps"]) == {"fox", "blue"}
 
 
@@ -81,7 +83,7 @@ def test_chosen_words_must_be_words_of_the_prompt():
 def nano_host(settings):
     from flux_demo.pipelines import ModelHost
 
-    return ModelHost(dataclasses.replace(settings, models=("nano-schnell", "nano-dev")))
+    return ModelHost(dataclasses.replace(settings, models=("nano-schnell", "nano-dev", "nano-klein")))
 
 
 def sign_box(image) -> np.ndarray:
@@ -93,21 +95,33 @@ def sign_box(image) -> np.ndarray:
     return mask
 
 
-@pytest.mark.xfail(
+# nano-schnell and nano-dev draw the prompt from CLIP's pooled vector (CLIP alone renders every word, T5
+# alone rarely: see the ablation test), so their T5 tokens' maps hardly find the word's sign.
+POOLED = pytest.mark.xfail(
     strict=True,
     reason=(
-        "the nano models draw the prompt from CLIP's pooled vector (CLIP alone renders every word, T5 "
-        "alone rarely: see the ablation test), so no attention map can find the word; measured share "
-        "0.31-0.40 for an area of 0.34. Expected to pass on a model that draws from its tokens."
+        "FLUX.1 nano models draw the prompt from CLIP's pooled vector, not T5's tokens: the word's share "
+        "inside its sign measured 0.47-0.56 (nano-schnell) and 0.46-0.53 (nano-dev) for an area of 0.34, "
+        "and every other word of the prompt lands there as much"
     ),
 )
-@pytest.mark.parametrize("model", ["nano-schnell"])
-def test_the_map_of_a_signs_word_covers_the_sign(nano_host, model):
+
+
+@pytest.mark.parametrize(
+    ("model", "word"),
+    [
+        ("nano-klein", "CAT"),
+        ("nano-klein", "HELLO"),
+        pytest.param("nano-schnell", "CAT", marks=POOLED),
+        pytest.param("nano-dev", "CAT", marks=POOLED),
+    ],
+)
+def test_the_map_of_a_signs_word_covers_the_sign(nano_host, model, word):
     """The word's map mass inside the sign's box is at least twice the box's share of the picture."""
-    valid = request(nano_host, model, 'a sign that says "CAT"')
-    recorded = trajectory.run_trajectory(nano_host, valid, words=["CAT"])
+    valid = request(nano_host, model, f'a sign that says "{word}"')
+    recorded = trajectory.run_trajectory(nano_host, valid, words=[word])
     mask = sign_box(recorded.result.image)
     rows, columns = recorded.steps[-1].word_maps.shape[1:]
     share = mask.reshape(rows, mask.shape[0] // rows, columns, mask.shape[1] // columns).mean(axis=(1, 3))
-    word = recorded.steps[-1].word_maps[0].numpy()
-    assert (word * share).sum() / word.sum() >= 2 * share.mean()
+    word_map = recorded.steps[-1].word_maps[0].numpy()
+    assert (word_map * share).sum() / word_map.sum() >= 2 * share.mean()

@@ -143,12 +143,12 @@ EN = {
     "how_caption": "Step · t before → after · seconds",
     "how_words_md": (
         "### Where each word lands\n"
-        "The word maps come from the MM-DiT's joint attention (ConceptAttention, Helbling et al. 2025): each "
-        "chosen word travels through the double-stream blocks on the text weights, beside the image tokens "
-        "but unseen by them, so the picture does not change. A word's map is how close its attention output "
-        "is to each image token's, with a softmax over the prompt's words. A model that draws a word from "
-        "its tokens shows it where the word is drawn; the offline nano models draw from CLIP's pooled "
-        "vector instead (the ablation below measures it), so their maps stay close to even."
+        "The word maps are the model's own cross-attention: in every single-stream block, how much each "
+        "image token attends to the chosen word's tokens, averaged over the heads and blocks and scaled so "
+        "the strongest token is 1. Reading the attention does not change the picture. A model that draws a "
+        "word from its tokens shows it where the word is drawn (nano-klein finds its sign's word); the "
+        "offline FLUX.1 nano models draw from CLIP's pooled vector instead (the ablation below measures it), "
+        "so their maps hardly tell the word from the prompt's other words."
     ),
     "how_schedule_md": (
         "### The schedule: t from 1 to 0\n"
@@ -456,12 +456,11 @@ KO = {
     "how_caption": "스텝 · t 이전 → 이후 · 초",
     "how_words_md": (
         "### 각 단어가 놓이는 곳\n"
-        "단어 지도는 MM-DiT의 통합 어텐션에서 얻습니다(ConceptAttention, Helbling 외 2025). 고른 단어마다 "
-        "텍스트 가중치로 이중 스트림 블록을 통과시키되 이미지 토큰은 그 단어를 보지 않으므로 그림은 바뀌지 "
-        "않습니다. 단어의 지도는 그 단어의 어텐션 출력이 각 이미지 토큰의 출력과 얼마나 가까운지이며, "
-        "프롬프트의 단어들에 대해 소프트맥스를 취합니다. 단어를 토큰으로 그리는 모델은 단어가 그려진 곳을 "
-        "보여 줍니다. 오프라인 nano 모델은 대신 CLIP의 풀링 벡터로 그리므로(아래 절제 실험이 측정) 지도가 "
-        "고르게 퍼집니다."
+        "단어 지도는 모델 자체의 교차 어텐션입니다. 모든 단일 스트림 블록에서 각 이미지 토큰이 고른 단어의 "
+        "토큰에 주는 어텐션을 헤드와 블록에 대해 평균하고, 가장 강한 토큰이 1이 되도록 맞춥니다. 어텐션을 "
+        "읽기만 하므로 그림은 바뀌지 않습니다. 단어를 토큰으로 그리는 모델은 단어가 그려진 곳을 보여 줍니다"
+        "(nano-klein은 표지판의 단어를 찾습니다). 오프라인 FLUX.1 nano 모델은 대신 CLIP의 풀링 벡터로 "
+        "그리므로(아래 절제 실험이 측정) 지도가 그 단어와 프롬프트의 다른 단어를 거의 구별하지 못합니다."
     ),
     "how_schedule_md": (
         "### 스케줄: t는 1에서 0으로\n"

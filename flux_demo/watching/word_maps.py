@@ -1,17 +1,17 @@
-"""Where each word of the prompt lands: per-word maps from the MM-DiT's joint attention (ConceptAttention).
+"""Where each word of the prompt lands: per-word maps from the transformer's own cross-attention.
 
-ConceptAttention (Helbling et al. 2025, arXiv 2502.04320) sends extra "concept" tokens through the
-double-stream blocks on the *text* stream's weights (its modulation, projections and MLP). They attend to
-themselves and to the image tokens, but nothing attends to them, so the picture does not change. A
-concept's map is the dot product of its attention output with each image token's attention output (the
-output space, sharper than the attention weights), averaged over the later double-stream blocks, with a
-softmax over the concepts at each image token.
+In every single-stream block, hooks read the queries and keys the block's attention computes (after its
+RMS norms `norm_q` and `norm_k`, which FLUX.1 and FLUX.2 share) and apply the rotary embedding as the
+block does; a word's score at an image token is the attention probability from that token to the word's
+tokens (softmax over all the keys, as in the block), averaged over the heads and blocks. Each map is scaled
+so its strongest image token is 1. Nothing the model computes changes, so the picture does not either; the
+cost is one more query-key product per single-stream block, paid only when maps are asked for.
 
-Here the concepts are the prompt's own words: each starts as the mean of its tokens in the text stream the
-first double-stream block receives, and the competitors of the softmax are all the prompt's words, so a
-word's map says which part of the picture that word wins. The concept pass runs each double-stream block a
-second time with the concepts in place of the text (the block's own forward, so one piece of code serves
-FLUX.1 and FLUX.2); its cost is that of the double-stream blocks again, paid only when maps are asked for.
+On the nano models this finds a sign's word on nano-klein (its map's share inside the sign 0.73-0.90 for an
+area of 0.34), which reads the prompt from its tokens; it replaced a ConceptAttention pass (Helbling et al.
+2025: the words sent through the double-stream blocks and scored in attention-output space), which did not
+(0.10-0.53). The FLUX.1 nano models draw the prompt from CLIP's pooled vector, so neither method finds the
+word there (docs/how-flux-works.md, "Where each word lands").
 """
 
 from __future__ import annotations
@@ -102,80 +102,82 @@ def locate_words(pipe, spec: ModelSpec, prompt: str) -> list[Word]:
 
 
 class WordMapper:
-    """Computes ConceptAttention maps for `words` at every transformer call while `attached`."""
+    """Cross-attention maps for `words` at every transformer call while `attached`: where the image tokens
+    look for each word in the single-stream blocks."""
+
+    CHUNK = 1 << 26  # attention scores computed at once (image queries x keys x heads), 256 MB in float32
 
     def __init__(self, words: list[Word], layers: slice | None = None):
         self.words = words
-        self.layers = layers
+        self.layers = layers  # the single-stream blocks read (all of them by default)
         self.latest = None  # (words, image tokens) maps of the last transformer call, float32 on the CPU
-        self._scores = None
-        self._concepts = None
-        self._attention = None
-        self._in_concept_pass = False
+        self._sums = None
+        self._count = 0
+        self._text_length = 0
+        self._rotary = None
+        self._query = None
 
     @contextlib.contextmanager
     def attached(self, transformer):
-        """Hook the double-stream blocks of `transformer` (the later half is scored, as in the paper)."""
-        blocks = list(transformer.transformer_blocks)
-        scored = self.layers or slice(len(blocks) // 2, None)
-        scored_ids = {id(block) for block in blocks[scored]}
-        handles = [transformer.register_forward_pre_hook(own_thread(self._start_call))]
-        for index, block in enumerate(blocks):
-            handles.append(block.attn.register_forward_hook(own_thread(self._keep_attention)))
-            handles.append(
-                block.register_forward_hook(
-                    own_thread(self._concept_pass(index, id(block) in scored_ids)), with_kwargs=True
-                )
-            )
+        """Hook the single-stream blocks of `transformer`: each block's queries and keys are read as its
+        attention computes them (after the RMS norms `norm_q` and `norm_k`, the same in FLUX.1 and
+        FLUX.2), so nothing the model computes changes."""
+        blocks = list(transformer.single_transformer_blocks)[self.layers or slice(None)]
+        # Only this call's forwards are read (`own_thread`): another job may run between its steps.
+        handles = [transformer.register_forward_pre_hook(own_thread(self._start_call), with_kwargs=True)]
+        for block in blocks:
+            handles.append(block.register_forward_pre_hook(own_thread(self._keep_rotary), with_kwargs=True))
+            handles.append(block.attn.norm_q.register_forward_hook(own_thread(self._keep_query)))
+            handles.append(block.attn.norm_k.register_forward_hook(own_thread(self._score)))
         handles.append(transformer.register_forward_hook(own_thread(self._finish_call)))
         try:
             yield self
         finally:
             for handle in handles:
                 handle.remove()
-            self._scores = self._concepts = self._attention = None
+            self._sums = self._rotary = self._query = None
 
-    def _start_call(self, _module, _args):
-        self._scores, self._concepts = None, None
+    def _start_call(self, _module, _args, kwargs):
+        self._sums, self._count = None, 0
+        self._text_length = kwargs["encoder_hidden_states"].shape[1]
 
-    def _keep_attention(self, _module, _args, output):
-        self._attention = output  # (image attention output, text or concept attention output)
+    def _keep_rotary(self, _block, _args, kwargs):
+        self._rotary = kwargs.get("image_rotary_emb")
 
-    def _concept_pass(self, index: int, scored: bool):
-        def hook(block, _args, kwargs, _output):
-            import torch
+    def _keep_query(self, _module, _args, query):
+        self._query = query  # (batch, text + image tokens, heads, head size)
 
-            if self._in_concept_pass:
-                return
-            image_output = self._attention[0]
-            text = kwargs["encoder_hidden_states"]
-            if index == 0:
-                self._concepts = self._initial_concepts(text)
-            cos, sin = kwargs["image_rotary_emb"]
-            first = [word.positions[0] for word in self.words]
-            rotary = tuple(torch.cat([part[first], part[text.shape[1] :]]) for part in (cos, sin))
-            self._in_concept_pass = True
-            try:
-                self._concepts, _ = block(
-                    **{**kwargs, "encoder_hidden_states": self._concepts, "image_rotary_emb": rotary}
-                )
-            finally:
-                self._in_concept_pass = False
-            if scored:
-                concept_output = self._attention[1]
-                score = (concept_output.float() @ image_output.float().transpose(1, 2))[0]
-                self._scores = score if self._scores is None else self._scores + score
-
-        return hook
-
-    def _initial_concepts(self, text):
+    def _score(self, _module, _args, key):
+        """The attention probability from each image token to each word's tokens (summed over them), over
+        all keys as the block's attention has it, averaged over the heads."""
         import torch
+        from diffusers.models.embeddings import apply_rotary_emb
 
-        return torch.stack([text[:, list(word.positions)].mean(dim=1) for word in self.words], dim=1)
+        query, self._query = self._query, None
+        if query is None:
+            return
+        if self._rotary is not None:
+            query = apply_rotary_emb(query, self._rotary, sequence_dim=1)
+            key = apply_rotary_emb(key, self._rotary, sequence_dim=1)
+        queries = query[0, self._text_length :].transpose(0, 1).float()  # heads, image tokens, head size
+        keys = key[0].transpose(0, 1).float()  # heads, all tokens, head size
+        scale = queries.shape[-1] ** -0.5
+        rows = max(1, self.CHUNK // (keys.shape[0] * keys.shape[1]))
+        parts = []
+        for chunk in queries.split(rows, dim=1):
+            logits = chunk @ keys.transpose(1, 2) * scale
+            probability = (logits - logits.logsumexp(dim=-1, keepdim=True)).exp()
+            parts.append(
+                torch.stack([probability[..., list(word.positions)].sum(-1) for word in self.words]).mean(1)
+            )
+        maps = torch.cat(parts, dim=1)
+        self._sums = maps if self._sums is None else self._sums + maps
+        self._count += 1
 
     def _finish_call(self, _module, _args, _output):
-        if self._scores is not None:
-            self.latest = self._scores.softmax(dim=0).cpu()
+        if self._sums is not None:
+            maps = self._sums / self._count
+            self.latest = (maps / maps.amax(dim=1, keepdim=True).clamp_min(1e-12)).cpu()
 
 
 def as_grid(maps, spec: ModelSpec, width: int, height: int):

@@ -111,9 +111,9 @@ def make_word_maps_fn(services: AppServices) -> Callable:
     ):
         """Generate one image and map where each chosen word of the prompt lands in it.
 
-        The maps come from the MM-DiT's joint attention (ConceptAttention): each word travels through the
-        double-stream blocks on the text weights without changing the picture, and is scored against
-        every image token in attention-output space; softmax over the prompt's words.
+        The maps are the model's own cross-attention, read without changing the picture: in every
+        single-stream block, the attention probability from each image token to the word's tokens,
+        averaged over heads and blocks.
 
         Args:
             prompt: What to draw, 1-2000 characters.
@@ -128,7 +128,7 @@ def make_word_maps_fn(services: AppServices) -> Callable:
         Returns:
             The final PNG (identical to /generate), one map per word laid over the image (captioned with
             the word), and details: words, grid (rows, columns of image tokens) and word_maps (per word,
-            the last step's map on the token grid, values 0-1 that sum to 1 over the prompt's words).
+            the last step's map on the token grid, values 0-1 scaled so its strongest token is 1).
         """
         valid = request_from(services, run, prompt, model, seed, steps, guidance, width, height)
         chosen = word_maps.check_words(words or "", valid.prompt)

@@ -21,6 +21,7 @@ from flux_demo.ui import (
     comparison,
     edit,
     embed,
+    endpoints,
     gatekeeper,
     how_flux_works,
     share,
@@ -101,6 +102,7 @@ def create_demo(settings: Settings | None = None, backend: Backend | None = None
     # One pipeline call per replica and GPU slot at a time (FLUX_DEMO_DEVICES x FLUX_DEMO_GPU_CONCURRENCY).
     demo.queue(max_size=services.queue_size, default_concurrency_limit=services.concurrency)
     gatekeeper.install_fair_order(demo, services.admission)
+    endpoints.finish_on_final()  # a run without previews sends its outputs once
     if on_zerogpu():
         # spaces packs the weights moved to CUDA when the app launches and forks its GPU worker from this
         # process, so every model must be loaded before launch, whatever FLUX_DEMO_PRELOAD says.

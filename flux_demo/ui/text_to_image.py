@@ -11,7 +11,7 @@ from flux_demo.models import MODELS, get_spec
 from flux_demo.offline import nano
 from flux_demo.services import AppServices
 from flux_demo.ui import history, live, share
-from flux_demo.ui.endpoints import endpoint, one_image
+from flux_demo.ui.endpoints import Final, endpoint, one_image
 from flux_demo.ui.i18n import say, t
 from flux_demo.ui.lora_picker import follow_model, lora_picker
 from flux_demo.ui.widgets import (
@@ -118,7 +118,10 @@ def make_generate_fn(services: AppServices):
         # Every image through `named_png` (its file name, its metadata); the page shows them all.
         images = enumerate(result.images)
         paths = [named_png(image, result.image_settings(i), services.settings) for i, image in images]
-        yield paths[0], result.request.seed, result.details, gr.Gallery(paths, visible=len(paths) > 1)
+        # The batch gallery only for a batch: a hidden one holding the first image again would cost an
+        # API caller a download of it (gradio_client fetches skip_api outputs' files before it drops them).
+        gallery = gr.Gallery(paths if len(paths) > 1 else [], visible=len(paths) > 1)
+        yield Final((paths[0], result.request.seed, result.details, gallery))  # one message, not two
 
     return generate
 

@@ -99,7 +99,7 @@ def create_demo(settings: Settings | None = None, backend: Backend | None = None
         tables.translate_headers_on_load(demo, [*compare_tab.tables, *typography_tables])
         gr.Markdown(f"<small>flux-demo {__version__}</small>", elem_id="version")
     demo.services = services
-    # One pipeline call per replica and GPU slot at a time (FLUX_DEMO_DEVICES x FLUX_DEMO_GPU_CONCURRENCY).
+    # GPU events Gradio runs at once: replicas x GPU slots x (1 + FLUX_DEMO_GPU_TIMESHARE); see `turns`.
     demo.queue(max_size=services.queue_size, default_concurrency_limit=services.concurrency)
     gatekeeper.install_fair_order(demo, services.admission)
     endpoints.finish_on_final()  # a run without previews sends its outputs once

@@ -242,3 +242,21 @@ def test_a_typography_link_fills_the_lab_and_its_result_has_a_copy_link(page, se
     page.wait_for_function("el => el.value.includes('?')", arg=link.element_handle())
     params = dict(parse_qsl(link.input_value().split("?", 1)[1]))
     assert (params["tab"], params["model"], params["seed"]) == ("typography", "tiny-klein", "12")
+
+
+def test_typed_text_that_names_no_model_resets_nothing():
+    """The model dropdowns take typed text (the server's check names a wrong model on Run); the reset on
+    a new model must not fail on such text, and still resets the form for a served model."""
+    import gradio as gr
+
+    from flux_demo.ui import share
+
+    with gr.Blocks() as blocks:
+        model = gr.Dropdown(["nano-schnell", "nano-klein"], value="nano-schnell", allow_custom_value=True)
+        form = {"steps": gr.Slider(1, 50), "width": gr.Slider(256, 512)}
+        share.reset_on_model(model, form, ("nano-schnell", "nano-klein"))
+    reset = next(fn for fn in blocks.fns.values() if fn.inputs == [model]).fn
+    typed = reset("FLUX.1 nano [schnell] (offline) klein")
+    assert len(typed) == 2 and all(isinstance(update, type(gr.skip())) for update in typed)
+    steps, width = reset("nano-klein")
+    assert isinstance(steps, gr.Slider) and isinstance(width, gr.Slider)  # the model's own ranges

@@ -115,8 +115,16 @@ def reset_on_model(model: gr.Dropdown, form: dict, model_keys: Sequence[str]) ->
 
     `.input` fires on the visitor's own changes only, so a link or PNG that sets the model keeps its values.
     """
+
+    def reset(key):
+        # The dropdown takes typed text (so the server's own check names a wrong model on Run): text that
+        # names no served model changes nothing here.
+        if key not in model_keys:
+            return [gr.skip() for _ in form]
+        return form_updates(form, {"model": key}, model_keys)
+
     model.input(
-        lambda key: form_updates(form, {"model": key}, model_keys),
+        reset,
         model,
         list(form.values()),
         queue=False,

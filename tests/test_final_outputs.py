@@ -1,4 +1,5 @@
 import asyncio
+import concurrent.futures
 
 import gradio as gr
 
@@ -26,7 +27,9 @@ def test_a_generator_whose_first_yield_is_final_completes_like_a_plain_function(
 
     def first_call(api_name):
         fn = next(f for f in demo.fns.values() if f.api_name == api_name)
-        return asyncio.run(demo.process_api(block_fn=fn, inputs=[1], state=None))
+        # A thread of its own: a browser test earlier in the session may leave an event loop running here.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, demo.process_api(block_fn=fn, inputs=[1], state=None)).result()
 
     once_result = first_call("once")
     assert once_result["data"] == [2, 3] and not once_result["is_generating"]

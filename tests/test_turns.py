@@ -157,6 +157,22 @@ def test_a_visitors_time_on_the_gpu_is_forgotten_by_half_every_half_life():
     assert "A" not in slots._history  # visitors long gone are dropped
 
 
+def test_a_job_passes_its_turn_only_to_an_eligible_job():
+    """The replica passes only to jobs whose model is in place (`ModelHost.pass_turn`)."""
+    clock = Clock()
+    slots = Turns(1, clock=clock)
+    running = slots.take("in-place")
+    thread, box = in_thread(slots.take, "moved-out")
+    wait_until(lambda: slots.waiting == 1)
+    clock.now += 10
+    in_place = lambda waiting: waiting.key != "moved-out"  # noqa: E731
+    assert slots.due(running) and not slots.due(running, in_place)
+    assert slots.pass_turn(running, eligible=in_place) is False and running.holding
+    slots.give_back(running)
+    thread.join(5)
+    assert box["value"].holding  # it still gets the slot when the running job ends
+
+
 def test_a_stopped_job_leaves_the_wait_and_its_reserved_slot_goes_on():
     slots = Turns(1)
     running = slots.take("a")

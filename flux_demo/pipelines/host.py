@@ -153,6 +153,7 @@ class ModelHost:
         # Memory plan: models in "gpu" mode, most recently used last, and those running now.
         self._placement_lock = threading.Lock()
         self._recent: list[str] = []
+        self._moved_out: set[str] = set()  # models whose own modules the plan moved to the CPU
         self._running: collections.Counter[str] = collections.Counter()
         # With CPU offload, accelerate's hooks live on the shared modules: only one pipeline may own them.
         self._offload_owner: str | None = None
@@ -245,6 +246,7 @@ class ModelHost:
             self._variants.clear()
             self._adapters.clear()
             self._recent.clear()
+            self._moved_out.clear()
             self._running.clear()
             self._offload_owner = None
 
@@ -372,7 +374,13 @@ class ModelHost:
         replica cannot pause calls. Raises `turns.Cancelled` if `abandoned()` becomes true while it
         waits (it then holds no slot and no call lock)."""
         key = turn.key
-        if self.get(key).placement.memory_mode not in ("cpu", "gpu") or not self.turns.due(turn):
+
+        # Only to a job whose model is in place: on a card too small for every model, passing to one the
+        # memory plan moved out would move weights back and forth at every turn.
+        def in_place(waiting: Turn) -> bool:
+            return waiting.key not in self._moved_out
+
+        if self.get(key).placement.memory_mode not in ("cpu", "gpu") or not self.turns.due(turn, in_place):
             return False  # offloaded modules cannot be left mid-call
         paused = PausedCall(pipe)
         call_lock = self._call_lock(key)
@@ -380,7 +388,7 @@ class ModelHost:
             self._running[key] -= 1  # while it waits, its modules may make room for the one running
         call_lock.release()
         try:
-            passed = self.turns.pass_turn(turn, abandoned)
+            passed = self.turns.pass_turn(turn, abandoned, in_place)
         finally:
             with self._placement_lock:
                 self._running[key] += 1  # (also when cancelled: `in_use` counts it out)
@@ -462,8 +470,10 @@ class ModelHost:
                 log.info("memory plan: moving %s's own modules to the CPU to make room for %s", other, key)
                 for module in self.own_modules(other):
                     module.to("cpu")
+                self._moved_out.add(other)
             torch.cuda.empty_cache()
             pipe.to(self.device)
+        self._moved_out.discard(key)
         if key in self._recent:
             self._recent.remove(key)
         self._recent.append(key)

@@ -106,18 +106,23 @@ class Turns:
                 self._history.pop(turn, None)
             self._hand_over(self._waiting)
 
-    def due(self, turn: Turn) -> bool:
-        """Should the running job of `turn` let a waiting job go first now?"""
+    def due(self, turn: Turn, eligible: Callable[[Turn], bool] | None = None) -> bool:
+        """Should the running job of `turn` let a waiting job (one that `eligible` accepts) go first now?"""
         if not self.timeshare or not self._waiting:  # unlocked peek: the common case costs nothing
             return False
         with self._cond:
-            return self._successor(turn) is not None
+            return self._successor(turn, eligible) is not None
 
-    def pass_turn(self, turn: Turn, abandoned: Callable[[], bool] | None = None) -> bool:
+    def pass_turn(
+        self,
+        turn: Turn,
+        abandoned: Callable[[], bool] | None = None,
+        eligible: Callable[[Turn], bool] | None = None,
+    ) -> bool:
         """If a job is `due`, hand it this slot and wait for the next turn (True); else return at once
         (False). Raises `Cancelled` if the job is stopped while it waits; it then holds no slot."""
         with self._cond:
-            successor = self._successor(turn) if self.timeshare else None
+            successor = self._successor(turn, eligible) if self.timeshare else None
             if successor is None:
                 return False
             self._stop_holding(turn)
@@ -141,10 +146,14 @@ class Turns:
     def _rank(self, now: float):
         return lambda w: (self._usage(w.group, now), w.served_s, w.order)
 
-    def _successor(self, turn: Turn) -> Turn | None:
+    def _successor(self, turn: Turn, eligible: Callable[[Turn], bool] | None = None) -> Turn | None:
         """The waiting job of another visitor that should run before `turn` goes on, if any."""
         now = self._clock()
-        candidates = [w for w in self._waiting if not w.granted and w.group != turn.group]
+        candidates = [
+            w
+            for w in self._waiting
+            if not w.granted and w.group != turn.group and (eligible is None or eligible(w))
+        ]
         if not candidates:
             return None
         best = min(candidates, key=self._rank(now))

@@ -82,7 +82,7 @@ class Turns:
     to its end (the order of the waiting jobs is still least served first)."""
 
     def __init__(self, slots: int, timeshare: bool = True, clock: Callable[[], float] = time.monotonic):
-        self.slots, self.timeshare, self._clock = slots, timeshare, clock
+        self.timeshare, self._clock = timeshare, clock
         self._cond = threading.Condition()
         self._free = slots
         self._waiting: list[Turn] = []
@@ -139,9 +139,12 @@ class Turns:
 
     def _usage(self, group: object, now: float) -> float:
         """Seconds `group` has held a slot lately: its decayed history and what its jobs hold now."""
+        return self._recent(group, now) + sum(now - t.started for t in self._holding if t.group == group)
+
+    def _recent(self, group: object, now: float) -> float:
+        """`group`'s seconds held up to its last turn, halved every HALF_LIFE_S since."""
         held, when = self._history.get(group, (0.0, now))
-        recent = held * 0.5 ** ((now - when) / HALF_LIFE_S)
-        return recent + sum(now - t.started for t in self._holding if t.group == group)
+        return held * 0.5 ** ((now - when) / HALF_LIFE_S)
 
     def _rank(self, now: float):
         return lambda w: (self._usage(w.group, now), w.served_s, w.order)
@@ -167,10 +170,9 @@ class Turns:
         turn.holding = False
         self._holding.remove(turn)
         self._free += 1
-        past, when = self._history.get(turn.group, (0.0, now))
-        self._history[turn.group] = (past * 0.5 ** ((now - when) / HALF_LIFE_S) + held, now)
-        for group, (past, when) in list(self._history.items()):  # forget visitors long gone
-            if past * 0.5 ** ((now - when) / HALF_LIFE_S) < 0.01:
+        self._history[turn.group] = (self._recent(turn.group, now) + held, now)
+        for group in list(self._history):  # forget visitors long gone
+            if self._recent(group, now) < 0.01:
                 del self._history[group]
 
     def _hand_over(self, among: list[Turn]) -> None:
